@@ -1,0 +1,57 @@
+# eks-jit developer entry points. `make test` is what CI runs (.ci/run); `make demo` plays the
+# on-call story locally (no AWS account needed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export AWS_DEFAULT_REGION ?= eu-west-1
+
+.PHONY: install lint typecheck test unit integration infra e2e openapi rbac bench synth clean
+
+install: $(STAMP)
+
+# Pinned: requirements.lock holds every package at its exact version (regenerate with `make lock`).
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check pip==25.3
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+infra: install
+	$(BIN)/pytest tests/infra
+
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+test: lint
+	$(BIN)/pytest
+
+openapi: install
+	$(BIN)/python -m eks_jit.openapi > docs/openapi.json
+
+rbac: install
+	$(BIN)/eks-jit rbac render --config config/example/eks-jit.yaml --out deploy/rbac
+
+bench: install
+	$(BIN)/python bench/run.py
+
+synth: install
+	npx --yes aws-cdk@2 synth --quiet
+
+clean:
+	rm -rf $(VENV) cdk.out .eks-jit .mypy_cache .ruff_cache

@@ -1,0 +1,319 @@
+"""The grant store on DynamoDB (see ``table.py`` for the item layout).
+
+Every status change is one ``TransactWriteItems``: the grant conditioned on the version that
+was read, the event conditioned on not existing, and the principal's active-grant index
+updated when the grant enters or leaves ``active``. A lost condition is a :class:`Conflict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from lambdas.adapters.aws import error_code, transient_errors
+from lambdas.adapters.table import GSI1, GSI2, PK, SK, TTL_ATTRIBUTE
+from lambdas.domain.errors import Conflict, GrantNotFound
+from lambdas.domain.grant import Decision, Grant, GrantEvent, GrantStatus
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+PRINCIPAL_INDEX = "INDEX#principals"
+
+
+def _dump(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _ser.serialize(v) for k, v in item.items() if v is not None and v != ""}
+
+
+def _load(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+def _ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def grant_key(grant_id: str) -> dict[str, Any]:
+    return _dump({PK: f"GRANT#{grant_id}", SK: "GRANT"})
+
+
+def access_key(principal: str, cluster: str, kind: str = "GRANTS") -> dict[str, Any]:
+    return _dump({PK: f"ACCESS#{cluster}#{principal}", SK: kind})
+
+
+def grant_to_item(grant: Grant) -> dict[str, Any]:
+    order = grant.expires_at if grant.status is GrantStatus.ACTIVE and grant.expires_at else grant.created_at
+    decision = grant.decision.model_dump(mode="json", exclude_defaults=True)
+    return _dump(
+        {
+            PK: f"GRANT#{grant.id}",
+            SK: "GRANT",
+            "kind": "grant",
+            "id": grant.id,
+            "requester": grant.requester,
+            "cluster": grant.cluster,
+            "namespaces": list(grant.namespaces),
+            "scope": grant.scope,
+            "reason": grant.reason,
+            "duration_s": int(grant.duration.total_seconds()),
+            "status": grant.status.value,
+            "version": grant.version,
+            "created_at": _ts(grant.created_at),
+            "decision": decision,
+            "approved_at": _ts(grant.approved_at),
+            "approved_by": list(grant.approved_by) or None,
+            "activated_at": _ts(grant.activated_at),
+            "expires_at": _ts(grant.expires_at),
+            "ended_at": _ts(grant.ended_at),
+            "status_reason": grant.status_reason,
+            "gsi1pk": f"STATUS#{grant.status.value}",
+            "gsi1sk": f"{order.isoformat()}#{grant.id}",
+            "gsi2pk": f"REQUESTER#{grant.requester}",
+            "gsi2sk": f"{grant.created_at.isoformat()}#{grant.id}",
+        }
+    )
+
+
+def grant_from_item(raw: dict[str, Any]) -> Grant:
+    item = _load(raw)
+    return Grant(
+        id=item["id"],
+        requester=item["requester"],
+        cluster=item["cluster"],
+        namespaces=tuple(item.get("namespaces", ())),
+        scope=item["scope"],
+        reason=item.get("reason", ""),
+        duration=timedelta(seconds=int(item["duration_s"])),
+        status=GrantStatus(item["status"]),
+        version=int(item["version"]),
+        created_at=item["created_at"],
+        decision=Decision.model_validate(item["decision"]),
+        approved_at=item.get("approved_at"),
+        approved_by=tuple(item.get("approved_by", ())),
+        activated_at=item.get("activated_at"),
+        expires_at=item.get("expires_at"),
+        ended_at=item.get("ended_at"),
+        status_reason=item.get("status_reason", ""),
+    )
+
+
+def event_to_item(event: GrantEvent) -> dict[str, Any]:
+    return _dump(
+        {
+            PK: f"GRANT#{event.grant_id}",
+            SK: f"EVENT#{event.version:08d}",
+            "kind": "event",
+            "grant_id": event.grant_id,
+            "version": event.version,
+            "type": event.type,
+            "at": event.at.isoformat(),
+            "actor": event.actor,
+            "detail": event.model_dump(mode="json")["detail"],
+        }
+    )
+
+
+def event_from_item(raw: dict[str, Any]) -> GrantEvent:
+    item = _load(raw)
+    return GrantEvent(
+        grant_id=item["grant_id"],
+        version=int(item["version"]),
+        type=item["type"],
+        at=item["at"],
+        actor=item["actor"],
+        detail=_plain(item.get("detail", {})),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: give JSON-friendly ints/floats."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+class DynamoGrantStore:
+    def __init__(self, ddb: Any, table: str) -> None:
+        self._ddb = ddb
+        self._table = table
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(self, grant: Grant, events: list[GrantEvent]) -> None:
+        items: list[dict[str, Any]] = [self._put_new(grant_to_item(grant))]
+        items += [self._put_new(event_to_item(e)) for e in events]
+        self._transact(items, f"create grant {grant.id}")
+
+    def save(self, previous_version: int, grant: Grant, event: GrantEvent) -> None:
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": grant_to_item(grant),
+                    "ConditionExpression": "#v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": _dump({":v": previous_version}),
+                }
+            },
+            self._put_new(event_to_item(event)),
+        ]
+        if event.detail.get("to") == GrantStatus.ACTIVE.value:
+            items.append(self._index_update(grant, "ADD"))
+        elif event.detail.get("from") == GrantStatus.ACTIVE.value:
+            items.append(self._index_update(grant, "DELETE"))
+        self._transact(items, f"save grant {grant.id} v{grant.version}")
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _index_update(self, grant: Grant, op: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": access_key(grant.requester, grant.cluster),
+                "UpdateExpression": f"SET principal_arn = :p, #c = :c, gsi1pk = :i, gsi1sk = :s {op} grant_ids :g",
+                "ExpressionAttributeNames": {"#c": "cluster"},
+                "ExpressionAttributeValues": _dump(
+                    {
+                        ":p": grant.requester,
+                        ":c": grant.cluster,
+                        ":i": PRINCIPAL_INDEX,
+                        ":s": f"{grant.cluster}#{grant.requester}",
+                        ":g": {grant.id},
+                    }
+                ),
+            }
+        }
+
+    def _transact(self, items: list[dict[str, Any]], what: str) -> None:
+        try:
+            with transient_errors(what):
+                self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                raise Conflict(f"{what}: another writer came first ({', '.join(reasons) or 'cancelled'})") from exc
+            raise
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, grant_id: str) -> Grant:
+        with transient_errors(f"get grant {grant_id}"):
+            found = self._ddb.get_item(TableName=self._table, Key=grant_key(grant_id), ConsistentRead=True)
+        if "Item" not in found:
+            raise GrantNotFound(f"no grant '{grant_id}'")
+        return grant_from_item(found["Item"])
+
+    def events(self, grant_id: str) -> list[GrantEvent]:
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+            ExpressionAttributeValues=_dump({":pk": f"GRANT#{grant_id}", ":e": "EVENT#"}),
+            ConsistentRead=True,
+        )
+        return [event_from_item(i) for i in items]
+
+    def by_requester(self, requester: str, status: GrantStatus | None = None, limit: int = 50) -> list[Grant]:
+        grants = (
+            grant_from_item(i)
+            for i in self._query(
+                IndexName=GSI2,
+                KeyConditionExpression="gsi2pk = :r",
+                ExpressionAttributeValues=_dump({":r": f"REQUESTER#{requester}"}),
+                ScanIndexForward=False,
+            )
+        )
+        matching = [g for g in grants if status is None or g.status is status]
+        return matching[:limit]
+
+    def by_status(self, status: GrantStatus, before: datetime | None = None) -> Iterator[Grant]:
+        condition, values = "gsi1pk = :s", {":s": f"STATUS#{status.value}"}
+        if before is not None:
+            condition += " AND gsi1sk < :b"
+            values[":b"] = before.isoformat()
+        for item in self._query(
+            IndexName=GSI1, KeyConditionExpression=condition, ExpressionAttributeValues=_dump(values)
+        ):
+            yield grant_from_item(item)
+
+    def active_for(self, principal: str, cluster: str) -> list[Grant]:
+        with transient_errors("read access index"):
+            found = self._ddb.get_item(
+                TableName=self._table, Key=access_key(principal, cluster), ConsistentRead=True
+            ).get("Item")
+        ids = sorted(_load(found).get("grant_ids", set())) if found else []
+        if not ids:
+            return []
+        with transient_errors("read active grants"):
+            response = self._ddb.batch_get_item(
+                RequestItems={self._table: {"Keys": [grant_key(i) for i in ids], "ConsistentRead": True}}
+            )
+        # A handful of grants per principal: far below BatchGetItem's 100 keys.
+        grants = [grant_from_item(i) for i in response["Responses"].get(self._table, [])]
+        return [g for g in grants if g.status is GrantStatus.ACTIVE]
+
+    def managed_principals(self) -> Iterator[tuple[str, str]]:
+        for item in self._query(
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :i",
+            ExpressionAttributeValues=_dump({":i": PRINCIPAL_INDEX}),
+        ):
+            plain = _load(item)
+            yield plain["principal_arn"], plain["cluster"]
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        with transient_errors("query grants"):
+            pages = self._ddb.get_paginator("query").paginate(TableName=self._table, **kwargs)
+            for page in pages:
+                yield from page["Items"]
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+        cluster, principal = key.split("#", 1)
+        until = now + ttl
+        try:
+            with transient_errors("acquire lease"):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={
+                        **access_key(principal, cluster, "LEASE"),
+                        **_dump(
+                            {
+                                "owner": owner,
+                                "until": int(until.timestamp() * 1000),
+                                TTL_ATTRIBUTE: int(until.timestamp()) + 3600,
+                            }
+                        ),
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR #u < :now",
+                    ExpressionAttributeNames={"#u": "until"},
+                    ExpressionAttributeValues=_dump({":now": int(now.timestamp() * 1000)}),
+                )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_lease(self, key: str, owner: str) -> None:
+        cluster, principal = key.split("#", 1)
+        try:
+            with transient_errors("release lease"):
+                self._ddb.delete_item(
+                    TableName=self._table,
+                    Key=access_key(principal, cluster, "LEASE"),
+                    ConditionExpression="#o = :o",
+                    ExpressionAttributeNames={"#o": "owner"},
+                    ExpressionAttributeValues=_dump({":o": owner}),
+                )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # expired and taken over: fine
+                raise

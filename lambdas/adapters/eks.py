@@ -1,0 +1,153 @@
+"""EKS access entries: read one principal's entry, apply changes, list principals.
+
+Only entries tagged ``eks-jit:managed=true`` are reported as managed; the reconciler never
+changes any other. For a cluster in another account, the adapter assumes the cluster's
+role with a session name that carries the grant id, so CloudTrail in that account shows
+which grant caused each change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from lambdas.adapters.aws import RETRIES, error_code, transient_errors
+from lambdas.domain.access import Access, Entry, PolicyScope
+from lambdas.domain.catalog import MANAGED_TAG, Cluster
+from lambdas.domain.errors import AccessApplyError, UnmanagedAccessEntry
+
+ClientFactory = Callable[[str, Cluster, str], Any]
+"""(cluster name, cluster, session) -> boto3 EKS client."""
+
+
+def session_name(session: str) -> str:
+    """A valid STS role session name (``[\\w+=,.@-]``, at most 64) carrying ``session``."""
+    return re.sub(r"[^\w+=,.@-]", "-", f"eks-jit-{session}")[:64]
+
+
+def default_clients(endpoint_url: str | None = None) -> ClientFactory:
+    from lambdas.adapters.aws import client
+
+    def make(name: str, cluster: Cluster, session: str) -> Any:
+        if cluster.role_arn is None:
+            return client("eks", cluster.region, endpoint_url)
+        with transient_errors(f"assume role for {name}"):
+            creds = client("sts", cluster.region, endpoint_url).assume_role(
+                RoleArn=cluster.role_arn, RoleSessionName=session_name(session)
+            )["Credentials"]
+        return boto3.session.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        ).client("eks", region_name=cluster.region, endpoint_url=endpoint_url, config=RETRIES)
+
+    return make
+
+
+class EksAccessEntries:
+    def __init__(self, clusters: Mapping[str, Cluster], clients: ClientFactory) -> None:
+        self._clusters = clusters
+        self._clients = clients
+
+    def cluster(self, name: str, *, session: str) -> ClusterEntries:
+        return ClusterEntries(name, self._clients(name, self._clusters[name], session))
+
+
+class ClusterEntries:
+    def __init__(self, name: str, eks: Any) -> None:
+        self._name = name
+        self._eks = eks
+
+    def _call(self, what: str, principal: str, op: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        try:
+            with transient_errors(f"{op} on {self._name}"):
+                return getattr(self._eks, op)(clusterName=self._name, **kwargs)
+        except ClientError as exc:
+            code = error_code(exc)
+            if missing_ok and code == "ResourceNotFoundException":
+                return None
+            if code == "ResourceInUseException" and op == "create_access_entry":
+                raise UnmanagedAccessEntry(f"an access entry for {principal} appeared on {self._name}") from exc
+            raise AccessApplyError(f"{what} for {principal} on {self._name}: {code}: {exc}") from exc
+
+    def read(self, principal: str) -> Entry | None:
+        try:
+            with transient_errors(f"describe_access_entry on {self._name}"):
+                entry = self._eks.describe_access_entry(clusterName=self._name, principalArn=principal)["accessEntry"]
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise AccessApplyError(
+                f"reading the access entry of {principal} on {self._name}: {error_code(exc)}"
+            ) from exc
+        managed = entry.get("tags", {}).get(MANAGED_TAG) == "true"
+        policies: dict[str, PolicyScope] = {}
+        if managed:
+            pages = self._eks.get_paginator("list_associated_access_policies").paginate(
+                clusterName=self._name, principalArn=principal
+            )
+            with transient_errors(f"list_associated_access_policies on {self._name}"):
+                for page in pages:
+                    for assoc in page["associatedAccessPolicies"]:
+                        scope = assoc["accessScope"]
+                        policies[assoc["policyArn"]] = (
+                            PolicyScope.cluster()
+                            if scope["type"] == "cluster"
+                            else PolicyScope.of(scope.get("namespaces", []))
+                        )
+        return Entry(managed=managed, access=Access(frozenset(entry.get("kubernetesGroups", [])), policies))
+
+    def create(self, principal: str, groups: frozenset[str]) -> None:
+        self._call(
+            "creating the access entry",
+            principal,
+            "create_access_entry",
+            principalArn=principal,
+            kubernetesGroups=sorted(groups),
+            tags={MANAGED_TAG: "true"},
+            type="STANDARD",
+        )
+
+    def set_groups(self, principal: str, groups: frozenset[str]) -> None:
+        self._call(
+            "setting groups", principal, "update_access_entry", principalArn=principal, kubernetesGroups=sorted(groups)
+        )
+
+    def associate(self, principal: str, policy_arn: str, scope: PolicyScope) -> None:
+        access_scope: dict[str, Any] = {"type": scope.type}
+        if scope.type == "namespace":
+            access_scope["namespaces"] = sorted(scope.namespaces)
+        self._call(
+            "associating an access policy",
+            principal,
+            "associate_access_policy",
+            principalArn=principal,
+            policyArn=policy_arn,
+            accessScope=access_scope,
+        )
+
+    def disassociate(self, principal: str, policy_arn: str) -> None:
+        self._call(
+            "disassociating an access policy",
+            principal,
+            "disassociate_access_policy",
+            missing_ok=True,
+            principalArn=principal,
+            policyArn=policy_arn,
+        )
+
+    def delete(self, principal: str) -> None:
+        self._call(
+            "deleting the access entry", principal, "delete_access_entry", missing_ok=True, principalArn=principal
+        )
+
+    def principals(self) -> list[str]:
+        found: list[str] = []
+        with transient_errors(f"list_access_entries on {self._name}"):
+            for page in self._eks.get_paginator("list_access_entries").paginate(clusterName=self._name):
+                found += page["accessEntries"]  # principal ARNs
+        return found

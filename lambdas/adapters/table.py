@@ -1,0 +1,41 @@
+"""The grant table's shape, defined once: the CDK storage construct, local mode and the tests
+all build the table from these constants, so they cannot drift.
+
+Items (single table):
+  grant         pk=GRANT#<id>              sk=GRANT
+  event         pk=GRANT#<id>              sk=EVENT#<version:08d>   (append-only)
+  access index  pk=ACCESS#<cluster>#<arn>  sk=GRANTS   grant_ids = string set of active grants
+  lease         pk=ACCESS#<cluster>#<arn>  sk=LEASE    owner, until (epoch s), ttl
+Indexes:
+  gsi1 (by status)     gsi1pk=STATUS#<status>   gsi1sk=<expires_at|created_at>#<id>
+                       gsi1pk=INDEX#principals  gsi1sk=<cluster>#<arn>  (access index items)
+  gsi2 (by requester)  gsi2pk=REQUESTER#<arn>   gsi2sk=<created_at>#<id>
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PK, SK = "pk", "sk"
+GSI1, GSI2 = "gsi1", "gsi2"
+INDEXES: dict[str, tuple[str, str]] = {GSI1: ("gsi1pk", "gsi1sk"), GSI2: ("gsi2pk", "gsi2sk")}
+TTL_ATTRIBUTE = "ttl"
+
+
+def create_table_kwargs(table_name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments for boto3 (local mode and tests)."""
+    attributes = [PK, SK, *(k for pair in INDEXES.values() for k in pair)]
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        "KeySchema": [{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": name,
+                "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for name, (h, r) in INDEXES.items()
+        ],
+    }

@@ -1,0 +1,52 @@
+"""The HTTP edge of the domain errors: one table from error class to status code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lambdas.api.models import ErrorBody
+from lambdas.domain import errors as e
+
+STATUS: dict[type[e.DomainError], int] = {
+    e.InvalidRequest: 400,
+    e.PolicyDenied: 403,
+    e.Forbidden: 403,
+    e.GrantNotFound: 404,
+    e.InvalidTransition: 409,
+    e.Conflict: 409,
+    e.Busy: 503,
+    e.TransientAwsError: 503,
+    e.UnmanagedAccessEntry: 409,
+    e.AccessApplyError: 502,
+    e.SchedulingFailed: 502,
+}
+
+
+def status_of(error: e.DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def body_of(error: e.DomainError) -> ErrorBody:
+    grant_id = error.details.get("grant_id")
+    return ErrorBody(
+        code=error.code, message=error.message, field=error.field, grant_id=str(grant_id) if grant_id else None
+    )
+
+
+def validation_body(errors: Sequence[Any]) -> ErrorBody:
+    """Pydantic/powertools validation errors as one ErrorBody naming the first bad field."""
+    first = errors[0] if errors else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    if first.get("type") == "json_invalid":
+        return ErrorBody(code="malformed_json", message="the request body is not valid JSON")
+    field = ".".join(loc) or None
+    message = str(first.get("msg", "invalid request"))
+    if first.get("type") == "missing":
+        message = f"'{field}' is required"
+    elif first.get("type") == "extra_forbidden":
+        message = f"'{field}' is not a known field"
+    return ErrorBody(code="invalid_request", message=message, field=field)

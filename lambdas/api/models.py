@@ -1,0 +1,133 @@
+"""The HTTP API's models: what callers send and get back. Mapped explicitly from the domain,
+so the stored shape and the public shape can change independently. The committed OpenAPI
+document (docs/openapi.json) is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from lambdas.domain.durations import format_duration
+from lambdas.domain.grant import Grant, GrantEvent, GrantStatus
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
+
+
+class GrantRequest(BaseModel):
+    """Ask for access. ``duration`` takes ``90s``, ``15m``, ``1h`` or ISO-8601 (``PT15M``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "cluster": "prod-eks",
+                    "namespace": "payments",
+                    "scope": "rollout-restart",
+                    "duration": "15m",
+                    "reason": "readiness probe failing on payments-api, restarting",
+                }
+            ]
+        },
+    )
+
+    cluster: Text
+    namespace: Annotated[str, StringConstraints(max_length=253)] | None = None
+    scope: Text
+    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    reason: Reason
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class DecisionView(BaseModel):
+    outcome: str
+    policies: list[str]
+    reason: str = ""
+    approvals_required: int = 0
+    approvers: list[str] = []
+
+
+class GrantView(BaseModel):
+    id: str
+    status: GrantStatus
+    requester: str
+    cluster: str
+    namespaces: list[str]
+    scope: str
+    reason: str
+    duration: str
+    created_at: datetime
+    approved_at: datetime | None = None
+    approved_by: list[str] = []
+    activated_at: datetime | None = None
+    expires_at: datetime | None = None
+    ended_at: datetime | None = None
+    status_reason: str = ""
+    version: int
+    decision: DecisionView
+
+    @classmethod
+    def of(cls, grant: Grant) -> GrantView:
+        d = grant.decision
+        return cls(
+            id=grant.id,
+            status=grant.status,
+            requester=grant.requester,
+            cluster=grant.cluster,
+            namespaces=list(grant.namespaces),
+            scope=grant.scope,
+            reason=grant.reason,
+            duration=format_duration(grant.duration),
+            created_at=grant.created_at,
+            approved_at=grant.approved_at,
+            approved_by=list(grant.approved_by),
+            activated_at=grant.activated_at,
+            expires_at=grant.expires_at,
+            ended_at=grant.ended_at,
+            status_reason=grant.status_reason,
+            version=grant.version,
+            decision=DecisionView(
+                outcome=d.outcome,
+                policies=list(d.policy_ids),
+                reason=d.reason,
+                approvals_required=d.approvals_required,
+                approvers=list(d.approvers),
+            ),
+        )
+
+
+class EventView(BaseModel):
+    version: int
+    type: str
+    at: datetime
+    actor: str
+    detail: dict[str, Any] = {}
+
+    @classmethod
+    def of(cls, event: GrantEvent) -> EventView:
+        return cls(version=event.version, type=event.type, at=event.at, actor=event.actor, detail=event.detail)
+
+
+class GrantDetail(GrantView):
+    events: list[EventView]
+
+
+class GrantList(BaseModel):
+    grants: list[GrantView]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer: a stable ``code``, a human ``message``, the ``field`` at fault."""
+
+    code: str
+    message: str
+    field: str | None = None
+    grant_id: str | None = Field(default=None, description="set when the refused request was recorded")

@@ -1,0 +1,49 @@
+"""Builds the :class:`Deps` a handler uses, once per container, from the environment.
+
+Tests and local mode hand in their own with :func:`use`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from lambdas.adapters.aws import client
+from lambdas.adapters.dynamodb import DynamoGrantStore
+from lambdas.adapters.eks import EksAccessEntries, default_clients
+from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
+from lambdas.config import Environment, load_config, read_environment
+from lambdas.logic.ports import Clock, Deps, SystemClock, Timing
+
+_current: Deps | None = None
+
+
+def build(env: Environment, *, clock: Clock | None = None, timing: Timing | None = None) -> Deps:
+    catalog, policies = load_config(env.config_path)
+    return Deps(
+        catalog=catalog,
+        policies=policies,
+        store=DynamoGrantStore(client("dynamodb", env.region, env.endpoint_url), env.table_name),
+        eks=EksAccessEntries(catalog.clusters, default_clients(env.endpoint_url)),
+        scheduler=EventBridgeRevocationScheduler(
+            client("scheduler", env.region, env.endpoint_url),
+            group=env.schedule_group,
+            target_arn=env.revoke_target_arn,
+            role_arn=env.scheduler_role_arn,
+            dlq_arn=env.revoke_dlq_arn,
+        ),
+        clock=clock or SystemClock(),
+        timing=timing or Timing(),
+    )
+
+
+def deps() -> Deps:
+    global _current
+    if _current is None:
+        _current = build(read_environment(dict(os.environ)))
+    return _current
+
+
+def use(custom: Deps | None) -> None:
+    """Install ``custom`` as every handler's dependencies (None: rebuild from the environment)."""
+    global _current
+    _current = custom

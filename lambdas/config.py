@@ -1,0 +1,58 @@
+"""Configuration, validated once per container: the environment (where things are) and the
+configuration file (clusters, scopes, principals, policies). Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lambdas.domain.catalog import Catalog
+from lambdas.domain.policy import PolicyError, PolicySet
+
+
+class ConfigError(ValueError):
+    """The configuration file or the environment is not usable; the message says why."""
+
+
+class Environment(BaseModel):
+    """What the deployment tells a function through its environment variables."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    table_name: str = Field(alias="EKS_JIT_TABLE")
+    config_path: Path = Field(alias="EKS_JIT_CONFIG")
+    schedule_group: str = Field(default="eks-jit", alias="EKS_JIT_SCHEDULE_GROUP")
+    revoke_target_arn: str = Field(default="", alias="EKS_JIT_REVOKE_TARGET_ARN")
+    scheduler_role_arn: str = Field(default="", alias="EKS_JIT_SCHEDULER_ROLE_ARN")
+    revoke_dlq_arn: str | None = Field(default=None, alias="EKS_JIT_REVOKE_DLQ_ARN")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+
+
+def read_environment(environ: dict[str, str]) -> Environment:
+    try:
+        return Environment.model_validate(environ)
+    except ValidationError as exc:
+        raise ConfigError(f"environment: {exc}") from exc
+
+
+def load_config(path: Path | str) -> tuple[Catalog, PolicySet]:
+    """Read and validate the configuration file and the policy file it names."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc
+    policy_path = path.parent / catalog.policies
+    try:
+        policies = PolicySet(policy_path.read_text(), catalog)
+    except (OSError, PolicyError) as exc:
+        raise ConfigError(f"{policy_path}: {exc}") from exc
+    return catalog, policies

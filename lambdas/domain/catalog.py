@@ -1,0 +1,133 @@
+"""The scope catalog, the cluster registry and the principal registry: one validated file.
+
+A *scope* names what EKS grants: EKS access policies with a namespace or cluster access
+scope, and/or Kubernetes groups bound in-cluster by RBAC that eks-jit renders. A Kubernetes
+group is a cluster-wide name, so a namespaced RBAC scope becomes one group per
+(scope, namespace): ``eks-jit:rollout-restart:payments``; a grant adds only its own.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from lambdas.domain.durations import Duration
+
+ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
+GROUP_PREFIX = "eks-jit"
+MANAGED_TAG = "eks-jit:managed"
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+ClusterName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")]
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Level(StrEnum):
+    NAMESPACE = "namespace"
+    CLUSTER = "cluster"
+
+
+class PolicyRule(Strict):
+    """One RBAC rule, as in a Kubernetes Role."""
+
+    apiGroups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...] = Field(min_length=1)
+
+
+class Scope(Strict):
+    """A named bundle of EKS permissions."""
+
+    description: str
+    level: Level = Level.NAMESPACE
+    access_policies: tuple[str, ...] = ()
+    rbac: tuple[PolicyRule, ...] = ()
+
+    @field_validator("access_policies", mode="before")
+    @classmethod
+    def _full_arn(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(v if str(v).startswith("arn:") else ACCESS_POLICY_PREFIX + str(v) for v in value)
+        return value
+
+    @model_validator(mode="after")
+    def _grants_something(self) -> Scope:
+        if not self.access_policies and not self.rbac:
+            raise ValueError("a scope needs access_policies, rbac rules, or both")
+        for arn in self.access_policies:
+            if not arn.startswith(ACCESS_POLICY_PREFIX):
+                raise ValueError(f"'{arn}' is not an EKS access policy ARN")
+        return self
+
+
+class Cluster(Strict):
+    """A cluster eks-jit may grant access to, with the attributes policies can test."""
+
+    account: AccountId
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    environment: Name
+    namespaces: tuple[Name, ...] = Field(min_length=1)
+    role_arn: IamArn | None = None  # assumed for cross-account clusters; None = same account
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:eks:{self.region}:{self.account}:cluster/{name}"
+
+
+class Principal(Strict):
+    """Someone (an agent's role or a person's role/user) policies can talk about."""
+
+    name: Name
+    arn: IamArn
+    kind: Literal["agent", "human"]
+    groups: tuple[Name, ...] = ()
+
+
+class Settings(Strict):
+    """Bounds that hold whatever a policy says."""
+
+    min_duration: Duration = timedelta(minutes=5)
+    max_duration: Duration = timedelta(hours=12)
+    admins: tuple[IamArn, ...] = ()  # may revoke any grant
+
+
+class Catalog(Strict):
+    """Everything eks-jit knows about clusters, scopes and principals, validated together."""
+
+    settings: Settings = Settings()
+    clusters: dict[ClusterName, Cluster] = Field(min_length=1)
+    scopes: dict[Name, Scope] = Field(min_length=1)
+    principals: tuple[Principal, ...] = ()
+    policies: str  # path of the Cedar policy file, relative to the configuration file
+
+    @model_validator(mode="after")
+    def _unique_principals(self) -> Catalog:
+        seen: set[str] = set()
+        for p in self.principals:
+            for key in (p.name, p.arn):
+                if key in seen:
+                    raise ValueError(f"principal '{key}' is listed twice")
+                seen.add(key)
+        return self
+
+    def principal(self, arn: str) -> Principal | None:
+        return next((p for p in self.principals if p.arn == arn), None)
+
+    def groups_of(self, arn: str) -> tuple[str, ...]:
+        found = self.principal(arn)
+        return found.groups if found else ()
+
+
+def kubernetes_group(scope: str, namespace: str | None) -> str:
+    """The group a grant of ``scope`` in ``namespace`` adds to the access entry."""
+    return f"{GROUP_PREFIX}:{scope}:{namespace}" if namespace else f"{GROUP_PREFIX}:{scope}"

@@ -1,0 +1,219 @@
+"""The grant and its lifecycle.
+
+A grant is one request for one scope on one cluster (in one or more namespaces) for a
+bounded time. Its status only moves along :data:`TRANSITIONS`; every move produces exactly
+one :class:`GrantEvent` with the next ``version``, and the store writes both atomically,
+conditioned on the version it read. Nothing here knows about AWS.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lambdas.domain.errors import InvalidTransition
+
+
+class GrantStatus(StrEnum):
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {GrantStatus.EXPIRED, GrantStatus.REVOKED, GrantStatus.DENIED, GrantStatus.CANCELLED, GrantStatus.FAILED}
+)
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    DENY = "deny"
+    CANCEL = "cancel"
+    ACTIVATE = "activate"
+    EXPIRE = "expire"
+    REVOKE = "revoke"
+    FAIL = "fail"
+
+
+S, A = GrantStatus, Action
+TRANSITIONS: dict[tuple[GrantStatus, Action], GrantStatus] = {
+    (S.PENDING_APPROVAL, A.APPROVE): S.APPROVED,
+    (S.PENDING_APPROVAL, A.DENY): S.DENIED,
+    (S.PENDING_APPROVAL, A.CANCEL): S.CANCELLED,
+    (S.PENDING_APPROVAL, A.EXPIRE): S.EXPIRED,  # nobody decided before the approval timeout
+    (S.PENDING_APPROVAL, A.FAIL): S.FAILED,
+    (S.APPROVED, A.ACTIVATE): S.ACTIVE,
+    (S.APPROVED, A.REVOKE): S.REVOKED,
+    (S.APPROVED, A.FAIL): S.FAILED,
+    (S.ACTIVE, A.EXPIRE): S.EXPIRED,
+    (S.ACTIVE, A.REVOKE): S.REVOKED,
+    (S.ACTIVE, A.FAIL): S.FAILED,
+}
+"""The whole lifecycle. Anything not listed is refused with :class:`InvalidTransition`."""
+
+EVENT_OF_ACTION: dict[Action, str] = {
+    A.APPROVE: "approved",
+    A.DENY: "denied",
+    A.CANCEL: "cancelled",
+    A.ACTIVATE: "activated",
+    A.EXPIRE: "expired",
+    A.REVOKE: "revoked",
+    A.FAIL: "failed",
+}
+
+
+def next_status(status: GrantStatus, action: Action) -> GrantStatus:
+    """Where ``action`` takes a grant in ``status``; raises if the table has no such move."""
+    try:
+        return TRANSITIONS[(status, action)]
+    except KeyError:
+        raise InvalidTransition(f"a grant that is {status} cannot be {EVENT_OF_ACTION[action]}") from None
+
+
+class Decision(BaseModel):
+    """What policy said about a request (kept on the grant for the auditor)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: str  # "auto_approve" | "needs_approval" | "deny" | "too_long"
+    policy_ids: tuple[str, ...] = ()
+    reason: str = ""
+    max_duration: timedelta | None = None
+    approvals_required: int = 0
+    approvers: tuple[str, ...] = ()  # principal ARNs and "group:<name>" entries
+    approval_timeout: timedelta | None = None
+
+
+class Grant(BaseModel):
+    """A request for access and everything that happened to it since."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    requester: str  # IAM role/user ARN, never an STS session ARN
+    cluster: str
+    namespaces: tuple[str, ...]
+    scope: str
+    reason: str
+    duration: timedelta
+    status: GrantStatus
+    version: int = Field(ge=1)
+    created_at: datetime
+    decision: Decision
+    approved_at: datetime | None = None
+    approved_by: tuple[str, ...] = ()
+    activated_at: datetime | None = None
+    expires_at: datetime | None = None
+    ended_at: datetime | None = None
+    status_reason: str = ""
+
+    def justifies_access(self) -> bool:
+        """Only an active grant puts anything into an access entry."""
+        return self.status is GrantStatus.ACTIVE
+
+
+class GrantEvent(BaseModel):
+    """One append-only entry in a grant's history. ``version`` is the grant version it produced."""
+
+    model_config = ConfigDict(frozen=True)
+
+    grant_id: str
+    version: int
+    type: str
+    at: datetime
+    actor: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+def new_grant(
+    *,
+    grant_id: str,
+    requester: str,
+    cluster: str,
+    namespaces: tuple[str, ...],
+    scope: str,
+    reason: str,
+    duration: timedelta,
+    decision: Decision,
+    now: datetime,
+) -> tuple[Grant, GrantEvent]:
+    """A freshly requested grant (version 1) and its ``requested`` event."""
+    grant = Grant(
+        id=grant_id,
+        requester=requester,
+        cluster=cluster,
+        namespaces=namespaces,
+        scope=scope,
+        reason=reason,
+        duration=duration,
+        status=GrantStatus.PENDING_APPROVAL,
+        version=1,
+        created_at=now,
+        decision=decision,
+    )
+    event = GrantEvent(
+        grant_id=grant_id,
+        version=1,
+        type="requested",
+        at=now,
+        actor=requester,
+        detail={
+            "cluster": cluster,
+            "namespaces": list(namespaces),
+            "scope": scope,
+            "duration_seconds": int(duration.total_seconds()),
+            "reason": reason,
+            "decision": decision.outcome,
+            "policies": list(decision.policy_ids),
+        },
+    )
+    return grant, event
+
+
+def transition(
+    grant: Grant, action: Action, *, at: datetime, actor: str, reason: str = "", **detail: Any
+) -> tuple[Grant, GrantEvent]:
+    """Apply ``action``: the next grant (version + 1) and the event that records it."""
+    status = next_status(grant.status, action)
+    changes: dict[str, Any] = {"status": status, "version": grant.version + 1}
+    if action is A.APPROVE:
+        changes |= {"approved_at": at, "approved_by": (*grant.approved_by, actor)}
+    elif action is A.ACTIVATE:
+        changes |= {"activated_at": at, "expires_at": at + grant.duration}
+    if status.is_terminal:
+        changes["ended_at"] = at
+    if reason:
+        changes["status_reason"] = reason
+    updated = grant.model_copy(update=changes)
+    event_detail = {"from": grant.status.value, "to": status.value, **detail}
+    if reason:
+        event_detail["reason"] = reason
+    if action is A.ACTIVATE:
+        event_detail["expires_at"] = updated.expires_at.isoformat() if updated.expires_at else None
+    event = GrantEvent(
+        grant_id=grant.id,
+        version=updated.version,
+        type=EVENT_OF_ACTION[action],
+        at=at,
+        actor=actor,
+        detail=event_detail,
+    )
+    return updated, event
+
+
+def note(grant: Grant, kind: str, *, at: datetime, actor: str, **detail: Any) -> tuple[Grant, GrantEvent]:
+    """Record something that happened to a grant without changing its status (version + 1)."""
+    updated = grant.model_copy(update={"version": grant.version + 1})
+    return updated, GrantEvent(grant_id=grant.id, version=updated.version, type=kind, at=at, actor=actor, detail=detail)

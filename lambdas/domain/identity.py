@@ -1,0 +1,53 @@
+"""Principals: who is calling, as the IAM ARN an EKS access entry can name.
+
+EKS access entries take IAM role or user ARNs, never STS session ARNs, and a session ARN
+drops the role's path (``role/ops/agent`` appears as ``assumed-role/agent/...``). The path
+is resolved from the principal registry in the configuration; an unregistered role is
+taken to have no path (documented in docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_IAM = re.compile(r"^arn:(?P<part>aws[a-z-]*):iam::(?P<acct>\d{12}):(?P<kind>role|user)/(?P<rest>.+)$")
+_STS = re.compile(
+    r"^arn:(?P<part>aws[a-z-]*):sts::(?P<acct>\d{12}):assumed-role/(?P<role>[\w+=,.@-]+)/(?P<session>[\w+=,.@-]+)$"
+)
+
+
+class NotAPrincipal(ValueError):
+    """The caller's ARN is not something an access entry can be made for."""
+
+
+def role_name(arn: str) -> str:
+    """The last path segment of an IAM role or user ARN."""
+    return arn.rsplit("/", 1)[-1]
+
+
+def normalise_principal(caller_arn: str, known: Mapping[str, str] | None = None) -> str:
+    """The IAM role or user ARN behind ``caller_arn``.
+
+    ``known`` maps ``(account, role name)`` keys, written ``"<account>/<name>"``, to registered
+    role ARNs that may carry a path.
+    """
+    if _IAM.match(caller_arn):
+        if ":role/aws-service-role/" in caller_arn:
+            raise NotAPrincipal("service-linked roles cannot be granted access")
+        return caller_arn
+    session = _STS.match(caller_arn)
+    if not session:
+        raise NotAPrincipal(f"'{caller_arn}' is neither an IAM role/user nor an assumed-role session")
+    key = f"{session['acct']}/{session['role']}"
+    if known and key in known:
+        return known[key]
+    return f"arn:{session['part']}:iam::{session['acct']}:role/{session['role']}"
+
+
+def registry_key(arn: str) -> str:
+    """The ``"<account>/<name>"`` key :func:`normalise_principal` looks registered roles up by."""
+    match = _IAM.match(arn)
+    if not match:
+        raise NotAPrincipal(f"'{arn}' is not an IAM role or user ARN")
+    return f"{match['acct']}/{role_name(arn)}"

@@ -1,0 +1,268 @@
+"""Who may request what, for how long, and who must approve: Cedar policies via ``cedarpy``.
+
+A request is the Cedar request ``principal`` (caller) ``request`` ``resource`` (cluster) with
+``context`` = scope, namespace and duration. What a *permit* means beyond allow comes from its
+annotations, validated when the policy set loads (tests and ``cdk synth`` load it, so a bad
+policy never reaches a live request):
+
+``@approval("auto"|"manual")``   required on every permit
+``@max_duration("15m")``         required on every permit
+``@approvals("1")``              manual only: how many distinct approvers (default 1)
+``@approvers("group:payments-approvers, approver-alice")``  manual only: who may approve
+``@approval_timeout("1h")``      manual only: how long approvers have (default 1h)
+``@reason("...")``               on a forbid: the message the requester sees
+
+When several permits match, the one that is auto-approved and long enough wins, then the
+manual one with the fewest approvals. A matching forbid always wins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+
+import cedarpy
+
+from lambdas.domain.catalog import Catalog, Level
+from lambdas.domain.durations import DurationFormatError, format_duration, parse_duration
+from lambdas.domain.grant import Decision
+
+SCHEMA = resources.files("lambdas.domain").joinpath("policy.cedarschema").read_text()
+NS = "EksJit"
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
+
+
+class PolicyError(ValueError):
+    """The policy set does not parse, does not validate, or references something unknown."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One policy of the set with its annotations read."""
+
+    key: str  # cedarpy's positional id, policy0...
+    name: str  # @id, or the positional id
+    effect: str
+    approval: str = ""
+    max_duration: timedelta | None = None
+    approvals: int = 0
+    approvers: tuple[str, ...] = ()
+    approval_timeout: timedelta | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AccessQuestion:
+    """What policy is asked for one namespace (or the cluster) of a request."""
+
+    principal: str
+    cluster: str
+    scope: str
+    namespace: str  # "" for a cluster-level scope
+    duration: timedelta
+
+
+def _uid(kind: str, ident: str) -> dict[str, str]:
+    return {"type": f"{NS}::{kind}", "id": ident}
+
+
+def _entity_refs(node: Any) -> Iterator[tuple[str, str]]:
+    """Every entity literal in a policy's JSON form, as (type, id)."""
+    if isinstance(node, dict):
+        if "__entity" in node:
+            yield node["__entity"]["type"], node["__entity"]["id"]
+        elif {"type", "id"} <= node.keys() and isinstance(node.get("id"), str):
+            yield node["type"], node["id"]
+        for value in node.values():
+            yield from _entity_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _entity_refs(value)
+
+
+class PolicySet:
+    """A validated policy set, bound to the catalog it talks about."""
+
+    def __init__(self, text: str, catalog: Catalog) -> None:
+        self._text = text
+        self._catalog = catalog
+        result = cedarpy.validate_policies(text, SCHEMA)
+        if not result.validation_passed:
+            raise PolicyError("; ".join(e.error for e in result.errors))
+        parsed = json.loads(cedarpy.policies_to_json_str(text))["staticPolicies"]
+        self._check_references(parsed)
+        self.rules = {key: self._rule(key, body) for key, body in parsed.items()}
+        self._static_entities = self._catalog_entities()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _check_references(self, parsed: dict[str, Any]) -> None:
+        known = {
+            f"{NS}::Scope": set(self._catalog.scopes),
+            f"{NS}::Cluster": set(self._catalog.clusters),
+            f"{NS}::Group": {g for p in self._catalog.principals for g in p.groups},
+            f"{NS}::Principal": {p.arn for p in self._catalog.principals},
+            f"{NS}::Action": {"request"},
+        }
+        for key, body in parsed.items():
+            for kind, ident in _entity_refs(body):
+                if kind in known and ident not in known[kind]:
+                    name = body.get("annotations", {}).get("id", key)
+                    raise PolicyError(f"policy '{name}' references unknown {kind.split('::')[-1]} '{ident}'")
+
+    def _rule(self, key: str, body: dict[str, Any]) -> Rule:
+        notes: dict[str, str] = body.get("annotations", {})
+        name = notes.get("id", key)
+        if body["effect"] == "forbid":
+            return Rule(key=key, name=name, effect="forbid", reason=notes.get("reason", f"refused by policy {name}"))
+        approval = notes.get("approval")
+        if approval not in ("auto", "manual"):
+            raise PolicyError(f'permit \'{name}\' needs @approval("auto") or @approval("manual")')
+        if "max_duration" not in notes:
+            raise PolicyError(f"permit '{name}' needs @max_duration(...)")
+        try:
+            max_duration = parse_duration(notes["max_duration"])
+            timeout = parse_duration(notes.get("approval_timeout", "1h"))
+        except DurationFormatError as exc:
+            raise PolicyError(f"permit '{name}': {exc}") from exc
+        if approval == "auto":
+            return Rule(key=key, name=name, effect="permit", approval="auto", max_duration=max_duration)
+        approvers = tuple(self._approver(name, a) for a in notes.get("approvers", "").split(",") if a.strip())
+        if not approvers:
+            raise PolicyError(f"manual permit '{name}' needs @approvers(\"group:<name>, <principal name>\")")
+        try:
+            approvals = int(notes.get("approvals", "1"))
+        except ValueError:
+            raise PolicyError(f"permit '{name}': @approvals must be a whole number") from None
+        if approvals < 1:
+            raise PolicyError(f"permit '{name}': @approvals must be at least 1")
+        return Rule(
+            key=key,
+            name=name,
+            effect="permit",
+            approval="manual",
+            max_duration=max_duration,
+            approvals=approvals,
+            approvers=approvers,
+            approval_timeout=timeout,
+        )
+
+    def _approver(self, rule: str, text: str) -> str:
+        """``group:<name>`` stays a group reference; a principal name becomes its ARN."""
+        entry = text.strip()
+        if entry.startswith("group:"):
+            if entry[6:] not in {g for p in self._catalog.principals for g in p.groups}:
+                raise PolicyError(f"permit '{rule}' names unknown approver group '{entry[6:]}'")
+            return entry
+        found = next((p for p in self._catalog.principals if entry in (p.name, p.arn)), None)
+        if not found:
+            raise PolicyError(f"permit '{rule}' names unknown approver '{entry}'")
+        if found.kind != "human":
+            raise PolicyError(f"permit '{rule}': approver '{entry}' is not a human")
+        return found.arn
+
+    def _catalog_entities(self) -> list[dict[str, Any]]:
+        c = self._catalog
+        groups = sorted({g for p in c.principals for g in p.groups})
+        return [
+            *({"uid": _uid("Group", g), "attrs": {}, "parents": []} for g in groups),
+            *(
+                {"uid": _uid("Scope", name), "attrs": {"level": s.level.value}, "parents": []}
+                for name, s in c.scopes.items()
+            ),
+            *(
+                {
+                    "uid": _uid("Cluster", name),
+                    "attrs": {"environment": k.environment, "account": k.account, "region": k.region},
+                    "parents": [],
+                    "tags": dict(k.tags),
+                }
+                for name, k in c.clusters.items()
+            ),
+            *(
+                {
+                    "uid": _uid("Principal", p.arn),
+                    "attrs": {"kind": p.kind, "name": p.name},
+                    "parents": [_uid("Group", g) for g in p.groups],
+                }
+                for p in c.principals
+            ),
+        ]
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def decide(self, question: AccessQuestion) -> Decision:
+        """Deny (with the reason), auto-approve, or needs approvals: for one namespace."""
+        entities = self._static_entities
+        if not self._catalog.principal(question.principal):
+            unknown = {
+                "uid": _uid("Principal", question.principal),
+                "attrs": {"kind": "unknown", "name": ""},
+                "parents": [],
+            }
+            entities = [*entities, unknown]
+        request = {
+            "principal": f'{NS}::Principal::"{question.principal}"',
+            "action": f'{NS}::Action::"request"',
+            "resource": f'{NS}::Cluster::"{question.cluster}"',
+            "context": {
+                "scope": {"__entity": _uid("Scope", question.scope)},
+                "namespace": question.namespace,
+                "duration_seconds": int(question.duration.total_seconds()),
+            },
+        }
+        result = cedarpy.is_authorized(request, self._text, entities, schema=SCHEMA)
+        matched = [self.rules[key] for key in result.diagnostics.reasons]
+        forbids = [r for r in matched if r.effect == "forbid"]
+        if forbids:
+            return Decision(outcome="deny", policy_ids=tuple(r.name for r in forbids), reason=forbids[0].reason)
+        if result.decision != cedarpy.Decision.Allow or not matched:
+            where = f"{question.cluster}/{question.namespace}" if question.namespace else question.cluster
+            return Decision(
+                outcome="deny", reason=f"no policy allows this principal to request '{question.scope}' on {where}"
+            )
+        return self._best_permit(matched, question.duration)
+
+    @staticmethod
+    def _best_permit(permits: list[Rule], duration: timedelta) -> Decision:
+        longest = max(p.max_duration or timedelta(0) for p in permits)
+        fitting = [p for p in permits if p.max_duration and p.max_duration >= duration]
+        if not fitting:
+            return Decision(
+                outcome="too_long",
+                policy_ids=tuple(p.name for p in permits),
+                reason=f"duration exceeds the policy maximum of {format_duration(longest)}",
+                max_duration=longest,
+            )
+        auto = [p for p in fitting if p.approval == "auto"]
+        if auto:
+            best = auto[0]
+            return Decision(outcome="auto_approve", policy_ids=(best.name,), max_duration=best.max_duration)
+        best = min(fitting, key=lambda p: p.approvals)
+        return Decision(
+            outcome="needs_approval",
+            policy_ids=(best.name,),
+            max_duration=best.max_duration,
+            approvals_required=best.approvals,
+            approvers=best.approvers,
+            approval_timeout=best.approval_timeout or DEFAULT_APPROVAL_TIMEOUT,
+        )
+
+    def decide_all(self, questions: list[AccessQuestion]) -> Decision:
+        """One decision for a request over several namespaces: every namespace must agree."""
+        decisions = [self.decide(q) for q in questions]
+        for refusal in ("deny", "too_long"):
+            refused = next((d for d in decisions if d.outcome == refusal), None)
+            if refused:
+                return refused
+        manual = [d for d in decisions if d.outcome == "needs_approval"]
+        if manual:
+            return max(manual, key=lambda d: d.approvals_required)
+        return min(decisions, key=lambda d: d.max_duration or timedelta(0))
+
+    def scope_level(self, scope: str) -> Level:
+        return self._catalog.scopes[scope].level

@@ -1,0 +1,21 @@
+"""Who may read or act on an existing grant. (Who may *request* what is Cedar policy.)"""
+
+from __future__ import annotations
+
+from lambdas.domain.errors import Forbidden
+from lambdas.domain.grant import Grant
+from lambdas.logic.ports import Deps
+
+
+def is_admin(deps: Deps, caller: str) -> bool:
+    return caller in deps.catalog.settings.admins
+
+
+def ensure_may_see(deps: Deps, caller: str, grant: Grant) -> None:
+    if caller != grant.requester and not is_admin(deps, caller):
+        raise Forbidden("this grant belongs to another principal")
+
+
+def ensure_may_revoke(deps: Deps, caller: str, grant: Grant) -> None:
+    if caller != grant.requester and not is_admin(deps, caller):
+        raise Forbidden("only the requester or an eks-jit admin may revoke this grant")

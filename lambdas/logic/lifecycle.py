@@ -1,0 +1,126 @@
+"""Activation and the end of a grant: the only code that changes access.
+
+``activate`` makes an approved grant active, schedules its revocation and reconciles the
+principal. ``end`` moves a grant to expired/revoked/failed and reconciles. ``on_schedule`` is
+the revoke path the one-time schedule invokes: it waits until ``expires_at`` (the schedule
+fires up to ~2 minutes early, see docs/decisions.md) and then ends the grant. Every function
+is safe to run twice: state changes are conditional, reconcile converges.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from lambdas.domain.errors import (
+    AccessApplyError,
+    Busy,
+    Conflict,
+    InvalidTransition,
+    SchedulingFailed,
+    TransientAwsError,
+    UnmanagedAccessEntry,
+)
+from lambdas.domain.grant import Action, Grant, GrantStatus, note, transition
+from lambdas.logic.ports import Deps
+from lambdas.logic.reconciler import Outcome, reconcile
+
+ACCESS_ERRORS = (AccessApplyError, Busy, SchedulingFailed, TransientAwsError, UnmanagedAccessEntry)
+SCHEDULER = "eks-jit:scheduler"
+SWEEPER = "eks-jit:sweeper"
+SYSTEM = "eks-jit"
+
+
+def apply_action(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "", **detail: object) -> Grant:
+    """One conditional state change with its event; Conflict if someone else moved first."""
+    updated, event = transition(grant, action, at=deps.clock.now(), actor=actor, reason=reason, **detail)
+    deps.store.save(grant.version, updated, event)
+    return updated
+
+
+def record(deps: Deps, grant: Grant, kind: str, *, actor: str, **detail: object) -> Grant:
+    """Append a non-status event; on a lost race re-read and append after the winner."""
+    for _ in range(5):
+        updated, event = note(grant, kind, at=deps.clock.now(), actor=actor, **detail)
+        try:
+            deps.store.save(grant.version, updated, event)
+            return updated
+        except Conflict:
+            grant = deps.store.get(grant.id)
+    raise Conflict(f"could not record {kind} on grant {grant.id}: too many concurrent writers")
+
+
+def revocation_time(expires_at: datetime, now: datetime, lead: timedelta) -> datetime:
+    """When to set the one-time schedule so that it fires before ``expires_at``.
+
+    Scheduler runs a schedule for minute M at some second of M, so schedule for the whole
+    minute at or before ``expires_at - lead``: it fires between ``expires_at - lead - 59s`` and
+    ``expires_at - 1s``, and the revoke path waits out the rest. Never in the past.
+    """
+    target = (expires_at - lead).replace(second=0, microsecond=0)
+    return max(target, (now + timedelta(seconds=1)).replace(microsecond=0))
+
+
+def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
+    """approved -> active: schedule revocation, put access in place. Fails closed."""
+    grant = apply_action(deps, grant, Action.ACTIVATE, actor=actor)
+    assert grant.expires_at is not None
+    try:
+        fire_at = revocation_time(grant.expires_at, deps.clock.now(), deps.timing.schedule_lead)
+        schedule = deps.scheduler.schedule(grant.id, fire_at)
+        outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
+    except ACCESS_ERRORS as exc:
+        return end(deps, grant, Action.FAIL, actor=actor, reason=f"activation failed: {exc.message}")
+    return record(
+        deps,
+        grant,
+        "access_granted",
+        actor=actor,
+        schedule=schedule,
+        revocation_fires_at=fire_at.isoformat(),
+        **outcome.describe(),
+    )
+
+
+def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "") -> Grant:
+    """active/approved -> expired/revoked/failed, then take the access away.
+
+    If another writer ended the grant first, its state stands and only the reconcile runs.
+    If the reconcile fails, the grant has still ended (it no longer justifies access) and the
+    error propagates so the caller's retry, or the sweeper, finishes the removal.
+    """
+    ended_here = False
+    for _ in range(5):
+        try:
+            grant = apply_action(deps, grant, action, actor=actor, reason=reason)
+            ended_here = True
+            break
+        except Conflict:  # a concurrent note or state change: look again
+            grant = deps.store.get(grant.id)
+        except InvalidTransition:  # someone else ended it first: their ending stands
+            break
+    else:
+        raise Conflict(f"could not {action.value} grant {grant.id}: too many concurrent writers")
+    if action is not Action.EXPIRE:
+        deps.scheduler.cancel(grant.id)
+    outcome: Outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
+    if ended_here:
+        grant = record(deps, grant, "access_removed", actor=actor, **outcome.describe())
+    return grant
+
+
+def on_schedule(deps: Deps, grant_id: str) -> Grant:
+    """The revoke path: wait until ``expires_at``, expire the grant, reconcile. Idempotent."""
+    grant = deps.store.get(grant_id)
+    if grant.status is GrantStatus.ACTIVE and grant.expires_at is not None:
+        remaining = (grant.expires_at - deps.clock.now()).total_seconds()
+        if remaining > deps.timing.max_wait.total_seconds():
+            # Fired far too early (clock change, manual invoke): set the alarm again.
+            fire_at = revocation_time(grant.expires_at, deps.clock.now(), deps.timing.schedule_lead)
+            deps.scheduler.schedule(grant.id, fire_at)
+            return record(deps, grant, "revocation_rescheduled", actor=SCHEDULER, fires_at=fire_at.isoformat())
+        if remaining > 0:
+            deps.clock.sleep(remaining)
+        return end(deps, grant, Action.EXPIRE, actor=SCHEDULER)
+    # Already ended (early revoke, duplicate delivery, sweeper): make sure access is gone.
+    reconcile(deps, grant.requester, grant.cluster, session=grant.id)
+    return grant

@@ -1,0 +1,119 @@
+"""The ports the logic talks through. Adapters implement them against AWS; tests may fake them.
+
+Nothing in ``lambdas/logic`` imports boto3: it gets these objects through :class:`Deps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from lambdas.domain.access import Entry, PolicyScope
+from lambdas.domain.catalog import Catalog
+from lambdas.domain.grant import Grant, GrantEvent, GrantStatus
+from lambdas.domain.policy import PolicySet
+
+
+class GrantStore(Protocol):
+    def create(self, grant: Grant, events: list[GrantEvent]) -> None:
+        """Write a new grant with its first events; Conflict if the id exists."""
+
+    def save(self, previous_version: int, grant: Grant, event: GrantEvent) -> None:
+        """Write ``grant`` and ``event`` atomically if the stored version is still ``previous_version``
+        (else Conflict); keeps the principal's active-grant index in step with the status."""
+
+    def get(self, grant_id: str) -> Grant:
+        """The grant, read strongly consistent; GrantNotFound if absent."""
+
+    def events(self, grant_id: str) -> list[GrantEvent]: ...
+
+    def by_requester(self, requester: str, status: GrantStatus | None = None, limit: int = 50) -> list[Grant]: ...
+
+    def by_status(self, status: GrantStatus, before: datetime | None = None) -> Iterator[Grant]:
+        """Grants in ``status``; for ``active``, ``before`` bounds ``expires_at``."""
+
+    def active_for(self, principal: str, cluster: str) -> list[Grant]:
+        """The active grants of ``principal`` on ``cluster``, read strongly consistent."""
+
+    def managed_principals(self) -> Iterator[tuple[str, str]]:
+        """Every (principal, cluster) that eks-jit has ever given access to."""
+
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool: ...
+
+    def release_lease(self, key: str, owner: str) -> None: ...
+
+
+class ClusterAccessEntries(Protocol):
+    """The access entries of one cluster, as seen by one caller session."""
+
+    def read(self, principal: str) -> Entry | None: ...
+
+    def create(self, principal: str, groups: frozenset[str]) -> None: ...
+
+    def set_groups(self, principal: str, groups: frozenset[str]) -> None: ...
+
+    def associate(self, principal: str, policy_arn: str, scope: PolicyScope) -> None: ...
+
+    def disassociate(self, principal: str, policy_arn: str) -> None: ...
+
+    def delete(self, principal: str) -> None: ...
+
+    def principals(self) -> list[str]:
+        """Principal ARNs of every access entry on the cluster (managed or not)."""
+
+
+class AccessEntries(Protocol):
+    def cluster(self, name: str, *, session: str) -> ClusterAccessEntries:
+        """The entries of cluster ``name``; ``session`` (a grant id or a job name) is carried into
+        the role session name when the cluster lives in another account."""
+
+
+class RevocationScheduler(Protocol):
+    def schedule(self, grant_id: str, fire_at: datetime) -> str:
+        """Create (or replace) the one-time schedule that revokes ``grant_id``; returns its name."""
+
+    def cancel(self, grant_id: str) -> bool:
+        """Delete the grant's schedule; False if there was none."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(max(0.0, seconds))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How revocation is timed (see docs/decisions.md, "Bounding the revocation lag")."""
+
+    schedule_lead: timedelta = timedelta(seconds=60)  # Scheduler fires within a minute of its time
+    max_wait: timedelta = timedelta(seconds=150)  # longest the revoke path waits for expires_at
+    lease_ttl: timedelta = timedelta(seconds=30)
+    lease_attempts: int = 40
+    lease_backoff: float = 0.25  # seconds between attempts to take a held lease
+    activation_grace: timedelta = timedelta(minutes=2)  # sweeper finishes approvals older than this
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything a logic function needs, built once per Lambda container."""
+
+    catalog: Catalog
+    policies: PolicySet
+    store: GrantStore
+    eks: AccessEntries
+    scheduler: RevocationScheduler
+    clock: Clock
+    timing: Timing = Timing()
