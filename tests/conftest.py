@@ -20,7 +20,7 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 
 from moto import mock_aws
 
-from eks_jit.emulation import eks_access_entries
+from eks_jit.emulation import dynamodb_atomic, eks_access_entries
 from lambdas import bootstrap
 from lambdas.adapters.dynamodb import DynamoGrantStore
 from lambdas.adapters.eks import EksAccessEntries
@@ -32,6 +32,7 @@ from lambdas.logic.ports import Deps, Timing
 from tests.support import ACCOUNT, EXAMPLE_CONFIG, REGION, FakeClock, LambdaContextStub, api_event
 
 eks_access_entries.register()
+dynamodb_atomic.register()
 TABLE = "eks-jit-grants"
 GROUP = "eks-jit"
 REVOKE_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eks-jit-revoke"

@@ -156,9 +156,7 @@ _PRINCIPAL_ARN = re.compile(
 )
 _STS_ARN = re.compile(r"arn:[^:]+:sts::")
 _SERVICE_LINKED_PATH: Final = "aws-service-role/"
-_ACCESS_POLICY_ARN = re.compile(
-    r"arn:(?P<partition>[^:]+):eks::aws:cluster-access-policy/(?P<name>[A-Za-z0-9]+)"
-)
+_ACCESS_POLICY_ARN = re.compile(r"arn:(?P<partition>[^:]+):eks::aws:cluster-access-policy/(?P<name>[A-Za-z0-9]+)")
 _ACCESS_ENTRY_ARN = re.compile(r"arn:[^:]+:eks:[^:]+:\d{12}:access-entry/(?P<cluster>[^/]+)/")
 
 # Regexes in moto's url_paths style ("{0}" is the service's URL base).
@@ -268,9 +266,7 @@ def parse_principal(principal_arn: str) -> Principal:
         raise _invalid(f"The principalArn {principal_arn} is not a valid IAM role or user ARN.")
     if match["kind"] == "role" and match["path"].startswith(_SERVICE_LINKED_PATH):
         raise _invalid(f"Access entries do not support service-linked roles: {principal_arn}")
-    return Principal(
-        principal_arn, match["partition"], match["account"], match["kind"], match["name"]
-    )
+    return Principal(principal_arn, match["partition"], match["account"], match["kind"], match["name"])
 
 
 def check_entry_type(entry_type: str, principal: Principal, cluster_account: str) -> None:
@@ -282,14 +278,10 @@ def check_entry_type(entry_type: str, principal: Principal, cluster_account: str
     if principal.kind != "role":
         raise _invalid(f"Access entries of type {entry_type} require an IAM role principal.")
     if principal.account != cluster_account:
-        raise _invalid(
-            f"Access entries of type {entry_type} require a principal in account {cluster_account}."
-        )
+        raise _invalid(f"Access entries of type {entry_type} require a principal in account {cluster_account}.")
 
 
-def check_standard_only(
-    entry_type: str, kubernetes_groups: list[str] | None, username: str | None
-) -> None:
+def check_standard_only(entry_type: str, kubernetes_groups: list[str] | None, username: str | None) -> None:
     """Only STANDARD entries take a username or Kubernetes groups."""
     if entry_type != STANDARD and (kubernetes_groups or username is not None):
         raise _invalid(
@@ -306,10 +298,7 @@ def check_kubernetes_groups(groups: Iterable[str]) -> None:
 
 def check_username(username: str) -> None:
     if not username or username.startswith(RESERVED_USERNAME_PREFIXES):
-        raise _invalid(
-            f"Invalid username '{username}': can't start with "
-            f"{', '.join(RESERVED_USERNAME_PREFIXES)}"
-        )
+        raise _invalid(f"Invalid username '{username}': can't start with {', '.join(RESERVED_USERNAME_PREFIXES)}")
     for placeholder in SESSION_NAME_PLACEHOLDERS:
         index = username.find(placeholder)
         if index != -1 and ":" not in username[:index]:
@@ -322,10 +311,7 @@ def default_username(principal: Principal, entry_type: str) -> str:
         return NODE_USERNAMES[entry_type]
     if principal.kind == "user":
         return principal.arn
-    return (
-        f"arn:{principal.partition}:sts::{principal.account}:assumed-role/"
-        f"{principal.name}/{{{{SessionName}}}}"
-    )
+    return f"arn:{principal.partition}:sts::{principal.account}:assumed-role/{principal.name}/{{{{SessionName}}}}"
 
 
 def parse_access_scope(raw: dict[str, Any]) -> AccessScope:
@@ -361,17 +347,14 @@ def parse_cluster_access_config(raw: dict[str, Any] | None) -> ClusterAccessConf
     bootstrap = bool(raw.get("bootstrapClusterCreatorAdminPermissions", True))
     if mode == CONFIG_MAP and not bootstrap:
         raise _invalid(
-            "bootstrapClusterCreatorAdminPermissions must be true if cluster authentication "
-            "mode is set to CONFIG_MAP"
+            "bootstrapClusterCreatorAdminPermissions must be true if cluster authentication mode is set to CONFIG_MAP"
         )
     return ClusterAccessConfig(mode, bootstrap)
 
 
 def check_authentication_mode(mode: object) -> None:
     if mode not in ALLOWED_MODE_CHANGES:
-        raise _invalid(
-            f"Invalid authenticationMode {mode}; valid modes: {', '.join(ALLOWED_MODE_CHANGES)}."
-        )
+        raise _invalid(f"Invalid authenticationMode {mode}; valid modes: {', '.join(ALLOWED_MODE_CHANGES)}.")
 
 
 # --------------------------------------------------------------------------- pagination
@@ -425,9 +408,7 @@ class AccessEntryBackend:
 
     # clusters --------------------------------------------------------------------
 
-    def configure_new_cluster(
-        self, cluster_name: str, config: ClusterAccessConfig, creator_arn: str
-    ) -> None:
+    def configure_new_cluster(self, cluster_name: str, config: ClusterAccessConfig, creator_arn: str) -> None:
         """Attach ``config`` and, if asked to, the creator's cluster-admin entry."""
         cluster = self._backend.describe_cluster(cluster_name)
         cluster.access_config = config  # type: ignore[attr-defined]
@@ -467,9 +448,7 @@ class AccessEntryBackend:
             )
         return config
 
-    def _find_entry(
-        self, cluster_name: str, principal_arn: str
-    ) -> tuple[ClusterAccessConfig, AccessEntry]:
+    def _find_entry(self, cluster_name: str, principal_arn: str) -> tuple[ClusterAccessConfig, AccessEntry]:
         config = self._api_cluster(cluster_name)
         try:
             return config, config.entries[principal_arn]
@@ -498,8 +477,7 @@ class AccessEntryBackend:
         if principal_arn in config.entries:
             raise ResourceInUseException(
                 clusterName=cluster_name,
-                message=f"The specified access entry resource is already in use on this "
-                f"cluster: {principal_arn}",
+                message=f"The specified access entry resource is already in use on this cluster: {principal_arn}",
             )
         if len(config.entries) >= MAX_ACCESS_ENTRIES_PER_CLUSTER:
             raise ResourceLimitExceededException(
@@ -592,17 +570,13 @@ class AccessEntryBackend:
                 message=f"The access policy {policy_arn} is not associated to {principal_arn}",
             )
 
-    def associated_policies(
-        self, cluster_name: str, principal_arn: str
-    ) -> list[AssociatedAccessPolicy]:
+    def associated_policies(self, cluster_name: str, principal_arn: str) -> list[AssociatedAccessPolicy]:
         return list(self.describe_entry(cluster_name, principal_arn).policies.values())
 
     # helpers ---------------------------------------------------------------------
 
     @staticmethod
-    def _check_entry_fields(
-        entry_type: str, kubernetes_groups: list[str] | None, username: str | None
-    ) -> None:
+    def _check_entry_fields(entry_type: str, kubernetes_groups: list[str] | None, username: str | None) -> None:
         check_standard_only(entry_type, kubernetes_groups, username)
         check_kubernetes_groups(kubernetes_groups or [])
         if username is not None:
@@ -693,9 +667,7 @@ class AccessEntryResponse(EKSResponse):
 
     def update_access_entry(self) -> ActionResult:
         body = self._body()
-        entry = self.access_entries.update_entry(
-            *self._entry_key(), body.get("kubernetesGroups"), body.get("username")
-        )
+        entry = self.access_entries.update_entry(*self._entry_key(), body.get("kubernetesGroups"), body.get("username"))
         return ActionResult({"accessEntry": entry})
 
     def delete_access_entry(self) -> ActionResult:
@@ -704,9 +676,7 @@ class AccessEntryResponse(EKSResponse):
 
     def list_access_entries(self) -> ActionResult:
         policy_filter = self._query("associatedPolicyArn")
-        principals = self.access_entries.list_entries(
-            self._label("name"), policy_filter[0] if policy_filter else None
-        )
+        principals = self.access_entries.list_entries(self._label("name"), policy_filter[0] if policy_filter else None)
         page, next_token = self._page(principals, str)
         return ActionResult({"accessEntries": page, "nextToken": next_token})
 
@@ -744,10 +714,7 @@ class AccessEntryResponse(EKSResponse):
         )
 
     def list_access_policies(self) -> ActionResult:
-        policies = [
-            {"name": name, "arn": access_policy_arn(self.partition, name)}
-            for name in ACCESS_POLICY_NAMES
-        ]
+        policies = [{"name": name, "arn": access_policy_arn(self.partition, name)} for name in ACCESS_POLICY_NAMES]
         page, next_token = self._page(policies, lambda policy: policy["name"])
         return ActionResult({"accessPolicies": page, "nextToken": next_token})
 
@@ -757,9 +724,7 @@ class AccessEntryResponse(EKSResponse):
         body = self._body()
         config = parse_cluster_access_config(body.get("accessConfig"))
         result = super().create_cluster()
-        creator = caller_principal_arn(
-            self.current_account, self.partition, self.region, self.access_key
-        )
+        creator = caller_principal_arn(self.current_account, self.partition, self.region, self.access_key)
         self.access_entries.configure_new_cluster(body["name"], config, creator)
         return result
 

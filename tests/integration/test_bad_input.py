@@ -7,7 +7,13 @@ import pytest
 
 from tests.support import ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT
 
-GOOD = {"cluster": "prod-eks", "namespace": "payments", "scope": "rollout-restart", "duration": "15m", "reason": "probe"}
+GOOD = {
+    "cluster": "prod-eks",
+    "namespace": "payments",
+    "scope": "rollout-restart",
+    "duration": "15m",
+    "reason": "probe",
+}
 
 
 def with_(**changes):
@@ -60,7 +66,12 @@ def test_bad_request_bodies(world, snapshot, case, body, status, code, field) ->
 
 @pytest.mark.parametrize(
     ("raw", "code"),
-    [("{not json", "malformed_json"), ("[1, 2]", "invalid_request"), ("", "invalid_request"), ("null", "invalid_request")],
+    [
+        ("{not json", "malformed_json"),
+        ("[1, 2]", "invalid_request"),
+        ("", "invalid_request"),
+        ("null", "invalid_request"),
+    ],
 )
 def test_malformed_bodies(world, snapshot, raw, code) -> None:
     before = snapshot()
@@ -109,7 +120,11 @@ def test_a_policy_denial_is_403_recorded_for_the_auditor_and_grants_nothing(worl
     status, error = world.call(
         "POST", "/v1/grants", body=with_(scope="cluster-view", namespace=None, duration="5m"), caller=ONCALL_SESSION
     )
-    assert (status, error["code"], error["message"]) == (403, "policy_denied", "agents are never granted cluster-wide scopes")
+    assert (status, error["code"], error["message"]) == (
+        403,
+        "policy_denied",
+        "agents are never granted cluster-wide scopes",
+    )
 
 
 def test_a_grant_needing_approval_waits_and_grants_nothing_yet(world) -> None:

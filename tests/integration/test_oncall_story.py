@@ -35,7 +35,11 @@ def test_rollout_restart_is_auto_approved_applied_scheduled_and_revoked_at_expir
 
     # And EKS has a managed entry with exactly the payments group
     entry = world.entry(ONCALL)
-    assert entry == {"groups": ["eks-jit:rollout-restart:payments"], "tags": {"eks-jit:managed": "true"}, "policies": {}}
+    assert entry == {
+        "groups": ["eks-jit:rollout-restart:payments"],
+        "tags": {"eks-jit:managed": "true"},
+        "policies": {},
+    }
 
     # And a one-time revocation schedule, named after the grant, fires before expiry
     schedule = world.scheduler.get_schedule(Name=f"eks-jit-{grant['id']}", GroupName="eks-jit")
