@@ -42,7 +42,7 @@ test: lint
 	$(BIN)/pytest
 
 openapi: install
-	$(BIN)/python -m eks_jit.openapi > docs/openapi.json
+	$(BIN)/python -m lambdas.api.openapi > docs/openapi.json
 
 rbac: install
 	$(BIN)/eks-jit rbac render --config config/example/eks-jit.yaml --out deploy/rbac

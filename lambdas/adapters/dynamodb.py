@@ -236,8 +236,8 @@ class DynamoGrantStore:
     def by_status(self, status: GrantStatus, before: datetime | None = None) -> Iterator[Grant]:
         condition, values = "gsi1pk = :s", {":s": f"STATUS#{status.value}"}
         if before is not None:
-            condition += " AND gsi1sk < :b"
-            values[":b"] = before.isoformat()
+            condition += " AND gsi1sk <= :b"
+            values[":b"] = f"{before.isoformat()}#~"  # "~" sorts after every id: expires_at == before counts
         for item in self._query(
             IndexName=GSI1, KeyConditionExpression=condition, ExpressionAttributeValues=_dump(values)
         ):

@@ -69,7 +69,12 @@ def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
         schedule = deps.scheduler.schedule(grant.id, fire_at)
         outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
     except ACCESS_ERRORS as exc:
-        return end(deps, grant, Action.FAIL, actor=actor, reason=f"activation failed: {exc.message}")
+        try:
+            return end(deps, grant, Action.FAIL, actor=actor, reason=f"activation failed: {exc.message}")
+        except ACCESS_ERRORS as cleanup:
+            # The grant has failed (it justifies nothing); the sweeper removes what is left.
+            failed = deps.store.get(grant.id)
+            return record(deps, failed, "cleanup_pending", actor=actor, error=cleanup.message)
     return record(
         deps,
         grant,

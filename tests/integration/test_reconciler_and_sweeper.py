@@ -1,0 +1,194 @@
+"""The reconciler only touches what it owns and converges; the sweeper is the backstop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas.adapters.eks import EksAccessEntries
+from lambdas.domain.grant import Action, GrantStatus, transition
+from lambdas.logic.reconciler import reconcile
+from lambdas.logic.requesting import AccessRequest, request_grant
+from lambdas.logic.sweeper import sweep
+from tests.conftest import GROUP
+from tests.support import ALICE, ONCALL, REGION
+
+RESTART = {
+    "cluster": "prod-eks",
+    "namespace": "payments",
+    "scope": "rollout-restart",
+    "duration": "15m",
+    "reason": "x" * 5,
+}
+
+
+def creator(world) -> str:
+    return next(arn for arn in world.all_entries() if arn.endswith(":user/moto"))
+
+
+def test_an_entry_eks_jit_did_not_create_is_never_touched(world) -> None:
+    world.eks.create_access_entry(clusterName="prod-eks", principalArn=ONCALL, kubernetesGroups=["hand-made"])
+    status, grant = world.call("POST", "/v1/grants", body=RESTART)
+    assert status == 201 and grant["status"] == "failed"
+    assert "does not manage" in grant["status_reason"]
+    assert world.entry(ONCALL) == {"groups": ["hand-made"], "tags": {}, "policies": {}}
+    assert world.schedules() == []
+    sweep(world.deps)
+    assert world.entry(ONCALL) == {"groups": ["hand-made"], "tags": {}, "policies": {}}
+
+
+def test_the_cluster_creators_entry_survives_every_sweep(world) -> None:
+    admin = creator(world)
+    before = world.entry(admin)
+    world.call("POST", "/v1/grants", body=RESTART)
+    world.clock.advance(timedelta(hours=1))
+    report = sweep(world.deps)
+    assert len(report.overdue_expired) == 1
+    assert world.entry(admin) == before
+    assert world.entry(ONCALL) is None
+
+
+def test_reconcile_twice_changes_nothing_the_second_time(world) -> None:
+    world.call("POST", "/v1/grants", body=RESTART)
+    modified = world.eks.describe_access_entry(clusterName="prod-eks", principalArn=ONCALL)["accessEntry"]["modifiedAt"]
+    outcome = reconcile(world.deps, ONCALL, "prod-eks", session="test")
+    assert outcome.plan.is_noop
+    again = world.eks.describe_access_entry(clusterName="prod-eks", principalArn=ONCALL)["accessEntry"]["modifiedAt"]
+    assert again == modified
+
+
+def test_a_lost_schedule_is_covered_by_the_sweeper(world) -> None:
+    _, grant = world.call("POST", "/v1/grants", body=RESTART)
+    world.scheduler.delete_schedule(Name=f"eks-jit-{grant['id']}", GroupName=GROUP)
+    world.clock.advance(timedelta(minutes=14))
+    assert sweep(world.deps).overdue_expired == []  # not yet due
+    assert world.entry(ONCALL) is not None
+    world.clock.advance(timedelta(minutes=1, seconds=30))
+    report = sweep(world.deps)
+    assert report.overdue_expired == [grant["id"]] and report.errors == []
+    assert world.entry(ONCALL) is None
+    _, detail = world.call("GET", f"/v1/grants/{grant['id']}")
+    assert detail["status"] == "expired" and detail["status_reason"] == "expired by sweeper"
+
+
+def test_drift_on_a_managed_entry_is_put_right(world) -> None:
+    world.call("POST", "/v1/grants", body=RESTART)
+    world.eks.update_access_entry(clusterName="prod-eks", principalArn=ONCALL, kubernetesGroups=["sneaky-extra"])
+    world.eks.associate_access_policy(
+        clusterName="prod-eks",
+        principalArn=ONCALL,
+        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        accessScope={"type": "cluster"},
+    )
+    report = sweep(world.deps)
+    assert report.drift_fixed == [f"prod-eks {ONCALL}"]
+    assert world.entry(ONCALL) == {
+        "groups": ["eks-jit:rollout-restart:payments"],
+        "tags": {"eks-jit:managed": "true"},
+        "policies": {},
+    }
+
+
+def test_a_managed_entry_left_behind_by_a_crash_is_removed(world) -> None:
+    # the grant ended but the Lambda died before its reconcile: state says expired, EKS still has access
+    _, grant = world.call("POST", "/v1/grants", body=RESTART)
+    stored = world.deps.store.get(grant["id"])
+    ended, event = transition(stored, Action.EXPIRE, at=world.clock.now(), actor="test")
+    world.deps.store.save(stored.version, ended, event)
+    assert world.entry(ONCALL) is not None
+    sweep(world.deps)
+    assert world.entry(ONCALL) is None
+
+
+def test_activation_failure_leaves_no_access_and_says_why(world) -> None:
+    eks = boto3.client("eks", region_name=REGION)
+    eks.delete_cluster(name="staging-eks")
+    eks.create_cluster(
+        name="staging-eks",
+        roleArn="arn:aws:iam::111122223333:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        accessConfig={"authenticationMode": "CONFIG_MAP"},
+    )
+    grant = request_grant(
+        world.deps,
+        AccessRequest(ALICE, "staging-eks", "payments", "view", timedelta(minutes=30), "look at staging"),
+    )
+    assert grant.status is GrantStatus.FAILED
+    assert "InvalidRequestException" in grant.status_reason
+    assert world.schedules() == []
+    assert [e.type for e in world.deps.store.events(grant.id)] == [
+        "requested",
+        "approved",
+        "activated",
+        "failed",
+        "cleanup_pending",  # EKS refuses even reading entries on a CONFIG_MAP cluster: said, not hidden
+    ]
+
+
+class FlakyEks:
+    """Wraps an EKS client: the first ``failures`` calls of ``operation`` answer throttling."""
+
+    def __init__(self, inner: Any, operation: str, failures: int) -> None:
+        self._inner, self._operation, self.failures = inner, operation, failures
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name != self._operation:
+            return attr
+
+        def call(**kwargs: Any) -> Any:
+            if self.failures > 0:
+                self.failures -= 1
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, name)
+            return attr(**kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("operation", ["create_access_entry", "associate_access_policy", "delete_access_entry"])
+def test_throttling_never_leaves_access_the_grants_do_not_justify(world, operation: str) -> None:
+    flaky = FlakyEks(boto3.client("eks", region_name=REGION), operation, failures=1)
+    catalog = world.deps.catalog
+    deps = world.deps.__class__(**{**world.deps.__dict__, "eks": EksAccessEntries(catalog.clusters, lambda *_: flaky)})
+    body = {**RESTART, "scope": "view"} if operation == "associate_access_policy" else RESTART
+    grant = request_grant(
+        deps, AccessRequest(ONCALL, "prod-eks", "payments", body["scope"], timedelta(minutes=15), "x")
+    )
+    if operation == "delete_access_entry":
+        assert grant.status is GrantStatus.ACTIVE
+        world.clock.advance(timedelta(minutes=15))
+        report = sweep(deps)  # the expiry's reconcile is throttled, reported...
+        assert report.errors == [f"{grant.id}: delete_access_entry on prod-eks: ThrottlingException"]
+        assert report.drift_fixed == [f"prod-eks {ONCALL}"]  # ...and the reconcile-all pass finishes it
+        assert world.entry(ONCALL) is None
+    else:
+        assert grant.status is GrantStatus.FAILED and "ThrottlingException" in grant.status_reason
+        sweep(deps)
+        assert world.entry(ONCALL) is None
+
+
+def test_requests_nobody_decides_expire_after_the_approval_timeout(world) -> None:
+    _, grant = world.call("POST", "/v1/grants", body={**RESTART, "scope": "edit"})
+    world.clock.advance(timedelta(minutes=59))
+    assert sweep(world.deps).approvals_timed_out == []
+    world.clock.advance(timedelta(minutes=2))
+    assert sweep(world.deps).approvals_timed_out == [grant["id"]]
+    _, detail = world.call("GET", f"/v1/grants/{grant['id']}")
+    assert detail["status"] == "expired" and detail["activated_at"] is None
+    assert world.entry(ONCALL) is None
+
+
+def test_an_approved_grant_whose_activation_died_is_finished_by_the_sweeper(world) -> None:
+    _, grant = world.call("POST", "/v1/grants", body={**RESTART, "scope": "edit"})
+    stored = world.deps.store.get(grant["id"])
+    approved, event = transition(stored, Action.APPROVE, at=world.clock.now(), actor=ALICE)
+    world.deps.store.save(stored.version, approved, event)  # ...and the activation never ran
+    world.clock.advance(timedelta(minutes=3))
+    report = sweep(world.deps)
+    assert report.activations_finished == [grant["id"]]
+    assert world.deps.store.get(grant["id"]).status is GrantStatus.ACTIVE
+    assert world.entry(ONCALL)["policies"] == {"AmazonEKSEditPolicy": {"type": "namespace", "namespaces": ["payments"]}}

@@ -1,0 +1,41 @@
+import pytest
+
+from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
+
+KNOWN = {"111122223333/oncall-agent": "arn:aws:iam::111122223333:role/agents/oncall-agent"}
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        (
+            "arn:aws:sts::111122223333:assumed-role/oncall-agent/incident-1",
+            "arn:aws:iam::111122223333:role/agents/oncall-agent",
+        ),
+        ("arn:aws:sts::111122223333:assumed-role/other/s", "arn:aws:iam::111122223333:role/other"),
+        ("arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/alice"),
+        ("arn:aws:iam::111122223333:role/x/y", "arn:aws:iam::111122223333:role/x/y"),
+        ("arn:aws-us-gov:sts::111122223333:assumed-role/r/s", "arn:aws-us-gov:iam::111122223333:role/r"),
+    ],
+)
+def test_sessions_become_their_role(caller: str, expected: str) -> None:
+    assert normalise_principal(caller, KNOWN) == expected
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "arn:aws:sts::111122223333:federated-user/bob",
+        "arn:aws:iam::111122223333:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS",
+        "arn:aws:iam::111122223333:root",
+        "not-an-arn",
+        "",
+    ],
+)
+def test_what_cannot_hold_an_access_entry_is_refused(caller: str) -> None:
+    with pytest.raises(NotAPrincipal):
+        normalise_principal(caller, KNOWN)
+
+
+def test_registry_key_uses_the_last_path_segment() -> None:
+    assert registry_key("arn:aws:iam::111122223333:role/agents/oncall-agent") == "111122223333/oncall-agent"

@@ -1,0 +1,20 @@
+import json
+
+from lambdas.api.openapi import document
+from tests.support import ROOT
+
+
+def test_the_committed_openapi_document_matches_the_models() -> None:
+    committed = (ROOT / "docs" / "openapi.json").read_text()
+    assert committed == document(), "docs/openapi.json drifted from the API models: run `make openapi`"
+
+
+def test_every_route_documents_its_error_shape() -> None:
+    doc = json.loads(document())
+    assert set(doc["paths"]) == {"/v1/grants", "/v1/grants/{grant_id}", "/v1/grants/{grant_id}/revoke"}
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            assert {"400", "403"} <= set(op["responses"]), (path, method)
+    body = doc["paths"]["/v1/grants"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/GrantRequest")
+    assert set(doc["components"]["schemas"]["GrantRequest"]["required"]) == {"cluster", "scope", "duration", "reason"}
