@@ -48,7 +48,7 @@ rbac: install
 	$(BIN)/eks-jit rbac render --config config/example/eks-jit.yaml --out deploy/rbac
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run
 
 synth: install
 	npx --yes aws-cdk@2 synth --quiet

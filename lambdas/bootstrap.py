@@ -11,17 +11,19 @@ from lambdas.adapters.aws import client
 from lambdas.adapters.dynamodb import DynamoGrantStore
 from lambdas.adapters.eks import EksAccessEntries, default_clients
 from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
-from lambdas.config import Environment, load_config, read_environment
+from lambdas.config import Environment, load_catalog, load_policies, read_environment
 from lambdas.logic.ports import Clock, Deps, SystemClock, Timing
 
 _current: Deps | None = None
 
 
-def build(env: Environment, *, clock: Clock | None = None, timing: Timing | None = None) -> Deps:
-    catalog, policies = load_config(env.config_path)
+def build(
+    env: Environment, *, with_policies: bool = True, clock: Clock | None = None, timing: Timing | None = None
+) -> Deps:
+    catalog = load_catalog(env.config_path)
     return Deps(
         catalog=catalog,
-        policies=policies,
+        policies=load_policies(env.config_path, catalog) if with_policies else None,
         store=DynamoGrantStore(client("dynamodb", env.region, env.endpoint_url), env.table_name),
         eks=EksAccessEntries(catalog.clusters, default_clients(env.endpoint_url)),
         scheduler=EventBridgeRevocationScheduler(
@@ -36,10 +38,12 @@ def build(env: Environment, *, clock: Clock | None = None, timing: Timing | None
     )
 
 
-def deps() -> Deps:
+def deps(*, policies: bool = True) -> Deps:
+    """The container's dependencies; ``policies=False`` for functions that never decide a
+    request, so they load neither the Cedar engine nor the policy file."""
     global _current
-    if _current is None:
-        _current = build(read_environment(dict(os.environ)))
+    if _current is None or (policies and _current.policies is None):
+        _current = build(read_environment(dict(os.environ)), with_policies=policies)
     return _current
 
 

@@ -3,13 +3,16 @@ configuration file (clusters, scopes, principals, policies). Nothing else reads 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lambdas.domain.catalog import Catalog
-from lambdas.domain.policy import PolicyError, PolicySet
+
+if TYPE_CHECKING:
+    from lambdas.domain.policy import PolicySet
 
 
 class ConfigError(ValueError):
@@ -38,21 +41,45 @@ def read_environment(environ: dict[str, str]) -> Environment:
         raise ConfigError(f"environment: {exc}") from exc
 
 
-def load_config(path: Path | str) -> tuple[Catalog, PolicySet]:
-    """Read and validate the configuration file and the policy file it names."""
+def _read(path: Path) -> Any:
+    """JSON (what the Lambda bundle ships: no YAML parser at cold start) or YAML."""
+    text = path.read_text()
+    if path.suffix == ".json":
+        return json.loads(text)
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def load_catalog(path: Path | str) -> Catalog:
+    """Read and validate the configuration file (clusters, scopes, principals, settings)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        raw = _read(path)
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     try:
-        catalog = Catalog.model_validate(raw)
+        return Catalog.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
-    policy_path = path.parent / catalog.policies
+
+
+def load_policies(path: Path | str, catalog: Catalog) -> PolicySet:
+    """Read and validate the Cedar policy file the configuration at ``path`` names."""
+    from lambdas.domain.policy import PolicyError, PolicySet
+
+    policy_path = Path(path).parent / catalog.policies
     try:
-        policies = PolicySet(policy_path.read_text(), catalog)
+        return PolicySet(policy_path.read_text(), catalog)
     except (OSError, PolicyError) as exc:
         raise ConfigError(f"{policy_path}: {exc}") from exc
-    return catalog, policies
+
+
+def load_config(path: Path | str) -> tuple[Catalog, PolicySet]:
+    """The configuration file and its policies, both validated (tests, synth, local mode)."""
+    catalog = load_catalog(path)
+    return catalog, load_policies(path, catalog)

@@ -21,11 +21,11 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 from moto import mock_aws
 
 from eks_jit.emulation import dynamodb_atomic, eks_access_entries
+from eks_jit.local.resources import create_resources
 from lambdas import bootstrap
 from lambdas.adapters.dynamodb import DynamoGrantStore
 from lambdas.adapters.eks import EksAccessEntries
 from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
-from lambdas.adapters.table import create_table_kwargs
 from lambdas.config import load_config
 from lambdas.handlers import api
 from lambdas.logic.ports import Deps, Timing
@@ -45,18 +45,9 @@ def example_config() -> Any:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
+def aws(example_config: Any) -> Iterator[None]:
     with mock_aws():
-        boto3.client("dynamodb", region_name=REGION).create_table(**create_table_kwargs(TABLE))
-        boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=GROUP)
-        eks = boto3.client("eks", region_name=REGION)
-        for name in ("prod-eks", "staging-eks"):
-            eks.create_cluster(
-                name=name,
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
-                resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
-                accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
-            )
+        create_resources(example_config[0], region=REGION, table=TABLE, schedule_group=GROUP)
         yield
 
 

@@ -74,7 +74,7 @@ class ClusterEntries:
                 raise UnmanagedAccessEntry(f"an access entry for {principal} appeared on {self._name}") from exc
             raise AccessApplyError(f"{what} for {principal} on {self._name}: {code}: {exc}") from exc
 
-    def read(self, principal: str) -> Entry | None:
+    def read(self, principal: str, *, with_policies: bool = True) -> Entry | None:
         try:
             with transient_errors(f"describe_access_entry on {self._name}"):
                 entry = self._eks.describe_access_entry(clusterName=self._name, principalArn=principal)["accessEntry"]
@@ -86,7 +86,7 @@ class ClusterEntries:
             ) from exc
         managed = entry.get("tags", {}).get(MANAGED_TAG) == "true"
         policies: dict[str, PolicyScope] = {}
-        if managed:
+        if managed and with_policies:
             pages = self._eks.get_paginator("list_associated_access_policies").paginate(
                 clusterName=self._name, principalArn=principal
             )

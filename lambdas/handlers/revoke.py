@@ -24,7 +24,7 @@ class RevokeEvent(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = RevokeEvent.model_validate(event)
     logger.append_keys(grant_id=request.grant_id)
-    deps = bootstrap.deps()
+    deps = bootstrap.deps(policies=False)
     grant = on_schedule(deps, request.grant_id)
     if grant.ended_at and grant.expires_at:
         lag = (grant.ended_at - grant.expires_at).total_seconds()

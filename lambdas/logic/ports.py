@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lambdas.domain.access import Entry, PolicyScope
 from lambdas.domain.catalog import Catalog
 from lambdas.domain.grant import Grant, GrantEvent, GrantStatus
-from lambdas.domain.policy import PolicySet
+
+if TYPE_CHECKING:
+    from lambdas.domain.policy import PolicySet
 
 
 class GrantStore(Protocol):
@@ -48,7 +50,8 @@ class GrantStore(Protocol):
 class ClusterAccessEntries(Protocol):
     """The access entries of one cluster, as seen by one caller session."""
 
-    def read(self, principal: str) -> Entry | None: ...
+    def read(self, principal: str, *, with_policies: bool = True) -> Entry | None:
+        """The entry, or None; ``with_policies=False`` skips listing its access policies."""
 
     def create(self, principal: str, groups: frozenset[str]) -> None: ...
 
@@ -111,7 +114,7 @@ class Deps:
     """Everything a logic function needs, built once per Lambda container."""
 
     catalog: Catalog
-    policies: PolicySet
+    policies: PolicySet | None  # None in functions that never decide a request (revoke, sweeper)
     store: GrantStore
     eks: AccessEntries
     scheduler: RevocationScheduler

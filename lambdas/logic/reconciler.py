@@ -62,7 +62,7 @@ def reconcile(deps: Deps, principal: str, cluster: str, *, session: str) -> Outc
     with _lease(deps, principal, cluster):
         desired, grant_ids = desired_access(deps, principal, cluster)
         entries = deps.eks.cluster(cluster, session=session)
-        actual = entries.read(principal)
+        actual = entries.read(principal, with_policies=not desired.is_empty)  # deleting needs no listing
         if actual is not None and not actual.managed:
             if desired.is_empty:
                 return Outcome(desired, Plan(), grant_ids)

@@ -87,6 +87,7 @@ def decide(deps: Deps, req: AccessRequest) -> tuple[tuple[str, ...], Decision]:
     questions = [
         AccessQuestion(req.requester, req.cluster, req.scope, ns, req.duration) for ns in (namespaces or ("",))
     ]
+    assert deps.policies is not None, "a function that decides requests is built with its policies"
     decision = deps.policies.decide_all(questions)
     if decision.outcome == "too_long":
         raise InvalidRequest(decision.reason, code="duration_exceeds_maximum", field="duration")

@@ -79,7 +79,7 @@ def _all_managed(deps: Deps, report: SweepReport) -> set[tuple[str, str]]:
             for principal in entries.principals():
                 if (principal, cluster) in pairs:
                     continue
-                entry = entries.read(principal)
+                entry = entries.read(principal, with_policies=False)
                 if entry is not None and entry.managed:
                     pairs.add((principal, cluster))
         except DomainError as exc:
