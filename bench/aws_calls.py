@@ -48,13 +48,13 @@ def count_lifecycle(scope: str = "rollout-restart") -> dict[str, Counter[str]]:
     from lambdas.config import load_config
     from lambdas.logic.lifecycle import on_schedule
     from lambdas.logic.requesting import AccessRequest, request_grant
-    from tests.conftest import GROUP, TABLE
+    from tests.conftest import GROUP, MOTO_CONFIG, TABLE
 
     phases: dict[str, Counter[str]] = {}
     config = load_config(EXAMPLE_CONFIG)
-    with mock_aws():
-        create_resources(config[0], region="eu-west-1", table=TABLE, schedule_group=GROUP)
-        deps = make_deps(config, FakeClock())
+    with mock_aws(config=MOTO_CONFIG):
+        resources = create_resources(config[0], region="eu-west-1", table=TABLE, schedule_group=GROUP)
+        deps = make_deps(resources, FakeClock())
         botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
         try:
             grant = request_grant(

@@ -11,6 +11,10 @@ from lambdas.adapters.aws import client
 from lambdas.adapters.dynamodb import DynamoGrantStore
 from lambdas.adapters.eks import EksAccessEntries, default_clients
 from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
+from lambdas.adapters.secrets import SecretsManagerSecrets
+from lambdas.adapters.slack import SlackChat
+from lambdas.adapters.sns import SnsNotifier
+from lambdas.adapters.stepfunctions import StepFunctionsWorkflow
 from lambdas.config import Environment, load_catalog, load_policies, read_environment
 from lambdas.logic.ports import Clock, Deps, SystemClock, Timing
 
@@ -21,6 +25,26 @@ def build(
     env: Environment, *, with_policies: bool = True, clock: Clock | None = None, timing: Timing | None = None
 ) -> Deps:
     catalog = load_catalog(env.config_path)
+    secrets = SecretsManagerSecrets(client("secretsmanager", env.region, env.endpoint_url))
+    notifier = (
+        SnsNotifier(
+            client("sns", env.region, env.endpoint_url),
+            approvals_topic=env.approvals_topic_arn,
+            outcomes_topic=env.outcomes_topic_arn,
+        )
+        if env.approvals_topic_arn and env.outcomes_topic_arn
+        else None
+    )
+    chat = (
+        SlackChat(secrets, env.slack_secret, catalog.slack.channel, env.slack_api_url)
+        if catalog.slack.enabled and env.slack_secret
+        else None
+    )
+    workflow = (
+        StepFunctionsWorkflow(client("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
+        if env.state_machine_arn
+        else None
+    )
     return Deps(
         catalog=catalog,
         policies=load_policies(env.config_path, catalog) if with_policies else None,
@@ -35,6 +59,13 @@ def build(
         ),
         clock=clock or SystemClock(),
         timing=timing or Timing(),
+        workflow=workflow,
+        notifier=notifier,
+        chat=chat,
+        secrets=secrets,
+        link_key_secret=env.link_key_secret,
+        slack_secret=env.slack_secret,
+        public_url=env.public_url,
     )
 
 

@@ -30,6 +30,13 @@ class Environment(BaseModel):
     revoke_target_arn: str = Field(default="", alias="EKS_JIT_REVOKE_TARGET_ARN")
     scheduler_role_arn: str = Field(default="", alias="EKS_JIT_SCHEDULER_ROLE_ARN")
     revoke_dlq_arn: str | None = Field(default=None, alias="EKS_JIT_REVOKE_DLQ_ARN")
+    state_machine_arn: str = Field(default="", alias="EKS_JIT_STATE_MACHINE_ARN")
+    approvals_topic_arn: str = Field(default="", alias="EKS_JIT_APPROVALS_TOPIC_ARN")
+    outcomes_topic_arn: str = Field(default="", alias="EKS_JIT_OUTCOMES_TOPIC_ARN")
+    link_key_secret: str = Field(default="", alias="EKS_JIT_LINK_KEY_SECRET")
+    slack_secret: str = Field(default="", alias="EKS_JIT_SLACK_SECRET")
+    slack_api_url: str | None = Field(default=None, alias="EKS_JIT_SLACK_API_URL")  # local fake Slack only
+    public_url: str = Field(default="", alias="EKS_JIT_PUBLIC_URL")
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,22 +22,21 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 from moto import mock_aws
 
 from eks_jit.emulation import dynamodb_atomic, eks_access_entries
-from eks_jit.local.resources import create_resources
+from eks_jit.local.resources import Resources, create_resources, register_handlers
 from lambdas import bootstrap
-from lambdas.adapters.dynamodb import DynamoGrantStore
-from lambdas.adapters.eks import EksAccessEntries
-from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
-from lambdas.config import load_config
+from lambdas.config import load_config, read_environment
+from lambdas.domain.policy import PolicySet
 from lambdas.handlers import api
 from lambdas.logic.ports import Deps, Timing
-from tests.support import ACCOUNT, EXAMPLE_CONFIG, REGION, FakeClock, LambdaContextStub, api_event
+from tests.support import EXAMPLE_CONFIG, REGION, FakeClock, LambdaContextStub, api_event
 
 eks_access_entries.register()
 dynamodb_atomic.register()
+register_handlers()
 TABLE = "eks-jit-grants"
 GROUP = "eks-jit"
-REVOKE_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eks-jit-revoke"
-SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/eks-jit-scheduler"
+SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # a test value, not a real secret
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +45,15 @@ def example_config() -> Any:
 
 
 @pytest.fixture
-def aws(example_config: Any) -> Iterator[None]:
-    with mock_aws():
-        create_resources(example_config[0], region=REGION, table=TABLE, schedule_group=GROUP)
-        yield
+def aws(example_config: Any) -> Iterator[Resources]:
+    with mock_aws(config=MOTO_CONFIG):
+        yield create_resources(
+            example_config[0],
+            region=REGION,
+            table=TABLE,
+            schedule_group=GROUP,
+            slack_signing_secret=SLACK_SIGNING_SECRET,
+        )
 
 
 @dataclass
@@ -62,8 +67,11 @@ class World:
     scheduler: Any
 
     def call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        response = api.handler(api_event(method, path, **kwargs), LambdaContextStub())
+        response = self.raw(method, path, **kwargs)
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return api.handler(api_event(method, path, **kwargs), LambdaContextStub())
 
     def entry(self, principal: str, cluster: str = "prod-eks") -> dict[str, Any] | None:
         try:
@@ -85,31 +93,28 @@ class World:
     def table_items(self) -> list[dict[str, Any]]:
         return self.ddb.scan(TableName=TABLE)["Items"]
 
+    def use_policies(self, text: str) -> None:
+        """Swap in another policy text (same catalog) for the rest of the test."""
+        self.deps = replace(self.deps, policies=PolicySet(text, self.deps.catalog))
+        bootstrap.use(self.deps)
+
     def all_entries(self, cluster: str = "prod-eks") -> list[str]:
         return self.eks.list_access_entries(clusterName=cluster)["accessEntries"]
 
 
-def make_deps(example_config: Any, clock: FakeClock, **timing: Any) -> Deps:
-    catalog, policies = example_config
-    return Deps(
-        catalog=catalog,
-        policies=policies,
-        store=DynamoGrantStore(boto3.client("dynamodb", region_name=REGION), TABLE),
-        eks=EksAccessEntries(
-            catalog.clusters, lambda name, cluster, session: boto3.client("eks", region_name=cluster.region)
-        ),
-        scheduler=EventBridgeRevocationScheduler(
-            boto3.client("scheduler", region_name=REGION), group=GROUP, target_arn=REVOKE_ARN, role_arn=SCHEDULER_ROLE
-        ),
-        clock=clock,
-        timing=Timing(lease_backoff=0.01, **timing),
-    )
+def make_deps(
+    resources: Resources, clock: FakeClock, config_path: Path = EXAMPLE_CONFIG, slack_url: str = "", **timing: Any
+) -> Deps:
+    """The real wiring (lambdas/bootstrap.py) against moto, with a controllable clock."""
+    env = resources.environment(config_path, public_url="https://eks-jit.example.com/prod")
+    environment = read_environment({**env, "EKS_JIT_SLACK_API_URL": slack_url} if slack_url else env)
+    return bootstrap.build(environment, clock=clock, timing=Timing(lease_backoff=0.01, **timing))
 
 
 @pytest.fixture
-def world(aws: None, example_config: Any) -> Iterator[World]:
+def world(aws: Resources) -> Iterator[World]:
     clock = FakeClock()
-    deps = make_deps(example_config, clock)
+    deps = make_deps(aws, clock)
     bootstrap.use(deps)
     yield World(
         deps=deps,

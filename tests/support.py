@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ def api_event(
     body: Any = None,
     query: dict[str, str] | None = None,
     raw_body: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event as it arrives after AWS_IAM authorisation: the SigV4
     signer's identity is in ``requestContext.identity``."""
@@ -73,13 +75,16 @@ def api_event(
     if len(parts) >= 3 and parts[1] == "grants":
         params = {"grant_id": parts[2]}
         resource = "/v1/grants/{grant_id}" + ("/" + "/".join(parts[3:]) if len(parts) > 3 else "")
+    elif len(parts) == 3 and parts[1] == "approval-links":
+        params = {"token": parts[2]}
+        resource = "/v1/approval-links/{token}"
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     return {
         "resource": resource,
         "path": path,
         "httpMethod": method,
-        "headers": {"Content-Type": "application/json", "Host": "api.example.com"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "headers": {"Content-Type": "application/json", "Host": "api.example.com", **(headers or {})},
+        "multiValueHeaders": {k: [v] for k, v in {"Content-Type": "application/json", **(headers or {})}.items()},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": params,
@@ -103,3 +108,37 @@ class LambdaContextStub:
     memory_limit_in_mb = 512
     invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eks-jit-api"
     aws_request_id = "test-request"
+
+
+def wait_until(check: Any, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll ``check()`` until it returns something truthy; fail the test after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+def race(*calls: Callable[[], Any]) -> list[Any]:
+    """Start every call at the same instant (threads behind a barrier); return their results."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results

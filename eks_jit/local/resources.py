@@ -1,8 +1,16 @@
-"""The AWS resources the CDK stack would create, created against moto (tests, benchmarks,
-local mode). The table comes from the same definition the CDK storage construct uses."""
+"""The AWS resources the CDK stack creates, created against moto (tests, benchmarks, local
+mode): the grant table (from the same definition the CDK storage construct uses), the
+schedule group, topics, secrets, the Lambda functions (dispatched in-process to the real
+handlers), the approval state machine from ``statemachines/``, and the clusters."""
 
 from __future__ import annotations
 
+import io
+import json
+import secrets
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -10,8 +18,73 @@ import boto3
 from lambdas.adapters.table import create_table_kwargs
 from lambdas.domain.catalog import Catalog
 
+ROOT = Path(__file__).resolve().parents[2]
+STATE_MACHINE = ROOT / "statemachines" / "approval.asl.json"
 TABLE = "eks-jit-grants"
 SCHEDULE_GROUP = "eks-jit"
+FUNCTIONS = {
+    "api": "lambdas.handlers.api.handler",
+    "revoke": "lambdas.handlers.revoke.handler",
+    "sweeper": "lambdas.handlers.sweeper.handler",
+    "notify": "lambdas.handlers.notify.handler",
+    "workflow": "lambdas.handlers.workflow.handler",
+}
+
+
+def render_definition(path: Path, substitutions: dict[str, str]) -> str:
+    """The ASL file with ``${Name}`` placeholders filled, as CDK's definition substitutions do."""
+    text = path.read_text()
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    if "${" in text.replace("${...}", ""):
+        raise ValueError(f"{path}: a placeholder was left unsubstituted")
+    return text
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What was created: everything a function's environment names."""
+
+    region: str
+    account: str
+    table: str
+    schedule_group: str
+    functions: dict[str, str]  # short name -> function ARN
+    scheduler_role_arn: str
+    state_machine_arn: str
+    approvals_topic_arn: str
+    outcomes_topic_arn: str
+    link_key_secret: str
+    slack_secret: str
+
+    def environment(self, config_path: Path, public_url: str = "", endpoint_url: str | None = None) -> dict[str, str]:
+        env = {
+            "EKS_JIT_TABLE": self.table,
+            "EKS_JIT_CONFIG": str(config_path),
+            "EKS_JIT_SCHEDULE_GROUP": self.schedule_group,
+            "EKS_JIT_REVOKE_TARGET_ARN": self.functions["revoke"],
+            "EKS_JIT_SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
+            "EKS_JIT_STATE_MACHINE_ARN": self.state_machine_arn,
+            "EKS_JIT_APPROVALS_TOPIC_ARN": self.approvals_topic_arn,
+            "EKS_JIT_OUTCOMES_TOPIC_ARN": self.outcomes_topic_arn,
+            "EKS_JIT_LINK_KEY_SECRET": self.link_key_secret,
+            "EKS_JIT_SLACK_SECRET": self.slack_secret,
+            "EKS_JIT_PUBLIC_URL": public_url,
+            "AWS_REGION": self.region,
+        }
+        if endpoint_url:
+            env["AWS_ENDPOINT_URL"] = endpoint_url
+        return env
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "local mode runs the handlers in-process (eks_jit/emulation/lambda_dispatch.py)")
+    return buffer.getvalue()
 
 
 def create_resources(
@@ -21,12 +94,54 @@ def create_resources(
     endpoint_url: str | None = None,
     table: str = TABLE,
     schedule_group: str = SCHEDULE_GROUP,
-) -> None:
+    slack_signing_secret: str | None = None,
+) -> Resources:
     def client(service: str, where: str = region) -> Any:
         return boto3.client(service, region_name=where, endpoint_url=endpoint_url)
 
+    account = client("sts").get_caller_identity()["Account"]
     client("dynamodb").create_table(**create_table_kwargs(table))
     client("scheduler").create_schedule_group(Name=schedule_group)
+    iam = client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName="eks-jit-local", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    lam = client("lambda")
+    functions = {
+        short: lam.create_function(
+            FunctionName=f"eks-jit-{short}",
+            Runtime="python3.11",
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": _zip()},
+            Timeout=300,
+        )["FunctionArn"]
+        for short, handler in FUNCTIONS.items()
+    }
+    definition = render_definition(
+        STATE_MACHINE, {"NotifyFunctionArn": functions["notify"], "WorkflowFunctionArn": functions["workflow"]}
+    )
+    machine = client("stepfunctions").create_state_machine(
+        name="eks-jit-approval", definition=definition, roleArn=role
+    )["stateMachineArn"]
+    sns = client("sns")
+    sm = client("secretsmanager")
+    link_key = sm.create_secret(
+        Name="eks-jit/approval-link-key", SecretString=json.dumps({"key": secrets.token_hex(32)})
+    )
+    slack = sm.create_secret(
+        Name="eks-jit/slack",
+        SecretString=json.dumps(
+            {
+                "bot_token": "xoxb-local-" + secrets.token_hex(8),
+                "signing_secret": slack_signing_secret or secrets.token_hex(16),
+            }
+        ),
+    )
     for name, cluster in catalog.clusters.items():
         client("eks", cluster.region).create_cluster(
             name=name,
@@ -34,3 +149,28 @@ def create_resources(
             resourcesVpcConfig={"subnetIds": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]},
             accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
         )
+    return Resources(
+        region=region,
+        account=account,
+        table=table,
+        schedule_group=schedule_group,
+        functions=functions,
+        scheduler_role_arn=role,
+        state_machine_arn=machine,
+        approvals_topic_arn=sns.create_topic(Name="eks-jit-approvals")["TopicArn"],
+        outcomes_topic_arn=sns.create_topic(Name="eks-jit-outcomes")["TopicArn"],
+        link_key_secret=link_key["ARN"],
+        slack_secret=slack["ARN"],
+    )
+
+
+def register_handlers() -> None:
+    """Point moto's Lambda at the real handlers (see eks_jit/emulation/lambda_dispatch.py)."""
+    import importlib
+
+    from eks_jit.emulation import lambda_dispatch
+
+    lambda_dispatch.register()
+    for short, path in FUNCTIONS.items():
+        module, attr = path.rsplit(".", 1)
+        lambda_dispatch.add_handler(f"eks-jit-{short}", getattr(importlib.import_module(module), attr))

@@ -15,7 +15,17 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from lambdas.adapters.aws import error_code, transient_errors
-from lambdas.adapters.table import GSI1, GSI2, PK, SK, TTL_ATTRIBUTE
+from lambdas.adapters.table import (
+    ACCESS_PREFIX,
+    GRANT_PREFIX,
+    GSI1,
+    GSI2,
+    LEASE_PREFIX,
+    PK,
+    SIDE_PREFIX,
+    SK,
+    TTL_ATTRIBUTE,
+)
 from lambdas.domain.errors import Conflict, GrantNotFound
 from lambdas.domain.grant import Decision, Grant, GrantEvent, GrantStatus
 
@@ -36,11 +46,15 @@ def _ts(value: datetime | None) -> str | None:
 
 
 def grant_key(grant_id: str) -> dict[str, Any]:
-    return _dump({PK: f"GRANT#{grant_id}", SK: "GRANT"})
+    return _dump({PK: f"{GRANT_PREFIX}{grant_id}", SK: "GRANT"})
 
 
-def access_key(principal: str, cluster: str, kind: str = "GRANTS") -> dict[str, Any]:
-    return _dump({PK: f"ACCESS#{cluster}#{principal}", SK: kind})
+def access_key(principal: str, cluster: str) -> dict[str, Any]:
+    return _dump({PK: f"{ACCESS_PREFIX}{cluster}#{principal}", SK: "GRANTS"})
+
+
+def lease_key(principal: str, cluster: str) -> dict[str, Any]:
+    return _dump({PK: f"{LEASE_PREFIX}{cluster}#{principal}", SK: "LEASE"})
 
 
 def grant_to_item(grant: Grant) -> dict[str, Any]:
@@ -48,7 +62,7 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
     decision = grant.decision.model_dump(mode="json", exclude_defaults=True)
     return _dump(
         {
-            PK: f"GRANT#{grant.id}",
+            PK: f"{GRANT_PREFIX}{grant.id}",
             SK: "GRANT",
             "kind": "grant",
             "id": grant.id,
@@ -102,7 +116,7 @@ def grant_from_item(raw: dict[str, Any]) -> Grant:
 def event_to_item(event: GrantEvent) -> dict[str, Any]:
     return _dump(
         {
-            PK: f"GRANT#{event.grant_id}",
+            PK: f"{GRANT_PREFIX}{event.grant_id}",
             SK: f"EVENT#{event.version:08d}",
             "kind": "event",
             "grant_id": event.grant_id,
@@ -215,7 +229,7 @@ class DynamoGrantStore:
     def events(self, grant_id: str) -> list[GrantEvent]:
         items = self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-            ExpressionAttributeValues=_dump({":pk": f"GRANT#{grant_id}", ":e": "EVENT#"}),
+            ExpressionAttributeValues=_dump({":pk": f"{GRANT_PREFIX}{grant_id}", ":e": "EVENT#"}),
             ConsistentRead=True,
         )
         return [event_from_item(i) for i in items]
@@ -274,6 +288,31 @@ class DynamoGrantStore:
             for page in pages:
                 yield from page["Items"]
 
+    # -- private records next to a grant --------------------------------------------------------
+
+    def put_side(self, grant_id: str, kind: str, data: dict[str, str], *, only_if_absent: bool = False) -> bool:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": _dump({PK: f"{SIDE_PREFIX}{grant_id}", SK: kind, "kind": "side", "data": data}),
+        }
+        if only_if_absent:
+            request["ConditionExpression"] = "attribute_not_exists(pk)"
+        try:
+            with transient_errors(f"store {kind} of {grant_id}"):
+                self._ddb.put_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_side(self, grant_id: str, kind: str) -> dict[str, str] | None:
+        with transient_errors(f"read {kind} of {grant_id}"):
+            found = self._ddb.get_item(
+                TableName=self._table, Key=_dump({PK: f"{SIDE_PREFIX}{grant_id}", SK: kind}), ConsistentRead=True
+            ).get("Item")
+        return dict(_load(found)["data"]) if found else None
+
     # -- leases ------------------------------------------------------------------------------
 
     def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool:
@@ -284,7 +323,7 @@ class DynamoGrantStore:
                 self._ddb.put_item(
                     TableName=self._table,
                     Item={
-                        **access_key(principal, cluster, "LEASE"),
+                        **lease_key(principal, cluster),
                         **_dump(
                             {
                                 "owner": owner,
@@ -309,7 +348,7 @@ class DynamoGrantStore:
             with transient_errors("release lease"):
                 self._ddb.delete_item(
                     TableName=self._table,
-                    Key=access_key(principal, cluster, "LEASE"),
+                    Key=lease_key(principal, cluster),
                     ConditionExpression="#o = :o",
                     ExpressionAttributeNames={"#o": "owner"},
                     ExpressionAttributeValues=_dump({":o": owner}),

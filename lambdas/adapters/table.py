@@ -5,7 +5,14 @@ Items (single table):
   grant         pk=GRANT#<id>              sk=GRANT
   event         pk=GRANT#<id>              sk=EVENT#<version:08d>   (append-only)
   access index  pk=ACCESS#<cluster>#<arn>  sk=GRANTS   grant_ids = string set of active grants
-  lease         pk=ACCESS#<cluster>#<arn>  sk=LEASE    owner, until (epoch s), ttl
+  lease         pk=LEASE#<cluster>#<arn>   sk=LEASE    owner, until (epoch ms), ttl
+  side record   pk=SIDE#<id>               sk=<kind>   task token, chat message, used link nonce
+                (private to the workflow: never part of a grant, its events or the API)
+
+Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem/DeleteItem are
+allowed only on LEASE# and SIDE# partitions; GRANT# and ACCESS# items change only inside
+TransactWriteItems, so no function can delete or rewrite an event outside a transaction
+that is conditioned on the event not existing.
 Indexes:
   gsi1 (by status)     gsi1pk=STATUS#<status>   gsi1sk=<expires_at|created_at>#<id>
                        gsi1pk=INDEX#principals  gsi1sk=<cluster>#<arn>  (access index items)
@@ -17,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 PK, SK = "pk", "sk"
+GRANT_PREFIX, ACCESS_PREFIX, LEASE_PREFIX, SIDE_PREFIX = "GRANT#", "ACCESS#", "LEASE#", "SIDE#"
 GSI1, GSI2 = "gsi1", "gsi2"
 INDEXES: dict[str, tuple[str, str]] = {GSI1: ("gsi1pk", "gsi1sk"), GSI2: ("gsi2pk", "gsi2sk")}
 TTL_ATTRIBUTE = "ttl"

@@ -6,9 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from lambdas.api.models import ErrorBody
+from lambdas.domain import approvals, links
 from lambdas.domain import errors as e
 
 STATUS: dict[type[e.DomainError], int] = {
+    approvals.NotAllowedToDecide: 403,
+    approvals.AlreadyVoted: 409,
+    e.NotificationFailed: 502,
+    links.LinkAlreadyUsed: 410,
     e.InvalidRequest: 400,
     e.PolicyDenied: 403,
     e.Forbidden: 403,

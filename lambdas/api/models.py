@@ -47,6 +47,14 @@ class RevokeRequest(BaseModel):
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
 
 
+class DecisionRequest(BaseModel):
+    """An approver's approve/deny, with an optional comment (kept in the grant's events)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
 class DecisionView(BaseModel):
     outcome: str
     policies: list[str]

@@ -101,6 +101,20 @@ class Settings(Strict):
     admins: tuple[IamArn, ...] = ()  # may revoke any grant
 
 
+class SlackConfig(Strict):
+    """Slack approvals: the channel requests are posted to and who the Slack users are."""
+
+    enabled: bool = False
+    channel: str = ""
+    users: dict[Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")], Name] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _channel_when_enabled(self) -> SlackConfig:
+        if self.enabled and not self.channel:
+            raise ValueError("slack.channel is required when slack is enabled")
+        return self
+
+
 class Catalog(Strict):
     """Everything eks-jit knows about clusters, scopes and principals, validated together."""
 
@@ -109,6 +123,7 @@ class Catalog(Strict):
     scopes: dict[Name, Scope] = Field(min_length=1)
     principals: tuple[Principal, ...] = ()
     policies: str  # path of the Cedar policy file, relative to the configuration file
+    slack: SlackConfig = SlackConfig()
 
     @model_validator(mode="after")
     def _unique_principals(self) -> Catalog:
@@ -118,6 +133,10 @@ class Catalog(Strict):
                 if key in seen:
                     raise ValueError(f"principal '{key}' is listed twice")
                 seen.add(key)
+        names = {p.name for p in self.principals}
+        for user, name in self.slack.users.items():
+            if name not in names:
+                raise ValueError(f"slack.users.{user} names unknown principal '{name}'")
         return self
 
     def principal(self, arn: str) -> Principal | None:
@@ -126,6 +145,21 @@ class Catalog(Strict):
     def groups_of(self, arn: str) -> tuple[str, ...]:
         found = self.principal(arn)
         return found.groups if found else ()
+
+    def is_human(self, arn: str) -> bool:
+        found = self.principal(arn)
+        return found is not None and found.kind == "human"
+
+    def members(self, approvers: tuple[str, ...]) -> list[Principal]:
+        """The humans an approver set (ARNs and ``group:<name>``) names, in registry order."""
+        groups = {a[6:] for a in approvers if a.startswith("group:")}
+        return [
+            p for p in self.principals if p.kind == "human" and (p.arn in approvers or groups.intersection(p.groups))
+        ]
+
+    def slack_principal(self, user_id: str) -> Principal | None:
+        name = self.slack.users.get(user_id)
+        return next((p for p in self.principals if p.name == name), None) if name else None
 
 
 def kubernetes_group(scope: str, namespace: str | None) -> str:

@@ -41,6 +41,11 @@ class Forbidden(DomainError):
 
     code = "forbidden"
 
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
 
 class GrantNotFound(DomainError):
     """No grant with that id (HTTP 404)."""
@@ -82,6 +87,12 @@ class SchedulingFailed(DomainError):
     """EventBridge Scheduler refused to create or delete a revocation schedule."""
 
     code = "scheduling_failed"
+
+
+class NotificationFailed(DomainError):
+    """No approver could be told about a request (Slack and SNS both failed)."""
+
+    code = "notification_failed"
 
 
 class TransientAwsError(DomainError):

@@ -6,7 +6,9 @@ normalised from an assumed-role session to its role ARN.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -14,14 +16,28 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
+from slack_sdk.signature import Clock as SlackClock
+from slack_sdk.signature import SignatureVerifier
 
 from lambdas import bootstrap
+from lambdas.api import pages
 from lambdas.api.errors import body_of, status_of, validation_body
-from lambdas.api.models import ErrorBody, EventView, GrantDetail, GrantList, GrantRequest, GrantView, RevokeRequest
+from lambdas.api.models import (
+    DecisionRequest,
+    ErrorBody,
+    EventView,
+    GrantDetail,
+    GrantList,
+    GrantRequest,
+    GrantView,
+    RevokeRequest,
+)
 from lambdas.domain.durations import DurationFormatError, parse_duration
-from lambdas.domain.errors import DomainError, Forbidden, InvalidRequest
+from lambdas.domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
 from lambdas.domain.grant import GrantStatus
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
+from lambdas.domain.links import BadLink, LinkAlreadyUsed
+from lambdas.logic import approvals
 from lambdas.logic.queries import get_grant, list_grants, revoke_grant
 from lambdas.logic.requesting import AccessRequest, request_grant
 from lambdas.observability import MetricUnit, logger, metrics
@@ -104,6 +120,117 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
     grant = revoke_grant(bootstrap.deps(), caller(), grant_id, body.reason if body else "")
     metrics.add_metric(name="GrantRevoked", unit=MetricUnit.Count, value=1)
     return GrantView.of(grant)
+
+
+@app.post("/v1/grants/<grant_id>/approve", responses=ERRORS)
+def approve(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = None) -> GrantView:
+    logger.append_keys(grant_id=grant_id)
+    grant = approvals.decide(
+        bootstrap.deps(), grant_id, caller(), "approve", comment=body.comment if body else "", via="api"
+    )
+    return GrantView.of(grant)
+
+
+@app.post("/v1/grants/<grant_id>/deny", responses=ERRORS)
+def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = None) -> GrantView:
+    logger.append_keys(grant_id=grant_id)
+    grant = approvals.decide(
+        bootstrap.deps(), grant_id, caller(), "deny", comment=body.comment if body else "", via="api"
+    )
+    return GrantView.of(grant)
+
+
+@app.post("/v1/grants/<grant_id>/cancel", responses=ERRORS)
+def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
+    logger.append_keys(grant_id=grant_id)
+    return GrantView.of(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
+
+
+@app.get("/v1/approvals", responses=ERRORS)
+def my_approvals() -> GrantList:
+    """Pending requests the caller may decide now."""
+    return GrantList(grants=[GrantView.of(g) for g in approvals.pending_for(bootstrap.deps(), caller())])
+
+
+# -- approval links: no IAM (the link is the credential); GET shows, only POST decides -----------
+
+LinkToken = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+$", max_length=1024)]
+
+
+def _html(status: int, page: str) -> Response[str]:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=page, headers=pages.HEADERS)
+
+
+@app.get("/v1/approval-links/<token>", include_in_schema=False)
+def open_approval_link(token: LinkToken) -> Response[str]:
+    try:
+        claims, grant, used = approvals.open_link(bootstrap.deps(), token)
+    except BadLink as exc:
+        return _html(403 if exc.reason != "expired" else 410, pages.problem("This link cannot be used", str(exc)))
+    if used:
+        return _html(410, pages.problem("This link was already used", "Each approval link works once."))
+    if grant.status is not GrantStatus.PENDING_APPROVAL:
+        return _html(409, pages.closed(grant))
+    return _html(200, pages.confirm(grant, claims.approver))
+
+
+@app.post("/v1/approval-links/<token>", include_in_schema=False)
+def use_approval_link(token: LinkToken) -> Response[str]:
+    form = parse_qs(app.current_event.decoded_body or "")
+    verdict = (form.get("decision") or [""])[0]
+    if verdict not in ("approve", "deny"):
+        return _html(400, pages.problem("Choose approve or deny", "The form did not say what to decide."))
+    try:
+        grant = approvals.use_link(bootstrap.deps(), token, verdict, (form.get("comment") or [""])[0][:500])
+    except BadLink as exc:
+        return _html(403 if exc.reason != "expired" else 410, pages.problem("This link cannot be used", str(exc)))
+    except LinkAlreadyUsed:
+        return _html(410, pages.problem("This link was already used", "Each approval link works once."))
+    except InvalidTransition:
+        return _html(409, pages.problem("Nothing left to decide", "This request was already decided or cancelled."))
+    except DomainError as exc:
+        return _html(status_of(exc), pages.problem("This decision was not accepted", exc.message))
+    return _html(200, pages.result(grant, verdict))
+
+
+# -- Slack interactivity: Slack's signature, not IAM -------------------------------------------------
+
+
+@app.post("/v1/slack/interactions", include_in_schema=False)
+def slack_interaction() -> Response[Any]:
+    deps = bootstrap.deps()
+    event = app.current_event
+    raw = event.decoded_body or ""
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    secret = deps.secrets.get(deps.slack_secret)["signing_secret"] if deps.secrets and deps.slack_secret else ""
+    timestamp, signature = headers.get("x-slack-request-timestamp", ""), headers.get("x-slack-signature", "")
+    verifier = SignatureVerifier(secret, clock=_SlackClock(deps))
+    if not (secret and timestamp.isdigit() and signature and verifier.is_valid(raw, timestamp, signature)):
+        raise Forbidden("the request does not carry a valid, fresh Slack signature")
+    try:
+        payload = json.loads((parse_qs(raw).get("payload") or ["{}"])[0])
+        action = payload["actions"][0]
+        user_id, verdict, grant_id = payload["user"]["id"], action["action_id"], action["value"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise InvalidRequest("not a Slack block action this app understands", code="invalid_slack_payload") from None
+    principal = deps.catalog.slack_principal(user_id)
+    if principal is None:
+        raise Forbidden(f"Slack user {user_id} is not mapped to an eks-jit approver", code="unknown_slack_user")
+    if verdict not in ("approve", "deny"):
+        raise InvalidRequest(f"unknown action '{verdict}'", code="invalid_slack_payload")
+    logger.append_keys(grant_id=grant_id, principal=principal.arn)
+    grant = approvals.decide(deps, grant_id, principal.arn, verdict, via="slack")
+    return _json(200, GrantView.of(grant))
+
+
+class _SlackClock(SlackClock):
+    """slack-sdk's verifier asks the time as epoch seconds; give it ours (tests move it)."""
+
+    def __init__(self, deps: Any) -> None:
+        self._deps = deps
+
+    def now(self) -> float:
+        return float(self._deps.clock.now().timestamp())
 
 
 @app.exception_handler(DomainError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lambdas.domain.approvals import may_decide
 from lambdas.domain.errors import Forbidden
 from lambdas.domain.grant import Grant
 from lambdas.logic.ports import Deps
@@ -12,7 +13,9 @@ def is_admin(deps: Deps, caller: str) -> bool:
 
 
 def ensure_may_see(deps: Deps, caller: str, grant: Grant) -> None:
-    if caller != grant.requester and not is_admin(deps, caller):
+    """The requester, an admin, and the grant's approvers may read it."""
+    approver = may_decide(grant, caller, deps.catalog.groups_of, deps.catalog.is_human)
+    if caller != grant.requester and not is_admin(deps, caller) and not approver:
         raise Forbidden("this grant belongs to another principal")
 
 

@@ -15,14 +15,16 @@ from lambdas.domain.errors import (
     AccessApplyError,
     Busy,
     Conflict,
+    DomainError,
     InvalidTransition,
     SchedulingFailed,
     TransientAwsError,
     UnmanagedAccessEntry,
 )
-from lambdas.domain.grant import Action, Grant, GrantStatus, note, transition
+from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, note, transition
 from lambdas.logic.ports import Deps
 from lambdas.logic.reconciler import Outcome, reconcile
+from lambdas.observability import logger
 
 ACCESS_ERRORS = (AccessApplyError, Busy, SchedulingFailed, TransientAwsError, UnmanagedAccessEntry)
 SCHEDULER = "eks-jit:scheduler"
@@ -30,11 +32,22 @@ SWEEPER = "eks-jit:sweeper"
 SYSTEM = "eks-jit"
 
 
+def commit(deps: Deps, before: Grant, change: tuple[Grant, GrantEvent]) -> Grant:
+    """Write a change conditioned on ``before``'s version; announce status changes on the
+    outcomes topic (best effort: the record in the table is what counts)."""
+    updated, event = change
+    deps.store.save(before.version, updated, event)
+    if deps.notifier is not None and updated.status is not before.status:
+        try:
+            deps.notifier.outcome(updated, event)
+        except DomainError as exc:
+            logger.warning("outcome not published", extra={"grant_id": updated.id, "error": exc.message})
+    return updated
+
+
 def apply_action(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "", **detail: object) -> Grant:
     """One conditional state change with its event; Conflict if someone else moved first."""
-    updated, event = transition(grant, action, at=deps.clock.now(), actor=actor, reason=reason, **detail)
-    deps.store.save(grant.version, updated, event)
-    return updated
+    return commit(deps, grant, transition(grant, action, at=deps.clock.now(), actor=actor, reason=reason, **detail))
 
 
 def record(deps: Deps, grant: Grant, kind: str, *, actor: str, **detail: object) -> Grant:

@@ -42,6 +42,12 @@ class GrantStore(Protocol):
     def managed_principals(self) -> Iterator[tuple[str, str]]:
         """Every (principal, cluster) that eks-jit has ever given access to."""
 
+    def put_side(self, grant_id: str, kind: str, data: dict[str, str], *, only_if_absent: bool = False) -> bool:
+        """Store a private record next to the grant (task token, chat message, used link);
+        False if ``only_if_absent`` and it exists. Never part of the grant or its events."""
+
+    def get_side(self, grant_id: str, kind: str) -> dict[str, str] | None: ...
+
     def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool: ...
 
     def release_lease(self, key: str, owner: str) -> None: ...
@@ -79,6 +85,54 @@ class RevocationScheduler(Protocol):
 
     def cancel(self, grant_id: str) -> bool:
         """Delete the grant's schedule; False if there was none."""
+
+
+class ApprovalWorkflow(Protocol):
+    """The Step Functions approval workflow: one execution per grant, named by its id."""
+
+    def start(self, grant: Grant) -> None:
+        """Start the execution; starting it again for the same grant is harmless."""
+
+    def resume(self, token: str, outcome: str) -> bool:
+        """Hand ``outcome`` (approved/denied/cancelled) to the waiting execution; False if it
+        no longer waits (timed out or stopped)."""
+
+
+@dataclass(frozen=True)
+class ApprovalAsk:
+    """What an approver is sent: the request and their own signed link."""
+
+    grant: Grant
+    approver: str  # principal ARN
+    approver_name: str
+    link: str
+
+
+class Notifier(Protocol):
+    """SNS: approval requests (one message per approver, their own link) and outcomes."""
+
+    def ask(self, ask: ApprovalAsk) -> None: ...
+
+    def outcome(self, grant: Grant, event: GrantEvent) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    channel: str
+    ts: str
+
+
+class Chat(Protocol):
+    """Slack: an interactive message per request, updated with the outcome."""
+
+    def ask(self, grant: Grant, approvers: list[str]) -> ChatMessage: ...
+
+    def update(self, message: ChatMessage, grant: Grant, outcome: str) -> None: ...
+
+
+class Secrets(Protocol):
+    def get(self, secret_id: str) -> dict[str, str]:
+        """A JSON secret, read once per container."""
 
 
 class Clock(Protocol):
@@ -120,3 +174,10 @@ class Deps:
     scheduler: RevocationScheduler
     clock: Clock
     timing: Timing = Timing()
+    workflow: ApprovalWorkflow | None = None  # None where no request needs approval
+    notifier: Notifier | None = None  # None when no topic is configured
+    chat: Chat | None = None  # None when Slack is off
+    secrets: Secrets | None = None
+    link_key_secret: str = ""  # Secrets Manager id of the approval-link HMAC key
+    slack_secret: str = ""  # Secrets Manager id of {bot_token, signing_secret}
+    public_url: str = ""  # base URL approval links point at

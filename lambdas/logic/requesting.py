@@ -15,6 +15,7 @@ from lambdas.domain.durations import format_duration
 from lambdas.domain.errors import InvalidRequest, PolicyDenied
 from lambdas.domain.grant import Action, Decision, Grant, new_grant, transition
 from lambdas.domain.policy import AccessQuestion
+from lambdas.logic import approvals
 from lambdas.logic.lifecycle import activate
 from lambdas.logic.ports import Deps
 
@@ -119,4 +120,4 @@ def request_grant(deps: Deps, req: AccessRequest) -> Grant:
         deps.store.create(approved, [requested, event])
         return activate(deps, approved)
     deps.store.create(grant, [requested])
-    return grant
+    return approvals.start(deps, grant)

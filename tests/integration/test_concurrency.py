@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from lambdas.handlers import revoke as revoke_handler
 from lambdas.logic.sweeper import sweep
-from tests.support import ONCALL, ONCALL_SESSION, LambdaContextStub
+from tests.support import ONCALL, ONCALL_SESSION, LambdaContextStub, race
 
 VIEW = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 
 
 def body(scope: str, namespace: str = "payments", duration: str = "15m") -> dict[str, str]:
     return {"cluster": "prod-eks", "namespace": namespace, "scope": scope, "duration": duration, "reason": "incident"}
-
-
-def race(*calls: Callable[[], Any]) -> list[Any]:
-    """Start every call at the same instant (threads behind a barrier); return their results."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def run(i: int, call: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def event_types(world, grant_id: str) -> list[str]:

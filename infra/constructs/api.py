@@ -1,0 +1,220 @@
+"""The HTTP API: API Gateway REST, SigV4 (``AWS_IAM``) on every route, in front of the api function.
+
+Routes are a table: adding one (the approval routes) is one line in ``ROUTES``. Every route
+proxies to the same function, whose resolver owns field-level validation and its stable error
+codes; the gateway checks what it can without duplicating that (the request is signed, path
+parameters present, a JSON object where a body is expected) and answers its own errors in the
+same JSON shape (``code``, ``message``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.functions import FunctionFactory, Made
+from infra.nag import acknowledge
+from infra.settings import Deployment
+
+STAGE = "prod"  # the version lives in the path (/v1/...), the stage names the deployment
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    body: bool = False  # a JSON object body is required
+
+
+ROUTES = (
+    Route("POST", "/v1/grants", body=True),
+    Route("GET", "/v1/grants"),
+    Route("GET", "/v1/grants/{grant_id}"),
+    Route("POST", "/v1/grants/{grant_id}/revoke"),  # the body (a reason) is optional
+)
+
+# The gateway's own refusals, in the API's error shape. Everything else is the function's answer.
+GATEWAY_ERRORS = {
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: "unauthenticated",  # unsigned, or no such route
+    apigw.ResponseType.INVALID_SIGNATURE: "invalid_signature",
+    apigw.ResponseType.EXPIRED_TOKEN: "expired_credentials",
+    apigw.ResponseType.ACCESS_DENIED: "forbidden",
+    apigw.ResponseType.THROTTLED: "throttled",
+    apigw.ResponseType.BAD_REQUEST_BODY: "malformed_json",
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: "invalid_request",
+    apigw.ResponseType.DEFAULT_4_XX: "gateway_error",
+    apigw.ResponseType.DEFAULT_5_XX: "gateway_error",
+}
+
+ACCESS_LOG = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "path": "$context.path",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "callerArn": "$context.identity.userArn",
+    "callerAccount": "$context.identity.accountId",
+    "sourceIp": "$context.identity.sourceIp",
+    "userAgent": "$context.identity.userAgent",
+    "integrationStatus": "$context.integration.status",
+    "integrationLatency": "$context.integration.latency",
+    "responseLatency": "$context.responseLatency",
+    "errorType": "$context.error.responseType",
+    "errorMessage": "$context.error.message",
+}
+
+
+def resource_policy(deployment: Deployment) -> iam.PolicyDocument | None:
+    """Who may call at all (SigV4 still required, Cedar still decides): an organization and/or
+    a list of accounts. None: the API's own account only (IAM authorization's default)."""
+    settings = deployment.settings
+    if not settings.allowed_org_id and not settings.allowed_account_ids:
+        return None
+    invoke = "execute-api:/*"
+    allow: list[iam.PolicyStatement] = []
+    deny_unless: dict[str, dict[str, object]] = {}
+    if settings.allowed_org_id:
+        allow.append(
+            iam.PolicyStatement(
+                sid="InvokeFromOrganization",
+                principals=[iam.AnyPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[invoke],
+                conditions={"StringEquals": {"aws:PrincipalOrgID": settings.allowed_org_id}},
+            )
+        )
+        deny_unless["StringNotEquals"] = {"aws:PrincipalOrgID": settings.allowed_org_id}
+    if settings.allowed_account_ids:
+        accounts = sorted(set(settings.allowed_account_ids))
+        allow.append(
+            iam.PolicyStatement(
+                sid="InvokeFromAccounts",
+                principals=[iam.AccountPrincipal(a) for a in accounts],
+                actions=["execute-api:Invoke"],
+                resources=[invoke],
+            )
+        )
+        # The API's own account keeps working through its identity policies.
+        deny_unless.setdefault("StringNotEquals", {})["aws:PrincipalAccount"] = [*accounts, Aws.ACCOUNT_ID]
+    deny = iam.PolicyStatement(
+        sid="DenyEveryoneElse",
+        effect=iam.Effect.DENY,
+        principals=[iam.AnyPrincipal()],
+        actions=["execute-api:Invoke"],
+        resources=[invoke],
+        conditions=deny_unless,
+    )
+    return iam.PolicyDocument(statements=[*allow, deny])
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deployment: Deployment,
+        factory: FunctionFactory,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        settings = deployment.settings
+        self.handler: Made = factory.make(
+            self,
+            "Function",
+            name="api",
+            handler="lambdas.handlers.api.handler",
+            description="eks-jit HTTP API: request, list, describe and revoke grants",
+            timeout=Duration.seconds(29),  # API Gateway's integration limit
+            memory_size=512,  # Cedar evaluation and in-process activation on the request path
+            environment=environment,
+        )
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=logs.RetentionDays[settings.log_retention],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"{settings.prefix}-api",
+            description="eks-jit: just-in-time EKS access grants (SigV4)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            policy=resource_policy(deployment),
+            cloud_watch_role=False,
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                throttling_rate_limit=settings.api_throttle_rate,
+                throttling_burst_limit=settings.api_throttle_burst,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG)),
+            ),
+        )
+        self.stage = self.rest_api.deployment_stage
+        validator = self.rest_api.add_request_validator(
+            "Validator", validate_request_body=True, validate_request_parameters=True
+        )
+        json_object = self.rest_api.add_model(
+            "JsonObject",
+            content_type="application/json",
+            description="Any JSON object: the function validates the fields and names the one at fault",
+            schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
+        )
+        integration = apigw.LambdaIntegration(self.handler.function, allow_test_invoke=False)
+        for route in ROUTES:
+            self._add(route, integration, validator, json_object)
+        for response_type, code in GATEWAY_ERRORS.items():
+            self.rest_api.add_gateway_response(
+                f"Gateway{response_type.response_type}",
+                type=response_type,
+                templates={"application/json": f'{{"code": "{code}", "message": $context.error.messageString}}'},
+            )
+        self._acknowledge()
+
+    def _add(
+        self, route: Route, integration: apigw.Integration, validator: apigw.RequestValidator, body: apigw.Model
+    ) -> None:
+        resource = self.rest_api.root.resource_for_path(route.path)
+        parameters = {
+            f"method.request.path.{part[1:-1]}": True for part in route.path.split("/") if part.startswith("{")
+        }
+        resource.add_method(
+            route.method,
+            integration,
+            authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=validator,
+            request_parameters=parameters or None,
+            request_models={"application/json": body} if route.body else None,
+        )
+
+    def _acknowledge(self) -> None:
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "Every route requires SigV4 (AWS_IAM): anonymous traffic is refused by API Gateway before any "
+            "code runs, the stage is throttled, and the resource policy can restrict callers to an "
+            "organization or accounts. A WAF web ACL can be associated by the account's firewall manager.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG6",
+            "Execution logging needs the account-wide API Gateway CloudWatch role, shared state this stack "
+            "must not own or overwrite. Every request is recorded in the JSON access log (caller ARN, status, "
+            "error type) and every invocation in the function's own log.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-COG4",
+            "Callers are IAM roles (agents) and people with IAM credentials, authenticated by SigV4 "
+            "(AWS_IAM authorization on every method); there is no Cognito user pool by design.",
+        )

@@ -1,0 +1,157 @@
+"""What a deployment is told through CDK context (``cdk.json`` or ``-c key=value``), validated once.
+
+The eks-jit configuration file itself (clusters, scopes, principals, policies) is loaded with
+``lambdas.config.load_config``, the same loader the functions use at cold start, so a file that
+does not validate fails ``cdk synth`` with the loader's message and never reaches a live request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from lambdas.config import ConfigError, load_config
+from lambdas.domain.catalog import Catalog
+from lambdas.domain.policy import PolicySet
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = "config/example/eks-jit.yaml"
+RETENTIONS = (
+    "ONE_WEEK",
+    "TWO_WEEKS",
+    "ONE_MONTH",
+    "THREE_MONTHS",
+    "SIX_MONTHS",
+    "ONE_YEAR",
+    "THIRTEEN_MONTHS",
+    "EIGHTEEN_MONTHS",
+    "TWO_YEARS",
+    "FIVE_YEARS",
+    "TEN_YEARS",
+    "INFINITE",
+)
+
+
+def _listed(value: Any) -> Any:
+    """``-c allowed_account_ids=111122223333,444455556666`` arrives as one string."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+def _optional(value: Any) -> Any:
+    return None if value in ("", None) else value
+
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+Names = Annotated[tuple[str, ...], BeforeValidator(_listed)]
+
+
+class DeploySettings(BaseModel):
+    """Every knob of the CDK app. Defaults make a working deployment of the example config."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    config: Path = Field(default=Path(DEFAULT_CONFIG), description="the eks-jit configuration file")
+    prefix: str = Field(default="eks-jit", pattern=r"^[a-z][a-z0-9-]{1,19}$", description="names of roles/functions")
+    schedule_group: str = Field(default="eks-jit", pattern=r"^[0-9a-zA-Z-_.]{1,64}$")
+    sweeper_rate_minutes: int = Field(default=1, ge=1, le=60, description="how often the sweeper runs")
+    log_retention: str = Field(default="ONE_YEAR", description="a logs.RetentionDays name")
+    api_throttle_rate: float = Field(default=10, gt=0, le=10_000, description="steady requests per second")
+    api_throttle_burst: int = Field(default=20, ge=1, le=5_000)
+    allowed_org_id: Annotated[str | None, BeforeValidator(_optional)] = Field(
+        default=None, pattern=r"^o-[a-z0-9]{10,32}$"
+    )
+    allowed_account_ids: Annotated[tuple[AccountId, ...], BeforeValidator(_listed)] = ()
+    alarm_email: Annotated[str | None, BeforeValidator(_optional)] = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    # The per-cluster role stacks (EksJitClusterAccessStack): which clusters, and where the
+    # control plane whose function roles they trust runs.
+    cluster_access: Names = ()
+    control_plane_account: Annotated[AccountId | None, BeforeValidator(_optional)] = None
+    control_plane_region: Annotated[str | None, BeforeValidator(_optional)] = Field(
+        default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$"
+    )
+
+    @field_validator("log_retention")
+    @classmethod
+    def _known_retention(cls, value: str) -> str:
+        if value not in RETENTIONS:
+            raise ValueError(f"must be one of {', '.join(RETENTIONS)}")
+        return value
+
+    @property
+    def config_path(self) -> Path:
+        return self.config if self.config.is_absolute() else ROOT / self.config
+
+
+class Deployment(BaseModel):
+    """The settings with the configuration they point at, loaded and validated."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    settings: DeploySettings
+    catalog: Catalog
+    policies: PolicySet
+
+    @property
+    def config_path(self) -> Path:
+        return self.settings.config_path
+
+
+def read_settings(context: dict[str, Any]) -> DeploySettings:
+    try:
+        return DeploySettings.model_validate(context)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"CDK context: {problems}") from exc
+
+
+def load_deployment(context: dict[str, Any]) -> Deployment:
+    """Read the CDK context and the configuration file it names; ConfigError says what is wrong."""
+    settings = read_settings(context)
+    catalog, policies = load_config(settings.config_path)
+    policy_file = (settings.config_path.parent / catalog.policies).resolve()
+    if not policy_file.is_relative_to(settings.config_path.parent.resolve()):
+        raise ConfigError(
+            f"{settings.config_path}: policies '{catalog.policies}' must be a file in the configuration's "
+            "directory or below it, so the two ship together in the function bundle"
+        )
+    _check_cluster_access(settings, catalog)
+    return Deployment(settings=settings, catalog=catalog, policies=policies)
+
+
+def _check_cluster_access(settings: DeploySettings, catalog: Catalog) -> None:
+    for name in settings.cluster_access:
+        cluster = catalog.clusters.get(name)
+        if cluster is None:
+            raise ConfigError(f"cluster_access: '{name}' is not a cluster of {settings.config_path}")
+        if cluster.role_arn is None:
+            raise ConfigError(f"cluster_access: cluster '{name}' has no role_arn: its access needs no role stack")
+        role_account = cluster.role_arn.split(":")[4]
+        if role_account != cluster.account:
+            raise ConfigError(
+                f"cluster '{name}': role_arn is in account {role_account} but the cluster is in {cluster.account}; "
+                "the role must live in the cluster's account"
+            )
+    if settings.cluster_access and not (settings.control_plane_account and settings.control_plane_region):
+        raise ConfigError(
+            "cluster_access needs control_plane_account and control_plane_region (where the EksJit stack runs); "
+            "they default to CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION when those are set"
+        )
+
+
+def context_of(node_context: dict[str, Any]) -> dict[str, Any]:
+    """CDK context plus the CLI's default account/region as control-plane defaults."""
+    merged = dict(node_context)
+    merged.setdefault("control_plane_account", os.environ.get("CDK_DEFAULT_ACCOUNT"))
+    merged.setdefault("control_plane_region", os.environ.get("CDK_DEFAULT_REGION"))
+    return merged
+
+
+def safe_id(name: str) -> str:
+    """A CloudFormation-friendly form of a cluster name (stack names allow letters, digits and '-')."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", name)

@@ -1,0 +1,123 @@
+"""Slack with ``slack-sdk``: one interactive message per request (who, what, where, how long,
+why; Approve / Deny buttons with a confirmation step), updated with the outcome. The bot
+token comes from Secrets Manager and is never logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from lambdas.domain.durations import format_duration
+from lambdas.domain.errors import NotificationFailed
+from lambdas.domain.grant import Grant
+from lambdas.logic.ports import ChatMessage, Secrets
+
+APPROVE, DENY = "approve", "deny"
+
+
+def _fields(grant: Grant) -> list[dict[str, str]]:
+    pairs = (
+        ("Requester", grant.requester),
+        ("Cluster", grant.cluster),
+        ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
+        ("Scope", grant.scope),
+        ("Duration", format_duration(grant.duration)),
+        ("Reason", grant.reason),
+    )
+    return [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs]
+
+
+def _confirm(verb: str, grant: Grant) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": f"{verb.capitalize()} this request?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": f"{verb.capitalize()} '{grant.scope}' on {grant.cluster} for {grant.requester}.",
+        },
+        "confirm": {"type": "plain_text", "text": verb.capitalize()},
+        "deny": {"type": "plain_text", "text": "Back"},
+    }
+
+
+def request_blocks(grant: Grant, approvers: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Access request* `{grant.id}`"}},
+        {"type": "section", "fields": _fields(grant)},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "Approvers: " + (", ".join(approvers) or "-")}]},
+        {
+            "type": "actions",
+            "block_id": f"decide:{grant.id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "style": "primary",
+                    "value": grant.id,
+                    "confirm": _confirm("approve", grant),
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                    "style": "danger",
+                    "value": grant.id,
+                    "confirm": _confirm("deny", grant),
+                },
+            ],
+        },
+    ]
+
+
+def outcome_blocks(grant: Grant, outcome: str) -> list[dict[str, Any]]:
+    who = ", ".join(grant.approved_by) if outcome in ("approved", "active") else ""
+    line = (
+        f"*{outcome.upper()}*"
+        + (f" by {who}" if who else "")
+        + (f": {grant.status_reason}" if grant.status_reason else "")
+    )
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Access request* `{grant.id}`"}},
+        {"type": "section", "fields": _fields(grant)},
+        {"type": "section", "text": {"type": "mrkdwn", "text": line}},
+    ]
+
+
+class SlackChat:
+    def __init__(self, secrets: Secrets, secret_id: str, channel: str, base_url: str | None = None) -> None:
+        self._secrets = secrets
+        self._secret_id = secret_id
+        self._channel = channel
+        self._base_url = base_url
+        self._client: WebClient | None = None
+
+    def _web(self) -> WebClient:
+        if self._client is None:
+            token = self._secrets.get(self._secret_id)["bot_token"]
+            kwargs: dict[str, Any] = {"token": token, "timeout": 5}
+            if self._base_url:
+                kwargs["base_url"] = self._base_url
+            self._client = WebClient(**kwargs)
+        return self._client
+
+    def ask(self, grant: Grant, approvers: list[str]) -> ChatMessage:
+        try:
+            sent = self._web().chat_postMessage(
+                channel=self._channel, text=f"Access request {grant.id}", blocks=request_blocks(grant, approvers)
+            )
+        except SlackApiError as exc:
+            raise NotificationFailed(f"Slack refused the message: {exc.response.get('error')}") from exc
+        return ChatMessage(channel=str(sent["channel"]), ts=str(sent["ts"]))
+
+    def update(self, message: ChatMessage, grant: Grant, outcome: str) -> None:
+        try:
+            self._web().chat_update(
+                channel=message.channel,
+                ts=message.ts,
+                text=f"{outcome}: {grant.id}",
+                blocks=outcome_blocks(grant, outcome),
+            )
+        except SlackApiError as exc:
+            raise NotificationFailed(f"Slack refused the update: {exc.response.get('error')}") from exc

@@ -1,0 +1,66 @@
+"""SNS: approval requests (one publish per approver, carrying only their own link, with an
+``approver`` attribute that email subscriptions filter on) and outcomes for other tools."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lambdas.adapters.aws import transient_errors
+from lambdas.domain.durations import format_duration
+from lambdas.domain.grant import Grant, GrantEvent
+from lambdas.logic.ports import ApprovalAsk
+
+
+def summary(grant: Grant) -> str:
+    where = f"{grant.cluster}/{','.join(grant.namespaces)}" if grant.namespaces else grant.cluster
+    return (
+        f"{grant.requester} asks for '{grant.scope}' on {where} for {format_duration(grant.duration)}.\n"
+        f"Reason: {grant.reason}\nRequest: {grant.id}"
+    )
+
+
+class SnsNotifier:
+    def __init__(self, sns: Any, *, approvals_topic: str, outcomes_topic: str) -> None:
+        self._sns = sns
+        self._approvals = approvals_topic
+        self._outcomes = outcomes_topic
+
+    def ask(self, ask: ApprovalAsk) -> None:
+        message = (
+            f"{summary(ask.grant)}\n\nYour approval link (single use, only for you; it opens a page, "
+            f"nothing is decided until you press a button):\n{ask.link}\n"
+        )
+        with transient_errors("publish approval request"):
+            self._sns.publish(
+                TopicArn=self._approvals,
+                Subject=f"eks-jit: approve '{ask.grant.scope}' on {ask.grant.cluster}?"[:100],
+                Message=message,
+                MessageAttributes={
+                    "approver": {"DataType": "String", "StringValue": ask.approver_name},
+                    "grant_id": {"DataType": "String", "StringValue": ask.grant.id},
+                },
+            )
+
+    def outcome(self, grant: Grant, event: GrantEvent) -> None:
+        body = {
+            "grant_id": grant.id,
+            "event": event.type,
+            "status": grant.status.value,
+            "requester": grant.requester,
+            "cluster": grant.cluster,
+            "namespaces": list(grant.namespaces),
+            "scope": grant.scope,
+            "actor": event.actor,
+            "at": event.at.isoformat(),
+            "expires_at": grant.expires_at.isoformat() if grant.expires_at else None,
+        }
+        with transient_errors("publish outcome"):
+            self._sns.publish(
+                TopicArn=self._outcomes,
+                Message=json.dumps(body),
+                MessageAttributes={
+                    "event": {"DataType": "String", "StringValue": event.type},
+                    "cluster": {"DataType": "String", "StringValue": grant.cluster},
+                },
+            )

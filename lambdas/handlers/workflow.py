@@ -1,0 +1,30 @@
+"""The approval workflow's Lambda steps: ``activate``, ``expire_request``, ``fail``. Typed
+errors propagate so the state machine's Retry/Catch match on their class names."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict
+
+from lambdas import bootstrap
+from lambdas.logic.approvals import workflow_step
+from lambdas.observability import logger
+
+
+class StepEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    step: Literal["activate", "expire_request", "fail"]
+    grant_id: str
+    cause: str = ""
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = StepEvent.model_validate(event)
+    logger.append_keys(grant_id=request.grant_id, step=request.step)
+    grant = workflow_step(bootstrap.deps(policies=False), request.step, request.grant_id, request.cause)
+    logger.info("workflow step done", extra={"status": grant.status.value})
+    return {"grant_id": grant.id, "status": grant.status.value, "status_reason": grant.status_reason}

@@ -1,0 +1,161 @@
+"""The human path: notify approvers, take decisions from any door (API, Slack, link), hand
+the outcome to the workflow. Every door ends in :func:`decide`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from lambdas.domain import approvals, links
+from lambdas.domain.errors import Conflict, DomainError, Forbidden, NotificationFailed, TransientAwsError
+from lambdas.domain.grant import Action, Grant, GrantStatus
+from lambdas.domain.links import LinkAlreadyUsed
+from lambdas.logic.access_control import is_admin
+from lambdas.logic.lifecycle import SYSTEM, activate, apply_action, commit, end, record
+from lambdas.logic.ports import ApprovalAsk, ChatMessage, Deps
+from lambdas.observability import logger
+
+TOKEN, CHAT = "task_token", "chat"
+DECIDED = (GrantStatus.APPROVED, GrantStatus.DENIED, GrantStatus.CANCELLED, GrantStatus.EXPIRED, GrantStatus.FAILED)
+
+
+def start(deps: Deps, grant: Grant) -> Grant:
+    """Start the approval workflow for a new pending request; fail it if that is impossible."""
+    assert deps.workflow is not None, "a function that takes requests is built with the workflow"
+    try:
+        deps.workflow.start(grant)
+    except TransientAwsError as exc:
+        return apply_action(deps, grant, Action.FAIL, actor=SYSTEM, reason=f"approval workflow not started: {exc}")
+    return grant
+
+
+def approvers_of(deps: Deps, grant: Grant) -> list[str]:
+    """Principal ARNs that may decide ``grant`` (never its requester)."""
+    return [p.arn for p in deps.catalog.members(grant.decision.approvers) if p.arn != grant.requester]
+
+
+def link_for(deps: Deps, grant: Grant, approver: str) -> str:
+    """The approver's own signed, single-use link, valid until the approval timeout."""
+    assert deps.secrets is not None
+    key = deps.secrets.get(deps.link_key_secret)["key"].encode()
+    timeout = grant.decision.approval_timeout or timedelta(hours=1)
+    token = links.sign(grant.id, approver, grant.created_at + timeout, key)
+    return f"{deps.public_url.rstrip('/')}/v1/approval-links/{token}"
+
+
+def notify(deps: Deps, grant_id: str, task_token: str) -> Grant:
+    """The workflow's first step: keep the task token, tell every approver."""
+    deps.store.put_side(grant_id, TOKEN, {"token": task_token})
+    grant = deps.store.get(grant_id)
+    if grant.status is not GrantStatus.PENDING_APPROVAL:  # decided before the token was stored
+        return conclude(deps, grant)
+    names, channels, problems = [], [], []
+    for principal in deps.catalog.members(grant.decision.approvers):
+        if principal.arn == grant.requester:
+            continue
+        names.append(principal.name)
+        if deps.notifier is not None:
+            try:
+                link = link_for(deps, grant, principal.arn)
+                deps.notifier.ask(ApprovalAsk(grant, principal.arn, principal.name, link))
+                channels.append(f"sns:{principal.name}")
+            except DomainError as exc:
+                problems.append(f"sns:{principal.name}: {exc.message}")
+    if deps.chat is not None:
+        try:
+            message = deps.chat.ask(grant, names)
+            deps.store.put_side(grant_id, CHAT, {"channel": message.channel, "ts": message.ts})
+            channels.append("slack")
+        except DomainError as exc:
+            problems.append(f"slack: {exc.message}")
+    if not channels:
+        raise NotificationFailed("no approver could be notified: " + "; ".join(problems or ["no channel configured"]))
+    return record(
+        deps, grant, "approvers_notified", actor=SYSTEM, approvers=names, channels=channels, problems=problems
+    )
+
+
+def decide(deps: Deps, grant_id: str, approver: str, verdict: str, *, comment: str = "", via: str) -> Grant:
+    """One approver's approve/deny, from any door. Racing decisions produce one outcome."""
+    for _ in range(8):
+        grant = deps.store.get(grant_id)
+        approvals.check_decider(grant, approver, deps.catalog.groups_of, deps.catalog.is_human)
+        decide_one = approvals.approve if verdict == "approve" else approvals.deny
+        try:
+            updated = commit(deps, grant, decide_one(grant, approver, at=deps.clock.now(), comment=comment, via=via))
+        except Conflict:
+            continue  # another decision landed first: look again (it may have settled it)
+        logger.info("decision recorded", extra={"grant_id": grant_id, "verdict": verdict, "via": via})
+        return conclude(deps, updated) if updated.status in DECIDED else updated
+    raise Conflict(f"grant {grant_id}: too many concurrent decisions, try again")
+
+
+def cancel(deps: Deps, grant_id: str, caller: str, reason: str = "") -> Grant:
+    grant = deps.store.get(grant_id)
+    if caller != grant.requester and not is_admin(deps, caller):
+        raise Forbidden("only the requester may cancel this request")
+    cancelled = apply_action(deps, grant, Action.CANCEL, actor=caller, reason=reason or "cancelled by requester")
+    return conclude(deps, cancelled)
+
+
+def conclude(deps: Deps, grant: Grant) -> Grant:
+    """Hand a settled request to its workflow and update the approvers' messages. If the
+    workflow no longer waits, an approved grant is activated here (the sweeper backstops)."""
+    token = deps.store.get_side(grant.id, TOKEN)
+    resumed = (
+        token is not None and deps.workflow is not None and deps.workflow.resume(token["token"], grant.status.value)
+    )
+    if grant.status is GrantStatus.APPROVED and token and not resumed:
+        grant = activate(deps, grant)
+    message = deps.store.get_side(grant.id, CHAT) if deps.chat is not None else None
+    if deps.chat is not None and message:
+        try:
+            deps.chat.update(ChatMessage(message["channel"], message["ts"]), grant, grant.status.value)
+        except DomainError as exc:
+            logger.warning("chat message not updated", extra={"grant_id": grant.id, "error": exc.message})
+    return grant
+
+
+def pending_for(deps: Deps, caller: str) -> list[Grant]:
+    """What ``caller`` may decide now."""
+    return [
+        g
+        for g in deps.store.by_status(GrantStatus.PENDING_APPROVAL)
+        if approvals.may_decide(g, caller, deps.catalog.groups_of, deps.catalog.is_human)
+        and caller not in g.approved_by
+    ]
+
+
+def open_link(deps: Deps, token: str) -> tuple[links.LinkClaims, Grant, bool]:
+    """A link's claims, its grant, and whether it was used. Raises BadLink. Changes nothing."""
+    assert deps.secrets is not None
+    claims = links.verify(token, deps.secrets.get(deps.link_key_secret)["key"].encode(), deps.clock.now())
+    used = deps.store.get_side(claims.grant_id, f"link:{claims.nonce}") is not None
+    return claims, deps.store.get(claims.grant_id), used
+
+
+def use_link(deps: Deps, token: str, verdict: str, comment: str = "") -> Grant:
+    """The link page's POST: consume the link (once), then decide as its approver."""
+    claims, _, _ = open_link(deps, token)
+    fresh = deps.store.put_side(
+        claims.grant_id, f"link:{claims.nonce}", {"approver": claims.approver, "verdict": verdict}, only_if_absent=True
+    )
+    if not fresh:
+        raise LinkAlreadyUsed("this approval link was already used")
+    return decide(deps, claims.grant_id, claims.approver, verdict, comment=comment, via="link")
+
+
+def workflow_step(deps: Deps, step: str, grant_id: str, cause: str = "") -> Grant:
+    """The workflow's own Lambda steps. Each re-reads the grant before acting, so a retried
+    or late step does nothing twice."""
+    grant = deps.store.get(grant_id)
+    if step == "activate" and grant.status is GrantStatus.APPROVED:
+        return activate(deps, grant)
+    if step == "expire_request":
+        if grant.status is GrantStatus.PENDING_APPROVAL:
+            grant = apply_action(deps, grant, Action.EXPIRE, actor=SYSTEM, reason="nobody decided in time")
+            return conclude(deps, grant)
+        if grant.status is GrantStatus.APPROVED:  # approved as the timer ran out
+            return activate(deps, grant)
+    if step == "fail" and not grant.status.is_terminal:
+        return end(deps, grant, Action.FAIL, actor=SYSTEM, reason=f"approval workflow failed: {cause}"[:500])
+    return grant
