@@ -91,6 +91,9 @@ class Principal(Strict):
     arn: IamArn
     kind: Literal["agent", "human"]
     groups: tuple[Name, ...] = ()
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    """Where approval requests for this approver are emailed (an SNS subscription filtered on
+    the approver's name); humans only."""
 
 
 class Settings(Strict):

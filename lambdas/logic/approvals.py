@@ -47,7 +47,7 @@ def notify(deps: Deps, grant_id: str, task_token: str) -> Grant:
     deps.store.put_side(grant_id, TOKEN, {"token": task_token})
     grant = deps.store.get(grant_id)
     if grant.status is not GrantStatus.PENDING_APPROVAL:  # decided before the token was stored
-        return conclude(deps, grant)
+        return conclude(deps, grant, may_activate=False)  # resuming this execution activates it
     names, channels, problems = [], [], []
     for principal in deps.catalog.members(grant.decision.approvers):
         if principal.arn == grant.requester:
@@ -97,14 +97,16 @@ def cancel(deps: Deps, grant_id: str, caller: str, reason: str = "") -> Grant:
     return conclude(deps, cancelled)
 
 
-def conclude(deps: Deps, grant: Grant) -> Grant:
+def conclude(deps: Deps, grant: Grant, *, resume: bool = True, may_activate: bool = True) -> Grant:
     """Hand a settled request to its workflow and update the approvers' messages. If the
-    workflow no longer waits, an approved grant is activated here (the sweeper backstops)."""
-    token = deps.store.get_side(grant.id, TOKEN)
+    workflow no longer waits, an approved grant is activated here when ``may_activate`` (else,
+    and if that fails, the sweeper finishes it). Workflow steps pass ``resume=False``: their
+    execution is already past waiting."""
+    token = deps.store.get_side(grant.id, TOKEN) if resume else None
     resumed = (
         token is not None and deps.workflow is not None and deps.workflow.resume(token["token"], grant.status.value)
     )
-    if grant.status is GrantStatus.APPROVED and token and not resumed:
+    if grant.status is GrantStatus.APPROVED and token and not resumed and may_activate:
         grant = activate(deps, grant)
     message = deps.store.get_side(grant.id, CHAT) if deps.chat is not None else None
     if deps.chat is not None and message:
@@ -153,7 +155,7 @@ def workflow_step(deps: Deps, step: str, grant_id: str, cause: str = "") -> Gran
     if step == "expire_request":
         if grant.status is GrantStatus.PENDING_APPROVAL:
             grant = apply_action(deps, grant, Action.EXPIRE, actor=SYSTEM, reason="nobody decided in time")
-            return conclude(deps, grant)
+            return conclude(deps, grant, resume=False)
         if grant.status is GrantStatus.APPROVED:  # approved as the timer ran out
             return activate(deps, grant)
     if step == "fail" and not grant.status.is_terminal:
