@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: install lint typecheck test unit integration infra e2e openapi rbac bench synth clean
+.PHONY: install lint typecheck test unit integration infra e2e openapi rbac bench synth clean demo local
 
 install: $(STAMP)
 
@@ -55,3 +55,9 @@ synth: install
 
 clean:
 	rm -rf $(VENV) cdk.out .eks-jit .mypy_cache .ruff_cache
+
+demo: install
+	$(BIN)/python -m eks_jit.demo
+
+local: install
+	$(BIN)/eks-jit local up

@@ -1,32 +1,247 @@
-"""The ``eks-jit`` command line. Exit codes: 0 done, 1 refused or failed (one-line reason on
-stderr), 2 usage error."""
+"""The ``eks-jit`` command line, for agents and people.
+
+Exit codes (stable, for scripts):
+  0  done: the grant is active, or the action succeeded
+  1  denied: by policy or by an approver
+  2  usage error or invalid request (HTTP 400)
+  3  the grant ended without (or lost) access: expired, cancelled, failed; or --wait timed out
+  4  not allowed, not found or conflicting state (HTTP 403/404/409)
+  5  the API is unreachable or failed (HTTP 5xx)
+Every non-zero exit prints one line on stderr saying why.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CONFIG = Path("config/example/eks-jit.yaml")
+DEFAULT_STATE = Path(".eks-jit")
+EXIT_BY_STATUS = {"active": 0, "denied": 1, "expired": 3, "cancelled": 3, "failed": 3, "revoked": 0}
 
 
-def _rbac_render(args: argparse.Namespace) -> int:
+class CliError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+GRANT_COLUMNS = ("id", "status", "scope", "cluster", "namespaces", "expires_at", "requester")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "-"
+    return "-" if value in (None, "") else str(value)
+
+
+def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def show(args: argparse.Namespace, value: Any, human: str) -> None:
+    print(json.dumps(value, indent=2) if args.output == "json" else human)
+
+
+def describe_grant(grant: dict[str, Any]) -> str:
+    fields = ("id", "status", "requester", "cluster", "namespaces", "scope", "duration", "reason",
+              "created_at", "activated_at", "expires_at", "ended_at", "status_reason", "approved_by")  # fmt: skip
+    width = max(map(len, fields))
+    lines = [f"{f.ljust(width)}  {_cell(grant.get(f))}" for f in fields if grant.get(f) not in (None, "", [])]
+    if grant.get("events"):
+        lines += ["", table(grant["events"], ("version", "type", "at", "actor"))]
+    return "\n".join(lines)
+
+
+# -- the client -----------------------------------------------------------------------------------------
+
+
+def local_state(args: argparse.Namespace) -> dict[str, Any] | None:
+    path = Path(args.state_dir) / "local.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def client(args: argparse.Namespace) -> Any:
+    from botocore.credentials import Credentials
+
+    from eks_jit.client import Client
+
+    state = local_state(args)
+    endpoint = args.endpoint or os.environ.get("EKS_JIT_ENDPOINT") or (state or {}).get("api_endpoint")
+    if not endpoint:
+        raise CliError(2, "no API endpoint: pass --endpoint, set EKS_JIT_ENDPOINT, or run `eks-jit local up`")
+    credentials = None
+    if args.as_identity:
+        if not state:
+            raise CliError(2, f"--as {args.as_identity} needs local mode ({args.state_dir}/local.json not found)")
+        found = next((i for i in state["identities"] if i["name"] == args.as_identity), None)
+        if not found:
+            names = ", ".join(i["name"] for i in state["identities"])
+            raise CliError(2, f"no local identity '{args.as_identity}' (known: {names})")
+        credentials = Credentials(found["access_key_id"], found["secret_access_key"])
+    region = args.region or (state or {}).get("region") if args.as_identity else args.region
+    return Client(endpoint, region=region, profile=args.profile, credentials=credentials)
+
+
+def _progress(grant: dict[str, Any], waited: float) -> None:
+    if sys.stderr.isatty():
+        print(f"\rwaiting: {grant['status']} for {waited:4.0f}s", end="", file=sys.stderr, flush=True)
+    elif int(waited) % 10 == 0:
+        print(f"waiting: {grant['status']} for {waited:.0f}s", file=sys.stderr, flush=True)
+
+
+def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
+    if getattr(args, "wait", False) and grant["status"] in ("pending_approval", "approved"):
+        grant = client(args).wait(grant["id"], timeout=args.timeout, interval=1.0, progress=_progress)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    show(args, grant, describe_grant(grant))
+    code = EXIT_BY_STATUS.get(grant["status"], 0)
+    if code:
+        print(
+            f"eks-jit: grant {grant['id']} is {grant['status']}: {grant.get('status_reason') or 'no reason given'}",
+            file=sys.stderr,
+        )
+    return code
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    grant = client(args).request_grant(args.cluster, args.namespace, args.scope, args.duration, args.reason)
+    return _settle(args, grant)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    grant = client(args).grant(args.id)
+    show(args, grant, describe_grant(grant))
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    args.wait = True
+    return _settle(args, client(args).grant(args.id))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    api = client(args)
+    grants = api.approvals() if args.pending else api.grants(status=args.status, mine=not args.all)
+    show(args, grants, table(grants, GRANT_COLUMNS) if grants else "(none)")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    api = client(args)
+    action = {"approve": api.approve, "deny": api.deny, "revoke": api.revoke, "cancel": api.cancel}[args.command]
+    grant = action(args.id, args.comment)
+    show(args, grant, describe_grant(grant))
+    return 0
+
+
+def cmd_whoami(args: argparse.Namespace) -> int:
+    me = client(args).whoami()
+    show(args, me, "\n".join(f"{k:9}  {_cell(v)}" for k, v in me.items()))
+    return 0
+
+
+def cmd_rbac_render(args: argparse.Namespace) -> int:
     from eks_jit.rbac import render
     from lambdas.config import ConfigError, load_config
 
     try:
         catalog, _ = load_config(args.config)
     except ConfigError as exc:
-        print(f"eks-jit: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(2, str(exc)) from None
     for path in render(catalog, args.out, args.kubernetes_version):
         print(path)
     return 0
 
 
+def cmd_local_up(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from eks_jit.local.stack import LocalControlPlane, PortBusy
+
+    plane = LocalControlPlane(Path(args.state_dir), port=args.port, aws_port=args.aws_port)
+    try:
+        state = plane.start()
+    except PortBusy as exc:
+        raise CliError(4, str(exc)) from None
+    print(f"eks-jit local mode is up (state: {Path(args.state_dir).resolve()}/local.json)")
+    print(f"  API endpoint  {state['api_endpoint']}   (SigV4, service execute-api, region {state['region']})")
+    aws = state["aws_endpoint"]
+    print(f"  AWS endpoint  {aws}   (aws --endpoint-url {aws} eks list-access-entries --cluster-name demo)")
+    print("  identities    " + ", ".join(i["name"] for i in state["identities"]) + "   (eks-jit --as NAME ...)")
+    print("Ctrl-C stops everything.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    plane.stop()
+    print("eks-jit local mode stopped.")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------------------
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="eks-jit", description="Just-in-time access to Amazon EKS.")
-    commands = top.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--endpoint", help="API base URL (default: $EKS_JIT_ENDPOINT or local mode's)")
+    common.add_argument("--profile", help="AWS profile to sign with")
+    common.add_argument("--region", help="AWS region to sign for")
+    common.add_argument("--as", dest="as_identity", default=os.environ.get("EKS_JIT_AS"), help="local mode identity")
+    common.add_argument("--state-dir", default=str(DEFAULT_STATE), help="local mode state (default: %(default)s)")
+    common.add_argument("--output", "-o", choices=("table", "json"), default="table")
+
+    top = argparse.ArgumentParser(prog="eks-jit", description="Just-in-time, self-expiring access to Amazon EKS.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, run: Any, helptext: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=helptext, description=helptext)
+        sub.set_defaults(run=run)
+        return sub
+
+    request = add("request", cmd_request, "ask for access")
+    request.add_argument("--cluster", required=True)
+    request.add_argument("--namespace", help="omit for a cluster-wide scope")
+    request.add_argument("--scope", required=True, help="a scope from the catalog, e.g. rollout-restart")
+    request.add_argument("--duration", required=True, help="90s, 15m, 1h or ISO-8601")
+    request.add_argument("--reason", required=True)
+    request.add_argument("--wait", action="store_true", help="wait until active, denied or expired")
+    request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
+    add("status", cmd_status, "show a grant and its events").add_argument("id")
+    wait = add("wait", cmd_wait, "wait until a grant is active or over")
+    wait.add_argument("id")
+    wait.add_argument("--timeout", type=float, default=3600.0)
+    listing = add("list", cmd_list, "list my grants, or requests pending my approval")
+    listing.add_argument("--pending", action="store_true", help="requests I may approve now")
+    listing.add_argument("--status", help="only grants in this status")
+    listing.add_argument("--all", action="store_true", help="everyone's (admins; needs --status)")
+    for verb, helptext in (
+        ("approve", "approve a request"),
+        ("deny", "deny a request"),
+        ("revoke", "end a grant now"),
+        ("cancel", "withdraw my pending request"),
+    ):
+        sub = add(verb, cmd_decide, helptext)
+        sub.add_argument("id")
+        sub.add_argument("--comment", "--reason", dest="comment", default="")
+    add("whoami", cmd_whoami, "who the API takes me to be")
+
     rbac = commands.add_parser("rbac", help="in-cluster RBAC for the scope catalog").add_subparsers(
         dest="rbac_command", required=True
     )
@@ -34,13 +249,38 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file (default: %(default)s)")
     render.add_argument("--out", type=Path, default=Path("deploy/rbac"), help="output folder (default: %(default)s)")
     render.add_argument("--kubernetes-version", default="1.33.0", help="schema to validate against")
-    render.set_defaults(run=_rbac_render)
+    render.set_defaults(run=cmd_rbac_render)
+
+    local = commands.add_parser("local", help="local mode").add_subparsers(dest="local_command", required=True)
+    up = local.add_parser("up", help="run the whole control plane locally (no AWS account)")
+    up.add_argument("--port", type=int, default=8765, help="API port (default: %(default)s; 0 picks a free one)")
+    up.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
+    up.add_argument("--state-dir", default=str(DEFAULT_STATE), help="where local.json goes (default: %(default)s)")
+    up.set_defaults(run=cmd_local_up)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    from eks_jit.client import ApiError
+
     args = parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except CliError as exc:
+        print(f"eks-jit: {exc}", file=sys.stderr)
+        return exc.code
+    except ApiError as exc:
+        print(f"eks-jit: {exc.code}: {exc.message}" + (f" (field: {exc.field})" if exc.field else ""), file=sys.stderr)
+        if exc.status == 403 and exc.code == "policy_denied":
+            return 1
+        if exc.status == 400:
+            return 2
+        if exc.status in (403, 404, 409, 410):
+            return 4
+        return 5
+    except TimeoutError as exc:
+        print(f"eks-jit: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

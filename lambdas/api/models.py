@@ -139,3 +139,13 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     grant_id: str | None = Field(default=None, description="set when the refused request was recorded")
+
+
+class WhoAmI(BaseModel):
+    """Who the API takes the caller to be, and what the registry says about them."""
+
+    principal: str
+    name: str | None = None
+    kind: str = "unknown"
+    groups: list[str] = []
+    admin: bool = False

@@ -31,6 +31,7 @@ from lambdas.api.models import (
     GrantRequest,
     GrantView,
     RevokeRequest,
+    WhoAmI,
 )
 from lambdas.domain.durations import DurationFormatError, parse_duration
 from lambdas.domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
@@ -38,6 +39,7 @@ from lambdas.domain.grant import GrantStatus
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
 from lambdas.domain.links import BadLink, LinkAlreadyUsed
 from lambdas.logic import approvals
+from lambdas.logic.access_control import is_admin
 from lambdas.logic.queries import get_grant, list_grants, revoke_grant
 from lambdas.logic.requesting import AccessRequest, request_grant
 from lambdas.observability import MetricUnit, logger, metrics
@@ -144,6 +146,20 @@ def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = No
 def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
     logger.append_keys(grant_id=grant_id)
     return GrantView.of(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
+
+
+@app.get("/v1/whoami", responses=ERRORS)
+def whoami() -> WhoAmI:
+    principal = caller()
+    deps = bootstrap.deps()
+    found = deps.catalog.principal(principal)
+    return WhoAmI(
+        principal=principal,
+        name=found.name if found else None,
+        kind=found.kind if found else "unknown",
+        groups=list(found.groups) if found else [],
+        admin=is_admin(deps, principal),
+    )
 
 
 @app.get("/v1/approvals", responses=ERRORS)

@@ -1,0 +1,260 @@
+"""``make demo``: the on-call story, played end to end against local mode.
+
+Starts ``eks-jit local up`` as a subprocess, then drives it only the way users do: the
+``eks-jit`` CLI (agents and approvers), the approval link an approver receives (HTTP), and a
+standard AWS client pointed at the local AWS endpoint to show what EKS itself holds. Exits 0
+only if every step happened as told.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+BIN = Path(sys.executable).parent / "eks-jit"
+AGENT = "arn:aws:iam::123456789012:role/agents/oncall-agent"
+BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
+if not sys.stdout.isatty():
+    BOLD = DIM = GREEN = RED = RESET = ""
+
+
+class StoryBroken(Exception):
+    pass
+
+
+def say(text: str) -> None:
+    print(f"\n{BOLD}{text}{RESET}", flush=True)
+
+
+def ok(text: str) -> None:
+    print(f"  {GREEN}✓{RESET} {text}", flush=True)
+
+
+def check(condition: bool, text: str) -> None:
+    if not condition:
+        raise StoryBroken(text)
+    ok(text)
+
+
+class Demo:
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.state: dict[str, Any] = {}
+
+    def cli(self, *args: str, who: str, expect: int = 0) -> Any:
+        command = [str(BIN), *args, "--as", who, "--state-dir", str(self.state_dir), "-o", "json"]
+        print(f"  {DIM}$ eks-jit {' '.join(args)} --as {who}{RESET}", flush=True)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != expect:
+            raise StoryBroken(f"`eks-jit {args[0]}` exited {done.returncode}, expected {expect}: {done.stderr.strip()}")
+        if done.stderr.strip():
+            print(f"  {DIM}{done.stderr.strip()}{RESET}")
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    def aws(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.state["aws_endpoint"],
+            region_name=self.state["region"],
+            aws_access_key_id="demo",
+            aws_secret_access_key="demo",
+        )
+
+    def entry(self) -> dict[str, Any] | None:
+        """What EKS itself holds for the agent (the local AWS endpoint, not our table)."""
+        eks = self.aws("eks")
+        if AGENT not in eks.list_access_entries(clusterName="demo")["accessEntries"]:
+            return None
+        found = eks.describe_access_entry(clusterName="demo", principalArn=AGENT)["accessEntry"]
+        policies = eks.list_associated_access_policies(clusterName="demo", principalArn=AGENT)[
+            "associatedAccessPolicies"
+        ]
+        return {
+            "kubernetesGroups": found["kubernetesGroups"],
+            "accessPolicies": {p["policyArn"].rsplit("/", 1)[-1]: p["accessScope"] for p in policies},
+            "tags": found.get("tags", {}),
+        }
+
+    def show_entry(self) -> dict[str, Any] | None:
+        entry = self.entry()
+        print(f"  {DIM}$ aws --endpoint-url {self.state['aws_endpoint']} eks describe-access-entry --cluster-name demo "
+              f"--principal-arn {AGENT}{RESET}")  # fmt: skip
+        print("  " + (json.dumps(entry) if entry else "(no access entry: the agent holds no Kubernetes permission)"))
+        return entry
+
+    def events(self, grant_id: str) -> None:
+        grant = self.cli("status", grant_id, who="agent-oncall")
+        for e in grant["events"]:
+            print(f"    v{e['version']:<2} {e['at'][11:23]}  {e['type']:<20} {e['actor']}")
+
+    def approval_queue(self, approver: str) -> str:
+        """Subscribe a queue to the approvals topic as an approver's inbox (filtered like email)."""
+        sqs, sns = self.aws("sqs"), self.aws("sns")
+        url = sqs.create_queue(QueueName=f"inbox-{approver}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=self.state["resources"]["approvals_topic_arn"],
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"FilterPolicy": json.dumps({"approver": [approver]}), "RawMessageDelivery": "true"},
+        )
+        return str(url)
+
+    def run(self) -> None:
+        say("eks-jit demo: an on-call agent restarts a stuck deployment, then needs a human")
+        plane = self.start()
+        try:
+            self.act_one()
+            self.act_two()
+            self.epilogue()
+        finally:
+            plane.send_signal(signal.SIGINT)
+            plane.wait(timeout=30)
+        say(f"{GREEN}The story played as told.{RESET}")
+
+    def start(self) -> subprocess.Popen[str]:
+        say("Starting local mode (moto, the real handlers, SigV4 API, local scheduler)")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        plane = subprocess.Popen(
+            [str(BIN), "local", "up", "--port", "0", "--state-dir", str(self.state_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 90
+        path = self.state_dir / "local.json"
+        while not path.exists():
+            if plane.poll() is not None or time.monotonic() > deadline:
+                raise StoryBroken(f"local mode did not start: {plane.stdout.read() if plane.stdout else ''}")
+            time.sleep(0.2)
+        time.sleep(0.2)
+        self.state = json.loads(path.read_text())
+        ok(f"API {self.state['api_endpoint']}, AWS endpoint {self.state['aws_endpoint']}")
+        return plane
+
+    def act_one(self) -> None:
+        say("Act 1 - 03:12, payments-api fails its readiness probe")
+        check(self.show_entry() is None, "at rest the agent has no access entry on cluster demo")
+        print("  The alert fires; the agent asks for exactly what it needs, for 20 seconds:")
+        grant = self.cli(
+            "request", "--cluster", "demo", "--namespace", "payments", "--scope", "rollout-restart",
+            "--duration", "20s", "--reason", "payments-api readiness probe failing: rollout restart",
+            who="agent-oncall",
+        )  # fmt: skip
+        check(
+            grant["status"] == "active",
+            f"policy auto-approved it: {grant['decision']['policies'][0]}, active in one call",
+        )
+        entry = self.show_entry()
+        check(
+            entry is not None and entry["kubernetesGroups"] == ["eks-jit:rollout-restart:payments"],
+            "EKS now has a managed access entry with only the payments rollout-restart group",
+        )
+        expires = datetime.fromisoformat(grant["expires_at"])
+        print(
+            "  The agent runs `kubectl rollout restart deployment/payments-api -n payments`;"
+            f" the window ends at {grant['expires_at'][11:19]}Z"
+        )
+        while self.entry() is not None and datetime.now(UTC) < expires + timedelta(seconds=10):
+            time.sleep(0.05)
+        gone_at = datetime.now(UTC)
+        self.show_entry()
+        check(
+            self.entry() is None,
+            f"the entry disappeared on its own, {(gone_at - expires).total_seconds():.2f}s after expires_at",
+        )
+        final = self.cli("status", grant["id"], who="agent-oncall")
+        check(final["status"] == "expired", "the grant is expired")
+        print("  Its record, for the auditor:")
+        self.events(grant["id"])
+
+    def act_two(self) -> None:
+        say("Act 2 - the restart did not help; the agent needs to edit a ConfigMap")
+        inbox = self.approval_queue("approver-alice")
+        grant = self.cli(
+            "request", "--cluster", "demo", "--namespace", "payments", "--scope", "edit",
+            "--duration", "2m", "--reason", "payments-api needs a corrected feature flag", who="agent-oncall",
+        )  # fmt: skip
+        check(grant["status"] == "pending_approval", "edit needs a human: the request waits for payments-approvers")
+        check(self.entry() is None, "no access while it waits")
+        link = self.approval_link(inbox, grant["id"])
+        print(f"  Alice's approval link (from her email): {link}")
+        page = urllib.request.urlopen(link, timeout=10).read().decode()
+        check("Approve this access request?" in page and "corrected feature flag" in page,
+              "opening the link shows the request and two buttons; nothing is decided by opening it")  # fmt: skip
+        check(
+            self.cli("status", grant["id"], who="agent-oncall")["status"] == "pending_approval",
+            "still pending after the GET",
+        )
+        form = b"decision=approve&comment=go+ahead"
+        result = (
+            urllib.request.urlopen(urllib.request.Request(link, data=form, method="POST"), timeout=30).read().decode()
+        )
+        check("You approved this request" in result, "Alice pressed Approve")
+        active = self.cli("wait", grant["id"], "--timeout", "60", who="agent-oncall")
+        check(active["status"] == "active", "the workflow activated the grant")
+        entry = self.show_entry()
+        check(
+            entry is not None and "AmazonEKSEditPolicy" in entry["accessPolicies"],
+            "EKS has AmazonEKSEditPolicy on payments",
+        )
+        again = urllib.request.Request(link, data=form, method="POST")
+        try:
+            urllib.request.urlopen(again, timeout=10)
+            raise StoryBroken("a used approval link worked twice")
+        except urllib.error.HTTPError as exc:
+            check(exc.code == 410, "the link is single use: a second press is refused (410)")
+        print("  The fix is in; the agent gives the access back early:")
+        revoked = self.cli("revoke", grant["id"], "--reason", "fixed", who="agent-oncall")
+        check(revoked["status"] == "revoked", "revoked")
+        self.show_entry()
+        check(self.entry() is None, "the access entry is gone at once")
+        self.events(grant["id"])
+
+    def epilogue(self) -> None:
+        say("Epilogue - what is refused")
+        self.cli("request", "--cluster", "demo", "--namespace", "payments", "--scope", "view", "--duration", "1m",
+                 "--reason", "curious", who="agent-other", expect=1)  # fmt: skip
+        ok("another agent gets nothing (exit 1, policy_denied)")
+        self.cli("request", "--cluster", "demo", "--scope", "cluster-view", "--duration", "1m", "--reason", "look",
+                 who="agent-oncall", expect=1)  # fmt: skip
+        ok("no agent gets a cluster-wide scope")
+
+    def approval_link(self, inbox: str, grant_id: str) -> str:
+        sqs = self.aws("sqs")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for message in sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1).get("Messages", []):
+                if grant_id in message["Body"]:
+                    found = re.search(r"(http://\S+/v1/approval-links/\S+)", message["Body"])
+                    if found:
+                        return found.group(1)
+        raise StoryBroken("no approval message reached the approver")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="eks-jit-demo-") as tmp:
+        try:
+            Demo(Path(tmp)).run()
+        except StoryBroken as exc:
+            print(f"\n{RED}The story broke: {exc}{RESET}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

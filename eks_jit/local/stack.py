@@ -1,0 +1,156 @@
+"""``eks-jit local up``: the whole control plane on one machine, no AWS account.
+
+moto in server mode (with the EKS access-entry emulation, atomic DynamoDB writes and the
+Lambda dispatcher registered) holds every resource the CDK stack would create; the real
+handlers serve a local API that checks SigV4; a local scheduler fires due one-time schedules
+and runs the sweeper. Endpoints and identities are written to ``<state dir>/local.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eks_jit.local.sigv4 import Identity
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_CONFIG = ROOT / "config" / "local" / "eks-jit.yaml"
+IDENTITIES = ROOT / "config" / "local" / "identities.yaml"
+REGION = "us-east-1"
+
+
+class PortBusy(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_free(port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortBusy(f"port {port} is busy: is another `eks-jit local up` running? (use --port)") from None
+
+
+def load_identities(path: Path = IDENTITIES) -> dict[str, Identity]:
+    """The shipped identities with fresh secret keys: access key id -> Identity."""
+    entries = yaml.safe_load(path.read_text())["identities"]
+    return {
+        e["access_key_id"]: Identity(e["name"], e["access_key_id"], secrets.token_urlsafe(30), e["principal_arn"])
+        for e in entries
+    }
+
+
+@dataclass
+class LocalControlPlane:
+    state_dir: Path
+    port: int = 0
+    aws_port: int = 0
+    config_path: Path = LOCAL_CONFIG
+    sweep_every: float = 10.0
+
+    def start(self) -> dict[str, Any]:
+        """Start everything; returns what local.json holds."""
+        if self.port:
+            ensure_free(self.port)
+        if self.aws_port:
+            ensure_free(self.aws_port)
+        self.aws_port = self.aws_port or free_port()
+        endpoint = f"http://127.0.0.1:{self.aws_port}"
+        # Before moto loads: where its own Step Functions interpreter sends calls, and the
+        # credentials our clients sign with (any value works against moto).
+        os.environ.update(
+            {
+                "MOTO_PORT": str(self.aws_port),
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "POWERTOOLS_METRICS_NAMESPACE": "EksJit",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+            }
+        )
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+        os.environ.pop("AWS_PROFILE", None)
+        import boto3
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        from eks_jit.emulation import dynamodb_atomic, eks_access_entries
+        from eks_jit.local.gateway import Gateway
+        from eks_jit.local.resources import create_resources, register_handlers
+        from eks_jit.local.scheduler import LocalScheduler
+        from lambdas import bootstrap
+        from lambdas.config import load_catalog, read_environment
+        from lambdas.handlers import api
+
+        eks_access_entries.register()
+        dynamodb_atomic.register()
+        register_handlers()
+        default_user_config["stepfunctions"]["execute_state_machine"] = True
+        default_user_config["lambda"]["use_docker"] = False
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self._moto.start()
+        catalog = load_catalog(self.config_path)
+        resources = create_resources(catalog, region=REGION, endpoint_url=endpoint)
+        identities = load_identities()
+        self._gateway = Gateway(self.port, api.handler, identities, _context)
+        environment = resources.environment(self.config_path, public_url=self._gateway.url, endpoint_url=endpoint)
+        bootstrap.use(bootstrap.build(read_environment(environment)))
+        self._gateway.start()
+        self.port = self._gateway.port
+        self._scheduler = LocalScheduler(
+            boto3.client("scheduler", endpoint_url=endpoint),
+            boto3.client("lambda", endpoint_url=endpoint),
+            resources.schedule_group,
+            resources.functions["sweeper"],
+            sweep_every=self.sweep_every,
+        )
+        self._scheduler.start()
+        state = {
+            "api_endpoint": self._gateway.url,
+            "aws_endpoint": endpoint,
+            "region": REGION,
+            "config": str(self.config_path),
+            "identities": [
+                {
+                    "name": i.name,
+                    "access_key_id": i.access_key_id,
+                    "secret_access_key": i.secret_access_key,
+                    "principal_arn": i.principal_arn,
+                }
+                for i in identities.values()
+            ],
+            "resources": resources.to_json(),
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / "local.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(state, indent=2))
+        return state
+
+    def stop(self) -> None:
+        for part in ("_scheduler", "_gateway", "_moto"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        (self.state_dir / "local.json").unlink(missing_ok=True)
+
+
+def _context() -> Any:
+    from eks_jit.emulation.lambda_dispatch import Context
+
+    return Context("eks-jit-api")
