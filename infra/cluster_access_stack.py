@@ -1,8 +1,9 @@
 """The role eks-jit assumes to manage access entries of a cluster in another account.
 
 Deployed into the cluster's account (``cdk deploy -c cluster_access=<cluster>``), named as the
-cluster's ``role_arn`` in the configuration says. It trusts only the control plane's three
-function roles (by ARN, so it survives their re-creation and needs no deploy order), only with a
+cluster's ``role_arn`` in the configuration says. It trusts only the control plane's function roles
+that change access (api, revoke, sweeper, workflow; never notify), by ARN so it survives their
+re-creation and needs no deploy order, only with a
 role session name ``eks-jit-...`` (the adapter's ``eks-jit-<grant id>``: CloudTrail in this
 account shows which grant caused each change), and may do exactly what the functions do on
 access entries, on this one cluster.
@@ -22,8 +23,9 @@ from infra.nag import acknowledge, policy_of, wildcard_resource
 from infra.settings import Deployment
 from lambdas.adapters.eks import session_name
 
-FUNCTIONS = ("api", "revoke", "sweeper")
-ALL_OF_THEM = permissions.Needs(list_access_entries=True)  # the union of what api, revoke and sweeper do on EKS
+FUNCTIONS = tuple(name for name, needs in permissions.BY_FUNCTION.items() if needs.reconciles)
+# The union of what those functions do on EKS.
+ALL_OF_THEM = permissions.Needs(reconciles=True, list_access_entries=True)
 
 
 def control_plane_roles(prefix: str, account: str, region: str) -> list[str]:
@@ -58,6 +60,6 @@ class EksJitClusterAccessStack(Stack):
         only_this = {cluster_name: cluster}
         for statement in permissions.eks_statements(deployment.catalog, only_this, ALL_OF_THEM):
             self.role.add_to_policy(statement)
-        for resource, reason in permissions.accepted_wildcards(only_this, group=None).items():
+        for resource, reason in permissions.accepted_wildcards(only_this, None, ALL_OF_THEM).items():
             acknowledge(policy_of(self.role), wildcard_resource(resource), reason)
         CfnOutput(self, "RoleArn", value=self.role.role_arn)

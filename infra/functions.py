@@ -21,9 +21,18 @@ from constructs import Construct
 from infra.bundling import ARCHITECTURE, RUNTIME, FunctionBundle, dependencies_layer, function_code
 from infra.nag import acknowledge
 from infra.settings import Deployment
+from lambdas.config import Environment
 from lambdas.observability import SERVICE
 
 METRICS_NAMESPACE = "EksJit"
+
+
+def env_var(field: str) -> str:
+    """The environment variable ``lambdas.config.Environment`` reads ``field`` from: the names the
+    functions read are the names the app sets, by construction."""
+    alias = Environment.model_fields[field].alias
+    assert alias, field
+    return alias
 
 
 def function_name(prefix: str, name: str) -> str:
@@ -51,8 +60,8 @@ class FunctionFactory:
         self._layer = dependencies_layer(scope, "Dependencies")
         self._retention = logs.RetentionDays[settings.log_retention]
         self.environment = {
-            "EKS_JIT_TABLE": table_name,
-            "EKS_JIT_CONFIG": bundle.config_env,
+            env_var("table_name"): table_name,
+            env_var("config_path"): bundle.config_env,
             "POWERTOOLS_SERVICE_NAME": SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "LOG_LEVEL": "INFO",

@@ -1,10 +1,11 @@
 """Least privilege, in one file: the IAM statements of each function role.
 
-Everything here is derived from the code it authorises, so the two cannot drift:
-the item key prefixes from ``lambdas/adapters/dynamodb.py``, index names from
-``lambdas/adapters/table.py``, schedule names from ``lambdas/adapters/scheduler.py``, the
-managed tag and group prefix from ``lambdas/domain/catalog.py``, and the clusters, namespaces,
-access policies and principals from the validated configuration.
+Everything here is derived from the code it authorises, so the two cannot drift: the item key
+prefixes and index names from ``lambdas/adapters/table.py``, schedule names from
+``lambdas/adapters/scheduler.py``, the managed tag and group prefix from
+``lambdas/domain/catalog.py``, and the clusters, namespaces, access policies and principals from
+the validated configuration. What each function may do is a :class:`Needs`, read from its code
+paths in ``lambdas/logic`` (the comment above each one says which).
 
 Condition keys used (Service Authorization Reference, Amazon EKS and Amazon DynamoDB):
 ``eks:accessEntryType``, ``eks:principalArn``, ``eks:kubernetesGroups`` (CreateAccessEntry,
@@ -12,6 +13,9 @@ UpdateAccessEntry), ``eks:policyArn``, ``eks:accessScope``, ``eks:namespaces``
 (AssociateAccessPolicy), ``aws:ResourceTag`` on access entries, ``aws:RequestTag`` and
 ``aws:TagKeys`` (CreateAccessEntry, TagResource); ``dynamodb:LeadingKeys`` and
 ``dynamodb:EnclosingOperation`` (DynamoDB item actions, also inside TransactWriteItems).
+Resource types: ``states:StartExecution`` takes the state machine (its dependent action
+``states:DescribeExecution`` an execution of it); ``states:SendTaskSuccess`` lists no resource
+type, so it can only be granted on ``*`` (the task token is the capability).
 """
 
 from __future__ import annotations
@@ -19,23 +23,20 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
-from lambdas.adapters.dynamodb import access_key, grant_key
 from lambdas.adapters.scheduler import schedule_name
-from lambdas.adapters.table import GSI1, GSI2, PK
+from lambdas.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, GSI1, GSI2, LEASE_PREFIX, SIDE_PREFIX
 from lambdas.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level
 
-
-def _partition_prefix(key: dict[str, dict[str, str]]) -> str:
-    return key[PK]["S"].split("#", 1)[0] + "#"
-
-
-GRANT_ITEMS = _partition_prefix(grant_key("")) + "*"  # grants and their append-only events
-ACCESS_ITEMS = _partition_prefix(access_key("", "")) + "*"  # active-grant index and reconcile leases
+GRANT_ITEMS = GRANT_PREFIX + "*"  # grants and their append-only events: only inside transactions
+ACCESS_ITEMS = ACCESS_PREFIX + "*"  # each principal's active-grant index: only inside transactions
+LEASE_ITEMS = LEASE_PREFIX + "*"  # reconcile leases: conditional put, conditional delete by owner
+SIDE_ITEMS = SIDE_PREFIX + "*"  # the workflow's private records: put and read, never deleted
 SCHEDULES = schedule_name("") + "*"
 Conditions = dict[str, dict[str, Any]]
 MANAGED_ENTRY = {f"aws:ResourceTag/{MANAGED_TAG}": "true"}
@@ -47,30 +48,98 @@ EKS_JIT_GROUPS: Conditions = {"ForAllValues:StringLike": {"eks:kubernetesGroups"
 IN_TRANSACTION: Conditions = {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}
 
 
+def only_items(*patterns: str) -> Conditions:
+    """Every item key of the request matches one of ``patterns``. ``ForAllValues`` alone is also
+    true for a request with no key at all, hence the ``Null`` guard."""
+    return {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)},
+        "Null": {"dynamodb:LeadingKeys": "false"},
+    }
+
+
+class Topic(StrEnum):
+    """The SNS topics functions publish to (``lambdas/adapters/sns.py``)."""
+
+    APPROVALS = "Approvals"  # ask(): one message per approver, carrying their own signed link
+    OUTCOMES = "Outcomes"  # outcome(): every status change, for other tools
+
+
+@dataclass(frozen=True)
+class EncryptedTopic:
+    topic_arn: str
+    key_arn: str  # the topic's own KMS key: publishers need it too
+
+
 @dataclass(frozen=True)
 class Needs:
     """What one function does, read from its code paths in ``lambdas/logic``."""
 
+    # activate / end / reconcile: the active-grant index, reconcile leases, access entries,
+    # revocation schedules (lifecycle.activate, lifecycle.end, reconciler.reconcile)
+    reconciles: bool = False
     query_table: bool = False  # a grant's events (GET /v1/grants/{id})
     query_indexes: tuple[str, ...] = ()  # by status (gsi1) / by requester (gsi2)
     cancel_schedules: bool = False  # end() of a revoke or a failed activation deletes the schedule
     list_access_entries: bool = False  # the sweeper looks for managed entries it has no record of
+    writes_side_records: bool = False  # SIDE#: the task token, the chat message ref, used link nonces
+    reads_side_records: bool = False  # SIDE#: the task token (conclude), used link nonces (open_link)
+    starts_workflow: bool = False  # approvals.start: one execution per pending grant
+    resumes_workflow: bool = False  # approvals.conclude: SendTaskSuccess with the stored task token
+    publishes: tuple[Topic, ...] = ()  # lifecycle.commit -> outcomes; approvals.notify -> approvals
+    uses_link_key: bool = False  # approvals.link_for (sign) / open_link (verify)
+    # Slack, when enabled: the secret (bot token, signing secret) and the chat message ref (SIDE#)
+    chats: bool = False
 
 
-# api: request (create, activate), list, get (events), early revoke (cancel schedule)
-API = Needs(query_table=True, query_indexes=(GSI1, GSI2), cancel_schedules=True)
+# api: request (create, activate), list, get (events), early revoke (cancel schedule); decisions
+# from the API, links and Slack (commit, conclude: task token and chat message, resume, activate);
+# approval links (link key, used-nonce records); Slack signatures; start the approval workflow.
+API = Needs(
+    reconciles=True,
+    query_table=True,
+    query_indexes=(GSI1, GSI2),
+    cancel_schedules=True,
+    writes_side_records=True,
+    reads_side_records=True,
+    starts_workflow=True,
+    resumes_workflow=True,
+    publishes=(Topic.OUTCOMES,),
+    uses_link_key=True,
+    chats=True,
+)
 # revoke: on_schedule -> get, maybe reschedule, expire (schedule deleted by Scheduler itself), reconcile
-REVOKE = Needs()
+REVOKE = Needs(reconciles=True, publishes=(Topic.OUTCOMES,))
 # sweeper: by_status and managed_principals (gsi1), expire/fail/activate, reconcile everything
-SWEEPER = Needs(query_indexes=(GSI1,), cancel_schedules=True, list_access_entries=True)
+SWEEPER = Needs(
+    reconciles=True, query_indexes=(GSI1,), cancel_schedules=True, list_access_entries=True, publishes=(Topic.OUTCOMES,)
+)
+# notify (waitForTaskToken step): store the task token (and the chat message), read the grant, sign
+# each approver's link, publish one ask per approver, post to Slack, record a note (no status change,
+# so no outcome); a request decided before the token was stored is resumed here (conclude without
+# activation). Never EKS, never Scheduler.
+NOTIFY = Needs(
+    writes_side_records=True,
+    reads_side_records=True,
+    resumes_workflow=True,
+    publishes=(Topic.APPROVALS,),
+    uses_link_key=True,
+    chats=True,
+)
+# workflow steps activate / expire_request / fail: activate, expire (conclude without resuming:
+# chat update only), end as failed (cancel schedule). Never sends task success.
+WORKFLOW = Needs(reconciles=True, cancel_schedules=True, publishes=(Topic.OUTCOMES,), chats=True)
+BY_FUNCTION = {"api": API, "revoke": REVOKE, "sweeper": SWEEPER, "notify": NOTIFY, "workflow": WORKFLOW}
 
 
-def table_statements(table_arn: str, needs: Needs) -> list[iam.PolicyStatement]:
+def table_statements(table_arn: str, needs: Needs, *, slack: bool) -> list[iam.PolicyStatement]:
+    read = [GRANT_ITEMS, ACCESS_ITEMS] if needs.reconciles else [GRANT_ITEMS]
     statements = [
+        # get (GRANT#), active_for (ACCESS# index item, then BatchGetItem of its grants)
         iam.PolicyStatement(
             sid="ReadGrants",
             actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"],
             resources=[table_arn],
+            conditions=only_items(*read),
         ),
         # Grants and events are only ever written inside TransactWriteItems (version-conditioned
         # put of the grant + put-if-absent of the event): no bare PutItem on them.
@@ -78,25 +147,44 @@ def table_statements(table_arn: str, needs: Needs) -> list[iam.PolicyStatement]:
             sid="WriteGrantsInTransactions",
             actions=["dynamodb:PutItem"],
             resources=[table_arn],
-            conditions={**IN_TRANSACTION, "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [GRANT_ITEMS]}},
-        ),
-        iam.PolicyStatement(
-            sid="IndexActiveGrantsInTransactions",
-            actions=["dynamodb:UpdateItem"],
-            resources=[table_arn],
-            conditions={**IN_TRANSACTION, "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [ACCESS_ITEMS]}},
-        ),
-        # Reconcile leases: the only direct writes and the only deletes, never on GRANT# items.
-        iam.PolicyStatement(
-            sid="ReconcileLeases",
-            actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
-            resources=[table_arn],
-            conditions={
-                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [ACCESS_ITEMS]},
-                "Null": {"dynamodb:LeadingKeys": "false"},
-            },
+            conditions={**IN_TRANSACTION, **only_items(GRANT_ITEMS)},
         ),
     ]
+    if needs.reconciles:
+        statements += [
+            iam.PolicyStatement(
+                sid="IndexActiveGrantsInTransactions",
+                actions=["dynamodb:UpdateItem"],
+                resources=[table_arn],
+                conditions={**IN_TRANSACTION, **only_items(ACCESS_ITEMS)},
+            ),
+            # Reconcile leases: the only deletes, never on GRANT#, ACCESS# or SIDE# items.
+            iam.PolicyStatement(
+                sid="ReconcileLeases",
+                actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                resources=[table_arn],
+                conditions=only_items(LEASE_ITEMS),
+            ),
+        ]
+    if needs.writes_side_records:
+        # Side records are put (the link nonce put-if-absent) and never deleted: used nonces stay.
+        statements.append(
+            iam.PolicyStatement(
+                sid="WriteSideRecords",
+                actions=["dynamodb:PutItem"],
+                resources=[table_arn],
+                conditions=only_items(SIDE_ITEMS),
+            )
+        )
+    if needs.reads_side_records or (needs.chats and slack):
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadSideRecords",
+                actions=["dynamodb:GetItem"],
+                resources=[table_arn],
+                conditions=only_items(SIDE_ITEMS),
+            )
+        )
     queried = ([table_arn] if needs.query_table else []) + [f"{table_arn}/index/{i}" for i in needs.query_indexes]
     if queried:
         statements.append(iam.PolicyStatement(sid="QueryGrants", actions=["dynamodb:Query"], resources=queried))
@@ -114,6 +202,8 @@ def schedule_arn_pattern(
 
 
 def scheduling_statements(group: str, scheduler_role_arn: str, needs: Needs) -> list[iam.PolicyStatement]:
+    if not needs.reconciles:
+        return []
     actions = ["scheduler:CreateSchedule", "scheduler:UpdateSchedule"]
     if needs.cancel_schedules:
         actions.append("scheduler:DeleteSchedule")
@@ -253,21 +343,132 @@ def grant(role: iam.IRole, statements: list[iam.PolicyStatement]) -> None:
         role.add_to_principal_policy(statement)
 
 
-def accepted_wildcards(clusters: Mapping[str, Cluster], group: str | None) -> dict[str, str]:
-    """The wildcard resources of the statements above, as cdk-nag names them, with the reason each
-    is as narrow as IAM allows. Only these are acknowledged; any other wildcard fails synth."""
-    reasons = {
-        access_entry_arns(name, cluster, NAG_PARTITION): (
-            f"Access-entry ARNs end in a principal id and a UUID that EKS assigns at creation, so they "
-            f"cannot be listed in advance. The wildcard covers only the entries of cluster {name}, and "
-            "every change is further conditioned on the eks-jit managed tag, eks-jit groups, the "
-            "catalog's access policies and the cluster's registered namespaces."
+def state_machine_arn(
+    name: str, partition: str = Aws.PARTITION, region: str = Aws.REGION, account: str = Aws.ACCOUNT_ID
+) -> str:
+    return f"arn:{partition}:states:{region}:{account}:stateMachine:{name}"
+
+
+def execution_arn_pattern(
+    state_machine: str, partition: str = Aws.PARTITION, region: str = Aws.REGION, account: str = Aws.ACCOUNT_ID
+) -> str:
+    """Executions are named after their grant (``lambdas/adapters/stepfunctions.py``)."""
+    return f"arn:{partition}:states:{region}:{account}:execution:{state_machine}:*"
+
+
+def workflow_statements(state_machine: str, needs: Needs) -> list[iam.PolicyStatement]:
+    statements = []
+    if needs.starts_workflow:
+        statements += [
+            iam.PolicyStatement(
+                sid="StartApprovalWorkflow",
+                actions=["states:StartExecution"],
+                resources=[state_machine_arn(state_machine)],
+            ),
+            # StartExecution's dependent action (Service Authorization Reference): a retried start
+            # with the same name and input answers the running execution.
+            iam.PolicyStatement(
+                sid="DescribeApprovalExecutions",
+                actions=["states:DescribeExecution"],
+                resources=[execution_arn_pattern(state_machine)],
+            ),
+        ]
+    if needs.resumes_workflow:
+        statements.append(
+            iam.PolicyStatement(sid="ResumeApprovalWorkflow", actions=["states:SendTaskSuccess"], resources=["*"])
         )
-        for name, cluster in clusters.items()
-    }
-    if group is not None:
-        reasons[schedule_arn_pattern(group, NAG_PARTITION, NAG_REGION, NAG_ACCOUNT)] = (
-            f"One-time revocation schedules are created at run time, one per grant ({SCHEDULES[:-1]}<grant id>); "
-            f"the wildcard covers only those names in eks-jit's own schedule group '{group}'."
+    return statements
+
+
+def publish_statements(needs: Needs, topics: Mapping[Topic, EncryptedTopic]) -> list[iam.PolicyStatement]:
+    statements = []
+    for topic in needs.publishes:
+        target = topics[topic]
+        statements += [
+            iam.PolicyStatement(sid=f"Publish{topic.value}", actions=["sns:Publish"], resources=[target.topic_arn]),
+            # SSE topics: SNS asks KMS for a data key as the publisher (Amazon SNS key management).
+            iam.PolicyStatement(
+                sid=f"Encrypt{topic.value}",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[target.key_arn],
+            ),
+        ]
+    return statements
+
+
+def secret_statements(needs: Needs, link_key: str, slack: str | None) -> list[iam.PolicyStatement]:
+    secrets = ([link_key] if needs.uses_link_key else []) + ([slack] if needs.chats and slack else [])
+    if not secrets:
+        return []
+    return [iam.PolicyStatement(sid="ReadSecrets", actions=["secretsmanager:GetSecretValue"], resources=secrets)]
+
+
+def invoke_statements(function_arns: list[str]) -> list[iam.PolicyStatement]:
+    """The approval workflow's own role: its Lambda steps, nothing else."""
+    return [iam.PolicyStatement(sid="InvokeWorkflowSteps", actions=["lambda:InvokeFunction"], resources=function_arns)]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the statements of a function name: the resources of this deployment."""
+
+    table_arn: str
+    schedule_group: str
+    scheduler_role_arn: str
+    state_machine: str  # its name; the ARN is derived (no dependency on the state machine itself)
+    topics: Mapping[Topic, EncryptedTopic]
+    link_key_secret: str
+    slack_secret: str | None  # None when Slack is off
+
+
+def statements_for(needs: Needs, targets: Targets, catalog: Catalog) -> list[iam.PolicyStatement]:
+    """Every statement of one function role."""
+    reconciles = needs.reconciles
+    return [
+        *table_statements(targets.table_arn, needs, slack=targets.slack_secret is not None),
+        *scheduling_statements(targets.schedule_group, targets.scheduler_role_arn, needs),
+        *(eks_statements(catalog, local_clusters(catalog), needs) if reconciles else []),
+        *(assume_role_statements(catalog) if reconciles else []),
+        *workflow_statements(targets.state_machine, needs),
+        *publish_statements(needs, targets.topics),
+        *secret_statements(needs, targets.link_key_secret, targets.slack_secret),
+    ]
+
+
+def accepted_wildcards(
+    clusters: Mapping[str, Cluster], group: str | None, needs: Needs, state_machine: str | None = None
+) -> dict[str, str]:
+    """The wildcard resources of the statements above for ``needs``, as cdk-nag names them, with the
+    reason each is as narrow as IAM allows. Only these are acknowledged; any other wildcard fails synth."""
+    reasons: dict[str, str] = {}
+    if needs.reconciles:
+        reasons |= {
+            access_entry_arns(name, cluster, NAG_PARTITION): (
+                f"Access-entry ARNs end in a principal id and a UUID that EKS assigns at creation, so they "
+                f"cannot be listed in advance. The wildcard covers only the entries of cluster {name}, and "
+                "every change is further conditioned on the eks-jit managed tag, eks-jit groups, the "
+                "catalog's access policies and the cluster's registered namespaces."
+            )
+            for name, cluster in clusters.items()
+        }
+        if group is not None:
+            reasons[schedule_arn_pattern(group, NAG_PARTITION, NAG_REGION, NAG_ACCOUNT)] = (
+                f"One-time revocation schedules are created at run time, one per grant "
+                f"({SCHEDULES[:-1]}<grant id>); the wildcard covers only those names in eks-jit's own "
+                f"schedule group '{group}'."
+            )
+    if needs.starts_workflow and state_machine is not None:
+        reasons[execution_arn_pattern(state_machine, NAG_PARTITION, NAG_REGION, NAG_ACCOUNT)] = (
+            f"Executions are named after the grant they approve, so their ARNs are only known at run time; "
+            f"the wildcard covers only executions of eks-jit's own state machine '{state_machine}', for "
+            "DescribeExecution, the dependent action of StartExecution, and nothing else."
+        )
+    if needs.resumes_workflow:
+        reasons["*"] = (
+            "states:SendTaskSuccess is the only action on '*' here: the Service Authorization Reference lists "
+            "no resource type for it, so no ARN can narrow it. The task token is the capability: it exists "
+            "only in eks-jit's private SIDE# records, which only eks-jit's own function roles may read, and "
+            "never in logs (the workflow log excludes execution data); resuming an execution only hands it "
+            "the decision that the grant table already records."
         )
     return reasons

@@ -68,6 +68,11 @@ class DeploySettings(BaseModel):
     )
     allowed_account_ids: Annotated[tuple[AccountId, ...], BeforeValidator(_listed)] = ()
     alarm_email: Annotated[str | None, BeforeValidator(_optional)] = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    # Where approval links point: the API stage's URL unless a custom domain fronts the API
+    # (e.g. https://eks-jit.example.com, mapped to the stage). Links are <public_url>/v1/approval-links/...
+    public_url: Annotated[str | None, BeforeValidator(_optional)] = Field(
+        default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$"
+    )
     # The per-cluster role stacks (EksJitClusterAccessStack): which clusters, and where the
     # control plane whose function roles they trust runs.
     cluster_access: Names = ()
@@ -121,7 +126,25 @@ def load_deployment(context: dict[str, Any]) -> Deployment:
             "directory or below it, so the two ship together in the function bundle"
         )
     _check_cluster_access(settings, catalog)
+    _check_approver_emails(settings, catalog)
     return Deployment(settings=settings, catalog=catalog, policies=policies)
+
+
+def _check_approver_emails(settings: DeploySettings, catalog: Catalog) -> None:
+    """SNS keeps one subscription per topic and address, so two approvers sharing an address would
+    share one filter policy: one of them would get the other's links, or neither would get theirs."""
+    seen: dict[str, str] = {}
+    for principal in catalog.principals:
+        if principal.kind != "human" or not principal.email:
+            continue
+        address = principal.email.lower()
+        if address in seen:
+            raise ConfigError(
+                f"{settings.config_path}: principals '{seen[address]}' and '{principal.name}' share the email "
+                f"{principal.email}; each approver needs an address of their own (their approval links are "
+                "personal)"
+            )
+        seen[address] = principal.name
 
 
 def _check_cluster_access(settings: DeploySettings, catalog: Catalog) -> None:

@@ -9,11 +9,12 @@ from constructs import Construct
 
 from infra import permissions
 from infra.constructs.api import Api
+from infra.constructs.approvals import Approvals
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.notifications import Notifications
 from infra.constructs.revocation import Revocation
 from infra.constructs.storage import Storage
-from infra.functions import FunctionFactory, Made
+from infra.functions import FunctionFactory, Made, env_var
 from infra.nag import acknowledge, policy_of, wildcard_resource
 from infra.settings import Deployment
 
@@ -22,32 +23,54 @@ class EksJitStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings, catalog = deployment.settings, deployment.catalog
-        notifications = Notifications(self, "Notifications", prefix=settings.prefix, email=settings.alarm_email)
+        notifications = Notifications(
+            self, "Notifications", prefix=settings.prefix, email=settings.alarm_email, principals=catalog.principals
+        )
         storage = Storage(self, "Storage")
         factory = FunctionFactory(self, deployment, table_name=storage.table.table_name)
-        revocation = Revocation(self, "Revocation", deployment=deployment, factory=factory)
-        api = Api(self, "Api", deployment=deployment, factory=factory, environment=revocation.scheduling_env)
+        revocation = Revocation(
+            self, "Revocation", deployment=deployment, factory=factory, messaging_env=notifications.environment
+        )
+        approvals = Approvals(
+            self,
+            "Approvals",
+            deployment=deployment,
+            factory=factory,
+            scheduling_env=revocation.scheduling_env,
+            messaging_env=notifications.environment,
+        )
+        api = Api(
+            self,
+            "Api",
+            deployment=deployment,
+            factory=factory,
+            environment={**revocation.scheduling_env, **notifications.environment, **approvals.api_environment},
+        )
+        # Approval links point at the API (or the operator's custom domain in front of it).
+        approvals.notify.function.add_environment(env_var("public_url"), settings.public_url or api.public_url)
 
         # Least privilege per function: infra/permissions.py says what each needs and why.
+        targets = permissions.Targets(
+            table_arn=storage.table.table_arn,
+            schedule_group=settings.schedule_group,
+            scheduler_role_arn=revocation.scheduler_role.role_arn,
+            state_machine=approvals.name,
+            topics=notifications.published,
+            link_key_secret=approvals.link_key.secret_arn,
+            slack_secret=approvals.slack_secret.secret_arn if approvals.slack_secret else None,
+        )
         local_clusters = permissions.local_clusters(catalog)
         made: tuple[tuple[Made, permissions.Needs], ...] = (
             (api.handler, permissions.API),
             (revocation.revoke, permissions.REVOKE),
             (revocation.sweeper, permissions.SWEEPER),
+            (approvals.notify, permissions.NOTIFY),
+            (approvals.workflow, permissions.WORKFLOW),
         )
         for function, needs in made:
-            permissions.grant(
-                function.role,
-                [
-                    *permissions.table_statements(storage.table.table_arn, needs),
-                    *permissions.scheduling_statements(
-                        settings.schedule_group, revocation.scheduler_role.role_arn, needs
-                    ),
-                    *permissions.eks_statements(catalog, local_clusters, needs),
-                    *permissions.assume_role_statements(catalog),
-                ],
-            )
-            for resource, reason in permissions.accepted_wildcards(local_clusters, settings.schedule_group).items():
+            permissions.grant(function.role, permissions.statements_for(needs, targets, catalog))
+            accepted = permissions.accepted_wildcards(local_clusters, settings.schedule_group, needs, approvals.name)
+            for resource, reason in accepted.items():
                 acknowledge(policy_of(function.role), wildcard_resource(resource), reason)
 
         Monitoring(
@@ -59,6 +82,9 @@ class EksJitStack(Stack):
                 api=api.handler.function,
                 revoke=revocation.revoke.function,
                 sweeper=revocation.sweeper.function,
+                notify=approvals.notify.function,
+                workflow=approvals.workflow.function,
+                approvals=approvals.state_machine,
                 stage=api.stage,
                 schedule_dlq=revocation.schedule_dlq,
                 failures=revocation.failures,
@@ -67,4 +93,21 @@ class EksJitStack(Stack):
         )
         CfnOutput(self, "ApiUrl", value=api.stage.url_for_path("/v1/grants"), description="POST here to ask")
         CfnOutput(self, "TableName", value=storage.table.table_name)
-        CfnOutput(self, "NotificationsTopic", value=notifications.topic.topic_arn)
+        CfnOutput(self, "NotificationsTopic", value=notifications.topic.topic_arn, description="alarms")
+        CfnOutput(self, "OutcomesTopic", value=notifications.outcomes.topic_arn, description="every status change")
+        CfnOutput(self, "ApprovalsTopic", value=notifications.approvals.topic_arn)
+        CfnOutput(self, "ApprovalStateMachine", value=approvals.state_machine.state_machine_arn)
+        CfnOutput(self, "LinkKeySecret", value=approvals.link_key.secret_arn)
+        if approvals.slack_secret is not None:
+            CfnOutput(
+                self,
+                "SlackSecret",
+                value=approvals.slack_secret.secret_arn,
+                description='put-secret-value {"bot_token": ..., "signing_secret": ...}',
+            )
+            CfnOutput(
+                self,
+                "SlackInteractionsUrl",
+                value=api.stage.url_for_path("/v1/slack/interactions"),
+                description="the Slack app's Interactivity request URL",
+            )

@@ -5,8 +5,11 @@
 - grants past expiry still active: the sweeper had to expire one (``OverdueGrantsExpired``),
   which means the precise path missed;
 - the backstop itself: sweeper errors (``SweeperErrors``, function errors) or no sweeper run;
-- API 5xx.
-Every alarm notifies the SNS topic.
+- API 5xx;
+- a failed approval workflow (``ExecutionsFailed``: activation failed or no approver could be told).
+  Timed-out approvals are not alarmed: nobody deciding in time is a normal outcome, the workflow
+  catches ``States.Timeout``, expires the request and succeeds.
+Every alarm notifies the alarms topic (never the outcomes topic other tools read).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.functions import METRICS_NAMESPACE
@@ -44,6 +48,9 @@ class Watched:
     api: lambda_.IFunction
     revoke: lambda_.IFunction
     sweeper: lambda_.IFunction
+    notify: lambda_.IFunction
+    workflow: lambda_.IFunction
+    approvals: sfn.IStateMachine
     stage: apigw.Stage
     schedule_dlq: sqs.IQueue
     failures: sqs.IQueue
@@ -118,6 +125,11 @@ class Monitoring(Construct):
             w.stage.metric_server_error(period=PERIOD, statistic="Sum"),
             "The API answered 5xx (bad input is always 4xx: a 5xx is a failure of eks-jit or AWS).",
         )
+        alarm(
+            "ApprovalWorkflowFailed",
+            w.approvals.metric_failed(period=PERIOD, statistic="Sum"),
+            "An approval workflow failed: its grant ended failed (see the grant's events and the workflow log).",
+        )
 
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{prefix}-overview")
         self.dashboard.add_widgets(
@@ -145,7 +157,20 @@ class Monitoring(Construct):
             ),
             cw.GraphWidget(
                 title="Function errors",
-                left=[f.metric_errors(period=PERIOD, statistic="Sum") for f in (w.api, w.revoke, w.sweeper)],
+                left=[
+                    f.metric_errors(period=PERIOD, statistic="Sum")
+                    for f in (w.api, w.revoke, w.sweeper, w.notify, w.workflow)
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Approval workflows",
+                left=[
+                    w.approvals.metric_started(period=PERIOD, statistic="Sum"),
+                    w.approvals.metric_succeeded(period=PERIOD, statistic="Sum"),
+                    w.approvals.metric_timed_out(period=PERIOD, statistic="Sum"),
+                ],
+                right=[w.approvals.metric_failed(period=PERIOD, statistic="Sum")],
                 width=8,
             ),
             cw.GraphWidget(

@@ -2,6 +2,8 @@
 on a fixed rate (the backstop when a schedule or a Lambda is lost).
 
 - A dedicated schedule group; schedules are created by the functions, named ``eks-jit-<grant>``.
+- The revoke and sweeper functions end grants, so they announce it on the outcomes topic
+  (``messaging_env``: both topic ARNs, which is what builds the functions' SNS notifier).
 - The Scheduler execution role: assumable only by ``scheduler.amazonaws.com`` on behalf of this
   account, and able only to invoke the revoke function and dead-letter to its queue.
 - Two standard SQS queues (SSE, TLS only): the schedules' dead-letter queue (Scheduler could not
@@ -20,7 +22,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.functions import FunctionFactory, Made, function_name
+from infra.functions import FunctionFactory, Made, env_var, function_name
 from infra.nag import acknowledge
 from infra.settings import Deployment
 
@@ -45,7 +47,15 @@ def _queue(scope: Construct, construct_id: str) -> sqs.Queue:
 
 
 class Revocation(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, deployment: Deployment, factory: FunctionFactory):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deployment: Deployment,
+        factory: FunctionFactory,
+        messaging_env: dict[str, str],
+    ):
         super().__init__(scope, construct_id)
         settings = deployment.settings
         self.group = scheduler.ScheduleGroup(
@@ -75,11 +85,12 @@ class Revocation(Construct):
             ),
         )
         self.scheduling_env = {
-            "EKS_JIT_SCHEDULE_GROUP": self.group.schedule_group_name,
-            "EKS_JIT_REVOKE_TARGET_ARN": revoke_arn,
-            "EKS_JIT_SCHEDULER_ROLE_ARN": self.scheduler_role.role_arn,
-            "EKS_JIT_REVOKE_DLQ_ARN": self.schedule_dlq.queue_arn,
+            env_var("schedule_group"): self.group.schedule_group_name,
+            env_var("revoke_target_arn"): revoke_arn,
+            env_var("scheduler_role_arn"): self.scheduler_role.role_arn,
+            env_var("revoke_dlq_arn"): self.schedule_dlq.queue_arn,
         }
+        environment = {**self.scheduling_env, **messaging_env}
 
         on_failure = destinations.SqsDestination(self.failures)
         self.revoke: Made = factory.make(
@@ -89,7 +100,7 @@ class Revocation(Construct):
             handler="lambdas.handlers.revoke.handler",
             description="Target of the one-time revocation schedules: waits for expires_at, expires, reconciles",
             timeout=REVOKE_TIMEOUT,
-            environment=self.scheduling_env,
+            environment=environment,
             retry_attempts=2,
             max_event_age=Duration.hours(1),
             on_failure=on_failure,
@@ -101,7 +112,7 @@ class Revocation(Construct):
             handler="lambdas.handlers.sweeper.handler",
             description="Backstop: expires overdue grants, finishes activations, reconciles every managed entry",
             timeout=SWEEPER_TIMEOUT,
-            environment=self.scheduling_env,
+            environment=environment,
             retry_attempts=0,  # the next run is the retry
             on_failure=on_failure,
         )

@@ -19,8 +19,8 @@ class Storage(Construct):
 
     Encrypted with the AWS-managed key (``aws/dynamodb``): KMS-backed, rotated by AWS, every use
     logged in CloudTrail. A customer-managed key would add a key policy and ``kms:*`` grants to
-    every function without narrowing who can read: the table's readers are exactly the three
-    function roles, and IAM on the table is what decides.
+    every function without narrowing who can read: the table's readers are exactly the five
+    function roles, and IAM on the table (down to item key prefixes) is what decides.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:

@@ -82,6 +82,7 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
             "expires_at": _ts(grant.expires_at),
             "ended_at": _ts(grant.ended_at),
             "status_reason": grant.status_reason,
+            "extends": grant.extends,
             "gsi1pk": f"STATUS#{grant.status.value}",
             "gsi1sk": f"{order.isoformat()}#{grant.id}",
             "gsi2pk": f"REQUESTER#{grant.requester}",
@@ -110,6 +111,7 @@ def grant_from_item(raw: dict[str, Any]) -> Grant:
         expires_at=item.get("expires_at"),
         ended_at=item.get("ended_at"),
         status_reason=item.get("status_reason", ""),
+        extends=item.get("extends"),
     )
 
 
@@ -179,10 +181,11 @@ class DynamoGrantStore:
             },
             self._put_new(event_to_item(event)),
         ]
-        if event.detail.get("to") == GrantStatus.ACTIVE.value:
-            items.append(self._index_update(grant, "ADD"))
-        elif event.detail.get("from") == GrantStatus.ACTIVE.value:
-            items.append(self._index_update(grant, "DELETE"))
+        if grant.extends is None:  # an extension is never in the principal's access index
+            if event.detail.get("to") == GrantStatus.ACTIVE.value:
+                items.append(self._index_update(grant, "ADD"))
+            elif event.detail.get("from") == GrantStatus.ACTIVE.value:
+                items.append(self._index_update(grant, "DELETE"))
         self._transact(items, f"save grant {grant.id} v{grant.version}")
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:

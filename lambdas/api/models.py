@@ -41,6 +41,15 @@ class GrantRequest(BaseModel):
     reason: Reason
 
 
+class ExtendRequest(BaseModel):
+    """Lengthen an active grant: decided by the same policy on the whole new window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+    reason: Reason
+
+
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,6 +88,7 @@ class GrantView(BaseModel):
     expires_at: datetime | None = None
     ended_at: datetime | None = None
     status_reason: str = ""
+    extends: str | None = None
     version: int
     decision: DecisionView
 
@@ -101,6 +111,7 @@ class GrantView(BaseModel):
             expires_at=grant.expires_at,
             ended_at=grant.ended_at,
             status_reason=grant.status_reason,
+            extends=grant.extends,
             version=grant.version,
             decision=DecisionView(
                 outcome=d.outcome,

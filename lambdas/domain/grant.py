@@ -118,10 +118,12 @@ class Grant(BaseModel):
     expires_at: datetime | None = None
     ended_at: datetime | None = None
     status_reason: str = ""
+    extends: str | None = None  # set on an extension request: the grant whose window it lengthens
 
     def justifies_access(self) -> bool:
-        """Only an active grant puts anything into an access entry."""
-        return self.status is GrantStatus.ACTIVE
+        """Only an active grant puts anything into an access entry; an extension never does
+        (its effect is the longer window of the grant it extends)."""
+        return self.status is GrantStatus.ACTIVE and self.extends is None
 
 
 class GrantEvent(BaseModel):
@@ -148,6 +150,7 @@ def new_grant(
     duration: timedelta,
     decision: Decision,
     now: datetime,
+    extends: str | None = None,
 ) -> tuple[Grant, GrantEvent]:
     """A freshly requested grant (version 1) and its ``requested`` event."""
     grant = Grant(
@@ -162,6 +165,7 @@ def new_grant(
         version=1,
         created_at=now,
         decision=decision,
+        extends=extends,
     )
     event = GrantEvent(
         grant_id=grant_id,
@@ -177,21 +181,30 @@ def new_grant(
             "reason": reason,
             "decision": decision.outcome,
             "policies": list(decision.policy_ids),
+            **({"extends": extends} if extends else {}),
         },
     )
     return grant, event
 
 
 def transition(
-    grant: Grant, action: Action, *, at: datetime, actor: str, reason: str = "", **detail: Any
+    grant: Grant,
+    action: Action,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str = "",
+    expires_at: datetime | None = None,
+    **detail: Any,
 ) -> tuple[Grant, GrantEvent]:
-    """Apply ``action``: the next grant (version + 1) and the event that records it."""
+    """Apply ``action``: the next grant (version + 1) and the event that records it. An
+    activation ends ``duration`` from now unless ``expires_at`` says otherwise (extensions)."""
     status = next_status(grant.status, action)
     changes: dict[str, Any] = {"status": status, "version": grant.version + 1}
     if action is A.APPROVE:
         changes |= {"approved_at": at, "approved_by": (*grant.approved_by, actor)}
     elif action is A.ACTIVATE:
-        changes |= {"activated_at": at, "expires_at": at + grant.duration}
+        changes |= {"activated_at": at, "expires_at": expires_at or at + grant.duration}
     if status.is_terminal:
         changes["ended_at"] = at
     if reason:
@@ -211,6 +224,25 @@ def transition(
         detail=event_detail,
     )
     return updated, event
+
+
+def extend(grant: Grant, by: timedelta, *, at: datetime, actor: str, extension_id: str) -> tuple[Grant, GrantEvent]:
+    """Lengthen an active grant's window by ``by`` (an approved extension); version + 1."""
+    if grant.status is not GrantStatus.ACTIVE or grant.expires_at is None:
+        raise InvalidTransition(f"a grant that is {grant.status.value} cannot be extended")
+    updated = grant.model_copy(
+        update={"version": grant.version + 1, "expires_at": grant.expires_at + by, "duration": grant.duration + by}
+    )
+    assert updated.expires_at is not None
+    detail = {
+        "extension": extension_id,
+        "by_seconds": int(by.total_seconds()),
+        "from": grant.expires_at.isoformat(),
+        "to": updated.expires_at.isoformat(),
+    }
+    return updated, GrantEvent(
+        grant_id=grant.id, version=updated.version, type="extended", at=at, actor=actor, detail=detail
+    )
 
 
 def note(grant: Grant, kind: str, *, at: datetime, actor: str, **detail: Any) -> tuple[Grant, GrantEvent]:

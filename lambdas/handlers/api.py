@@ -7,6 +7,7 @@ normalised from an assumed-role session to its role ARN.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -26,6 +27,7 @@ from lambdas.api.models import (
     DecisionRequest,
     ErrorBody,
     EventView,
+    ExtendRequest,
     GrantDetail,
     GrantList,
     GrantRequest,
@@ -41,7 +43,7 @@ from lambdas.domain.links import BadLink, LinkAlreadyUsed
 from lambdas.logic import approvals
 from lambdas.logic.access_control import is_admin
 from lambdas.logic.queries import get_grant, list_grants, revoke_grant
-from lambdas.logic.requesting import AccessRequest, request_grant
+from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
 from lambdas.observability import MetricUnit, logger, metrics
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -61,6 +63,13 @@ def _json(status: int, body: BaseModel) -> Response[Any]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump(mode="json"))
 
 
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except DurationFormatError as exc:
+        raise InvalidRequest(str(exc), code="invalid_duration", field="duration") from exc
+
+
 def caller() -> str:
     """The IAM role/user ARN that signed the request."""
     arn = app.current_event.request_context.identity.user_arn
@@ -78,10 +87,7 @@ def caller() -> str:
 
 @app.post("/v1/grants", responses={201: {"description": "the grant: active if auto-approved"}, **ERRORS})
 def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView]:
-    try:
-        duration = parse_duration(body.duration)
-    except DurationFormatError as exc:
-        raise InvalidRequest(str(exc), code="invalid_duration", field="duration") from exc
+    duration = _duration(body.duration)
     logger.append_keys(cluster=body.cluster, scope=body.scope)
     grant = request_grant(
         bootstrap.deps(),
@@ -122,6 +128,15 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
     grant = revoke_grant(bootstrap.deps(), caller(), grant_id, body.reason if body else "")
     metrics.add_metric(name="GrantRevoked", unit=MetricUnit.Count, value=1)
     return GrantView.of(grant)
+
+
+@app.post("/v1/grants/<grant_id>/extend", responses={201: {"description": "the extension request"}, **ERRORS})
+def extend(grant_id: GrantId, body: Annotated[ExtendRequest, Body()]) -> Response[GrantView]:
+    """Lengthen an active grant. The answer is the extension request: ``active`` when applied at
+    once (auto-approved), else ``pending_approval``; the grant's new ``expires_at`` is on the grant."""
+    logger.append_keys(grant_id=grant_id)
+    extension = request_extension(bootstrap.deps(), caller(), grant_id, _duration(body.duration), body.reason)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=GrantView.of(extension))
 
 
 @app.post("/v1/grants/<grant_id>/approve", responses=ERRORS)

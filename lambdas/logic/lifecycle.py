@@ -9,6 +9,7 @@ is safe to run twice: state changes are conditional, reconcile converges.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from lambdas.domain.errors import (
@@ -21,7 +22,7 @@ from lambdas.domain.errors import (
     TransientAwsError,
     UnmanagedAccessEntry,
 )
-from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, note, transition
+from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, extend, note, transition
 from lambdas.logic.ports import Deps
 from lambdas.logic.reconciler import Outcome, reconcile
 from lambdas.observability import logger
@@ -45,9 +46,19 @@ def commit(deps: Deps, before: Grant, change: tuple[Grant, GrantEvent]) -> Grant
     return updated
 
 
-def apply_action(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "", **detail: object) -> Grant:
+def apply_action(
+    deps: Deps,
+    grant: Grant,
+    action: Action,
+    *,
+    actor: str,
+    reason: str = "",
+    expires_at: datetime | None = None,
+    **detail: object,
+) -> Grant:
     """One conditional state change with its event; Conflict if someone else moved first."""
-    return commit(deps, grant, transition(grant, action, at=deps.clock.now(), actor=actor, reason=reason, **detail))
+    change = transition(grant, action, at=deps.clock.now(), actor=actor, reason=reason, expires_at=expires_at, **detail)
+    return commit(deps, grant, change)
 
 
 def record(deps: Deps, grant: Grant, kind: str, *, actor: str, **detail: object) -> Grant:
@@ -74,7 +85,10 @@ def revocation_time(expires_at: datetime, now: datetime, lead: timedelta) -> dat
 
 
 def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
-    """approved -> active: schedule revocation, put access in place. Fails closed."""
+    """approved -> active: schedule revocation, put access in place. Fails closed. An approved
+    extension is applied to the grant it extends instead."""
+    if grant.extends is not None:
+        return apply_extension(deps, grant, actor=actor)
     grant = apply_action(deps, grant, Action.ACTIVATE, actor=actor)
     assert grant.expires_at is not None
     try:
@@ -99,6 +113,47 @@ def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
     )
 
 
+def apply_extension(deps: Deps, extension: Grant, *, actor: str = SYSTEM) -> Grant:
+    """An approved extension moves its grant's ``expires_at`` and revocation schedule.
+
+    The extension's own state change comes first and is conditional, so it is applied at most
+    once; a crash between the two steps leaves the shorter window, never a longer one.
+    """
+    assert extension.extends is not None
+    parent = deps.store.get(extension.extends)
+    if parent.status is not GrantStatus.ACTIVE or parent.expires_at is None:
+        return apply_action(deps, extension, Action.FAIL, actor=actor, reason="the grant it extends has ended")
+    new_end = parent.expires_at + extension.duration
+    extension = apply_action(deps, extension, Action.ACTIVATE, actor=actor, expires_at=new_end, extends=parent.id)
+    for _ in range(5):
+        try:
+            parent = commit(
+                deps,
+                parent,
+                extend(parent, extension.duration, at=deps.clock.now(), actor=actor, extension_id=extension.id),
+            )
+            break
+        except Conflict:
+            parent = deps.store.get(parent.id)
+    else:
+        raise Conflict(f"could not extend grant {parent.id}: too many concurrent writers")
+    assert parent.expires_at is not None
+    deps.scheduler.schedule(parent.id, revocation_time(parent.expires_at, deps.clock.now(), deps.timing.schedule_lead))
+    return extension
+
+
+def _end_extensions(deps: Deps, grant: Grant, action: Action, actor: str) -> None:
+    """Extensions end with the grant they extend (they never carried access of their own)."""
+    if grant.extends is not None:
+        return
+    for extension in deps.store.by_requester(grant.requester, GrantStatus.ACTIVE):
+        if extension.extends == grant.id:
+            with contextlib.suppress(Conflict, InvalidTransition):  # already ended by someone else
+                apply_action(
+                    deps, extension, action, actor=actor, reason=f"the grant it extends was {grant.status.value}"
+                )
+
+
 def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "") -> Grant:
     """active/approved -> expired/revoked/failed, then take the access away.
 
@@ -120,6 +175,8 @@ def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "
         raise Conflict(f"could not {action.value} grant {grant.id}: too many concurrent writers")
     if action is not Action.EXPIRE:
         deps.scheduler.cancel(grant.id)
+    if ended_here:
+        _end_extensions(deps, grant, action, actor)
     outcome: Outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
     if ended_here:
         grant = record(deps, grant, "access_removed", actor=actor, **outcome.describe())

@@ -7,13 +7,13 @@ recorded (auditors want to see what was refused) and then raised as :class:`Poli
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from lambdas.domain.catalog import DNS_LABEL, Level
 from lambdas.domain.durations import format_duration
-from lambdas.domain.errors import InvalidRequest, PolicyDenied
-from lambdas.domain.grant import Action, Decision, Grant, new_grant, transition
+from lambdas.domain.errors import Forbidden, InvalidRequest, InvalidTransition, PolicyDenied
+from lambdas.domain.grant import Action, Decision, Grant, GrantStatus, new_grant, transition
 from lambdas.domain.policy import AccessQuestion
 from lambdas.logic import approvals
 from lambdas.logic.lifecycle import activate
@@ -98,6 +98,34 @@ def decide(deps: Deps, req: AccessRequest) -> tuple[tuple[str, ...], Decision]:
 def request_grant(deps: Deps, req: AccessRequest) -> Grant:
     """Record the request; an auto-approved one comes back already ``active`` (or ``failed``)."""
     namespaces, decision = decide(deps, req)
+    return submit(deps, req, namespaces, decision)
+
+
+def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str) -> Grant:
+    """Ask to lengthen an active grant by ``extra``. Policy decides on the whole new window, so an
+    extension never takes a grant past the policy maximum."""
+    parent = deps.store.get(grant_id)
+    if caller != parent.requester:
+        raise Forbidden("only the requester may extend this grant")
+    if parent.status is not GrantStatus.ACTIVE or parent.extends is not None:
+        raise InvalidTransition(f"a grant that is {parent.status.value} cannot be extended")
+    whole = AccessRequest(
+        caller,
+        parent.cluster,
+        parent.namespaces[0] if parent.namespaces else None,
+        parent.scope,
+        parent.duration + extra,
+        reason,
+    )
+    namespaces, decision = decide(deps, whole)
+    return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id)
+
+
+def submit(
+    deps: Deps, req: AccessRequest, namespaces: tuple[str, ...], decision: Decision, *, extends: str | None = None
+) -> Grant:
+    """Record a decided request: denied (recorded, then raised), auto-approved (activated now),
+    or pending (handed to the approval workflow)."""
     now = deps.clock.now()
     grant, requested = new_grant(
         grant_id=str(uuid.uuid4()),
@@ -109,6 +137,7 @@ def request_grant(deps: Deps, req: AccessRequest) -> Grant:
         duration=req.duration,
         decision=decision,
         now=now,
+        extends=extends,
     )
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))
     if decision.outcome == "deny":

@@ -4,6 +4,7 @@ The app is synthesized the way ``cdk synth`` does it (the context of ``cdk.json`
 - bundling skipped (``aws:cdk:bundling-stacks = []``): pip never runs in tests;
 - the example configuration plus one cluster in another account (``shared-eks``), so the
   cross-account path and its ``EksJitClusterAccessStack`` are synthesized too;
+- Slack approvals enabled, so the Slack secret, route and grants are synthesized too;
 - an organization restriction on the API, so the resource policy is synthesized.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,16 +30,23 @@ ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
 SHARED_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/platform/eks-jit-cluster-access"
 ORG = "o-exampleorg01"
+STACK = "EksJit"
+CLUSTER_STACK = "EksJitClusterAccess-shared-eks"
 
 
 def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
 
 
-def write_config(directory: Path, **clusters: dict[str, Any]) -> Path:
-    """The example configuration with extra clusters, in ``directory``."""
+def write_config(
+    directory: Path, *, clusters: dict[str, Any] | None = None, slack: bool = False, **changes: Any
+) -> Path:
+    """The example configuration with extra clusters (and Slack enabled, other top-level changes),
+    in ``directory``."""
     raw = yaml.safe_load((EXAMPLE / "eks-jit.yaml").read_text())
-    raw["clusters"].update(clusters)
+    raw["clusters"].update(clusters or {})
+    raw["slack"]["enabled"] = slack
+    raw.update(changes)
     shutil.copy(EXAMPLE / raw["policies"], directory / raw["policies"])
     path = directory / "eks-jit.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -56,6 +65,38 @@ class Synth:
     def resources(self, stack: str, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.template(stack)["Resources"].items() if v["Type"] == kind}
 
+    def logical(self, prefix: str, kind: str, stack: str = STACK) -> str:
+        """The logical id of the one resource of ``kind`` whose id starts with ``prefix``."""
+        (found,) = [k for k in self.resources(stack, kind) if k.startswith(prefix)]
+        return found
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        """Function properties by short name (api, revoke, sweeper, notify, workflow)."""
+        return {
+            props["Properties"]["FunctionName"].removeprefix("eks-jit-"): props["Properties"]
+            for props in self.resources(STACK, "AWS::Lambda::Function").values()
+        }
+
+    def function_logical(self, name: str) -> str:
+        (found,) = [
+            k
+            for k, v in self.resources(STACK, "AWS::Lambda::Function").items()
+            if v["Properties"]["FunctionName"] == f"eks-jit-{name}"
+        ]
+        return found
+
+    def statements_by_role(self, stack: str = STACK) -> dict[str, list[dict[str, Any]]]:
+        """Every statement of every inline policy, rendered with :func:`resolve`, by role logical id."""
+        found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for policy in self.resources(stack, "AWS::IAM::Policy").values():
+            for role in policy["Properties"]["Roles"]:
+                found[role["Ref"]] += resolve(policy["Properties"]["PolicyDocument"]["Statement"])
+        return found
+
+    def function_statements(self) -> dict[str, list[dict[str, Any]]]:
+        by_role = self.statements_by_role()
+        return {name: by_role[props["Role"]["Fn::GetAtt"][0]] for name, props in self.functions().items()}
+
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
@@ -67,7 +108,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     (work / "config").mkdir()
     config = write_config(
         work / "config",
-        **{
+        clusters={
             "shared-eks": {
                 "account": OTHER_ACCOUNT,
                 "region": "eu-central-1",
@@ -76,6 +117,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
                 "role_arn": SHARED_ROLE,
             }
         },
+        slack=True,
     )
     context = {
         **cdk_json_context(),
@@ -111,3 +153,12 @@ def resolve(value: Any) -> Any:
 
 def listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    return listed(statement["Action"])
+
+
+def allowed(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    """The Allow statements that name ``action``."""
+    return [s for s in statements if s["Effect"] == "Allow" and action in actions(s)]

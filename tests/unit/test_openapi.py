@@ -18,6 +18,7 @@ def test_every_route_documents_its_error_shape() -> None:
         "/v1/grants/{grant_id}/approve",
         "/v1/grants/{grant_id}/deny",
         "/v1/grants/{grant_id}/cancel",
+        "/v1/grants/{grant_id}/extend",
         "/v1/approvals",
         "/v1/whoami",
     }  # the Slack and approval-link routes verify their own signatures and are not for API clients
