@@ -1,64 +1,49 @@
-"""What the synthesized templates promise: signed routes, a durable table shaped like the code's,
-one least-privilege role per function, revocation plumbing and alarms."""
+"""What the synthesized templates promise: signed routes (but the three that verify their own
+credential), a durable table shaped like the code's, one least-privilege role per function,
+revocation plumbing and alarms."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import pytest
 
 from infra.constructs.api import ROUTES
+from infra.functions import env_var
 from lambdas.adapters.scheduler import schedule_name
-from lambdas.adapters.table import INDEXES, TTL_ATTRIBUTE, create_table_kwargs
+from lambdas.adapters.table import GRANT_PREFIX, INDEXES, LEASE_PREFIX, SIDE_PREFIX, TTL_ATTRIBUTE, create_table_kwargs
 from lambdas.domain.catalog import ACCESS_POLICY_PREFIX, MANAGED_TAG, Level
-from tests.infra.conftest import ACCOUNT, ORG, OTHER_ACCOUNT, SHARED_ROLE, Synth, listed, resolve
+from tests.infra.conftest import (
+    ACCOUNT,
+    CLUSTER_STACK,
+    ORG,
+    OTHER_ACCOUNT,
+    SHARED_ROLE,
+    STACK,
+    Synth,
+    actions,
+    allowed,
+    listed,
+    resolve,
+)
 
 pytestmark = pytest.mark.infra
-STACK = "EksJit"
-CLUSTER_STACK = "EksJitClusterAccess-shared-eks"
 HANDLERS = {
     "api": "lambdas.handlers.api.handler",
     "revoke": "lambdas.handlers.revoke.handler",
     "sweeper": "lambdas.handlers.sweeper.handler",
+    "notify": "lambdas.handlers.notify.handler",
+    "workflow": "lambdas.handlers.workflow.handler",
 }
+SELF_VERIFYING = {
+    ("GET", "/v1/approval-links/{token}"),
+    ("POST", "/v1/approval-links/{token}"),
+    ("POST", "/v1/slack/interactions"),
+}
+RECONCILERS = ("api", "revoke", "sweeper", "workflow")  # everything but notify changes access
 
 
-def _functions(synth: Synth) -> dict[str, dict[str, Any]]:
-    """Function properties by short name (api, revoke, sweeper)."""
-    return {
-        props["Properties"]["FunctionName"].removeprefix("eks-jit-"): props["Properties"]
-        for props in synth.resources(STACK, "AWS::Lambda::Function").values()
-    }
-
-
-def _statements_by_role(synth: Synth, stack: str = STACK) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for policy in synth.resources(stack, "AWS::IAM::Policy").values():
-        for role in policy["Properties"]["Roles"]:
-            found[role["Ref"]] += resolve(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
-
-
-def _function_statements(synth: Synth) -> dict[str, list[dict[str, Any]]]:
-    by_role = _statements_by_role(synth)
-    return {name: by_role[props["Role"]["Fn::GetAtt"][0]] for name, props in _functions(synth).items()}
-
-
-def _logical(synth: Synth, prefix: str, kind: str) -> str:
-    (found,) = [k for k in synth.resources(STACK, kind) if k.startswith(prefix)]
-    return found
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    return listed(statement["Action"])
-
-
-def _allowed(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
-    return [s for s in statements if s["Effect"] == "Allow" and action in _actions(s)]
-
-
-def test_every_route_is_signed_with_sigv4(synth: Synth) -> None:
+def test_routes_are_signed_except_the_three_that_verify_their_own_credential(synth: Synth) -> None:
     resources = synth.resources(STACK, "AWS::ApiGateway::Resource")
 
     def path_of(ref: Any) -> str:
@@ -67,19 +52,39 @@ def test_every_route_is_signed_with_sigv4(synth: Synth) -> None:
         props = resources[ref["Ref"]]["Properties"]
         return f"{path_of(props['ParentId'])}/{props['PathPart']}"
 
-    methods = synth.resources(STACK, "AWS::ApiGateway::Method").values()
-    routes = {(m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"])) for m in methods}
-    assert routes == {(r.method, r.path) for r in ROUTES}
-    assert {m["Properties"]["AuthorizationType"] for m in methods} == {"AWS_IAM"}
-    assert all("RequestValidatorId" in m["Properties"] for m in methods)
+    methods = {
+        (m["Properties"]["HttpMethod"], path_of(m["Properties"]["ResourceId"])): m["Properties"]
+        for m in synth.resources(STACK, "AWS::ApiGateway::Method").values()
+    }
+    assert set(methods) == {(r.method, r.path) for r in ROUTES}  # Slack is enabled in this synth
+    assert {route for route, m in methods.items() if m["AuthorizationType"] == "NONE"} == SELF_VERIFYING
+    assert {m["AuthorizationType"] for route, m in methods.items() if route not in SELF_VERIFYING} == {"AWS_IAM"}
+
+    validators = synth.resources(STACK, "AWS::ApiGateway::RequestValidator")
+    for route, method in methods.items():
+        validator = validators[method["RequestValidatorId"]["Ref"]]["Properties"]
+        assert validator["ValidateRequestParameters"] is True, route
+        if route in SELF_VERIFYING:  # urlencoded bodies (link form, Slack payload): no JSON model
+            assert "RequestModels" not in method and validator["ValidateRequestBody"] is False, route
+    assert set(methods[("POST", "/v1/grants")]["RequestModels"]) == {"application/json"}
 
     stage = next(iter(synth.resources(STACK, "AWS::ApiGateway::Stage").values()))["Properties"]
     assert stage["AccessLogSetting"]["Format"].startswith("{")  # JSON access log
+    assert "$context.path" not in stage["AccessLogSetting"]["Format"]  # a link's path is its credential
     assert stage["MethodSettings"][0]["ThrottlingRateLimit"] > 0
+    for response in synth.resources(STACK, "AWS::ApiGateway::GatewayResponse").values():
+        assert set(response["Properties"]["ResponseTemplates"]) == {"application/json"}
 
     policy = next(iter(synth.resources(STACK, "AWS::ApiGateway::RestApi").values()))["Properties"]["Policy"]
-    allow = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
-    assert allow and all(s["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == ORG for s in allow)
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["InvokeFromOrganization"]["Condition"]["StringEquals"]["aws:PrincipalOrgID"] == ORG
+    open_routes = {"execute-api:/*/GET/v1/approval-links/*", "execute-api:/*/POST/v1/approval-links/*"}
+    open_routes.add("execute-api:/*/POST/v1/slack/interactions")
+    anonymous = statements["InvokeSelfVerifyingRoutes"]
+    assert "Condition" not in anonymous and set(anonymous["Resource"]) == open_routes
+    deny = statements["DenyEveryoneElse"]
+    assert deny["Effect"] == "Deny" and set(deny["NotResource"]) == open_routes and "Resource" not in deny
+    assert set(statements) == {"InvokeFromOrganization", "InvokeSelfVerifyingRoutes", "DenyEveryoneElse"}
 
 
 def test_table_is_durable_and_shaped_like_the_code(synth: Synth) -> None:
@@ -105,90 +110,159 @@ def test_table_is_durable_and_shaped_like_the_code(synth: Synth) -> None:
         assert log_group["Properties"]["RetentionInDays"] >= 365
 
 
-def test_functions_run_the_handlers_with_their_environment(synth: Synth) -> None:
-    functions = _functions(synth)
+def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth) -> None:
+    functions = synth.functions()
     assert {name: f["Handler"] for name, f in functions.items()} == HANDLERS
     roles = {f["Role"]["Fn::GetAtt"][0] for f in functions.values()}
-    assert len(roles) == 3  # one role per function
+    assert len(roles) == len(HANDLERS)  # one role per function
+    scheduling = {env_var(f) for f in ("schedule_group", "revoke_target_arn", "scheduler_role_arn", "revoke_dlq_arn")}
+    topics = {env_var("approvals_topic_arn"), env_var("outcomes_topic_arn")}  # both, or no notifier
+    link, slack = env_var("link_key_secret"), env_var("slack_secret")
+    machine, public = env_var("state_machine_arn"), env_var("public_url")
+    own = {
+        "api": scheduling | topics | {machine, link, slack},
+        "revoke": scheduling | topics,
+        "sweeper": scheduling | topics,
+        "notify": topics | {machine, link, slack, public},
+        "workflow": scheduling | topics | {slack},
+    }
+    common = {env_var("table_name"), env_var("config_path")}
+    common |= {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
     for name, props in functions.items():
         assert props["Runtime"] == "python3.11" and props["Architectures"] == ["arm64"]
         env = props["Environment"]["Variables"]
-        assert env["EKS_JIT_CONFIG"] == "/var/task/eks-jit-config/eks-jit.yaml"
-        assert env["EKS_JIT_SCHEDULE_GROUP"] == "eks-jit"
-        assert resolve(env["EKS_JIT_REVOKE_TARGET_ARN"]).endswith(":function:eks-jit-revoke")
-        assert {"EKS_JIT_TABLE", "EKS_JIT_SCHEDULER_ROLE_ARN", "EKS_JIT_REVOKE_DLQ_ARN"} <= env.keys()
+        assert set(env) == common | own[name], name
+        assert env[env_var("config_path")] == "/var/task/eks-jit-config/eks-jit.yaml"
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "EksJit" and env["POWERTOOLS_SERVICE_NAME"] == "eks-jit"
         assert len(props["Layers"]) == 1, name
+        if scheduling <= set(env):
+            assert env[env_var("schedule_group")] == "eks-jit"
+            assert resolve(env[env_var("revoke_target_arn")]).endswith(":function:eks-jit-revoke")
+        if machine in env:  # derived from the name: neither function depends on the state machine
+            assert resolve(env[machine]).endswith(":stateMachine:eks-jit-approval")
     assert functions["revoke"]["Timeout"] >= 180  # it may wait ~150 s for expires_at
 
+    api_refs = str(functions["api"]["Environment"])
+    assert "ApiRestApi" not in api_refs and "Deployment" not in api_refs  # no cycle through the API
+    rest_api = synth.logical("ApiRestApi", "AWS::ApiGateway::RestApi")
+    assert resolve(functions["notify"]["Environment"]["Variables"][public]) == (
+        f"https://<{rest_api}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/prod"
+    )
 
-def test_no_wildcard_resource_on_eks_or_dynamodb_and_deletes_only_leases(synth: Synth) -> None:
-    for name, statements in _function_statements(synth).items():
+
+def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth) -> None:
+    for name, statements in synth.function_statements().items():
         for statement in statements:
-            services = {a.split(":")[0] for a in _actions(statement)}
+            services = {a.split(":")[0] for a in actions(statement)}
             if services & {"eks", "dynamodb"}:
                 assert "*" not in listed(statement["Resource"]), (name, statement)
-                assert all(not a.endswith("*") for a in _actions(statement)), (name, statement)
-        deletes = _allowed(statements, "dynamodb:DeleteItem")
-        assert deletes, name
-        for statement in deletes:
+                assert all(not a.endswith("*") for a in actions(statement)), (name, statement)
+            if "dynamodb" in services and statement["Sid"] != "QueryGrants":
+                # every item action names its key prefixes, and a request without keys matches none
+                assert statement["Condition"]["Null"] == {"dynamodb:LeadingKeys": "false"}, (name, statement)
+        for statement in allowed(statements, "dynamodb:DeleteItem"):
+            assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": [LEASE_PREFIX + "*"]}
+        assert bool(allowed(statements, "dynamodb:DeleteItem")) == (name in RECONCILERS), name
+        puts: dict[str, dict[str, Any]] = {}
+        for statement in allowed(statements, "dynamodb:PutItem"):
+            (keys,) = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            puts[keys] = statement
+        in_transaction = {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}
+        # grants and events (GRANT#) only inside TransactWriteItems; bare puts only on LEASE# and SIDE#
+        assert puts[GRANT_PREFIX + "*"]["Condition"]["ForAnyValue:StringEquals"] == in_transaction
+        assert set(puts) <= {GRANT_PREFIX + "*", LEASE_PREFIX + "*", SIDE_PREFIX + "*"}, name
+        for bare in set(puts) - {GRANT_PREFIX + "*"}:
+            assert "ForAnyValue:StringEquals" not in puts[bare]["Condition"], (name, bare)
+        for statement in allowed(statements, "dynamodb:UpdateItem"):
+            assert statement["Condition"]["ForAnyValue:StringEquals"] == in_transaction
             assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["ACCESS#*"]}
-            assert statement["Condition"]["Null"] == {"dynamodb:LeadingKeys": "false"}
-        for statement in _allowed(statements, "dynamodb:PutItem"):
-            keys = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-            in_transaction = statement["Condition"].get("ForAnyValue:StringEquals", {})
-            # grants and events (GRANT#) only inside TransactWriteItems; bare puts only on leases
-            assert keys == ["ACCESS#*"] or (
-                keys == ["GRANT#*"] and in_transaction == {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}
-            )
+
+
+def test_side_records_are_put_and_read_only_where_the_workflow_needs_them(synth: Synth) -> None:
+    statements = synth.function_statements()
+
+    def side(name: str, action: str) -> list[dict[str, Any]]:
+        return [
+            s
+            for s in allowed(statements[name], action)
+            if SIDE_PREFIX + "*" in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        ]
+
+    # the task token (notify), the chat message ref (notify), used link nonces (api, put-if-absent)
+    assert {n for n in statements if side(n, "dynamodb:PutItem")} == {"api", "notify"}
+    for name in ("api", "notify"):
+        (put,) = side(name, "dynamodb:PutItem")
+        assert actions(put) == ["dynamodb:PutItem"]  # never deleted: used nonces must stay used
+        assert put["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SIDE_PREFIX + "*"]},
+            "Null": {"dynamodb:LeadingKeys": "false"},
+        }
+    # reads: the task token (api, notify), link nonces (api), the chat message (workflow, Slack on)
+    assert {n for n in statements if side(n, "dynamodb:GetItem")} == {"api", "notify", "workflow"}
+    for name, own in statements.items():
+        for statement in allowed(own, "dynamodb:GetItem") + allowed(own, "dynamodb:BatchGetItem"):
+            keys = set(statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+            assert keys in ({"SIDE#*"}, {"GRANT#*", "ACCESS#*"} if name in RECONCILERS else {"GRANT#*"}), name
 
 
 def test_each_function_gets_only_the_table_and_schedule_actions_its_code_uses(synth: Synth) -> None:
-    statements = _function_statements(synth)
-    table = f"<{_logical(synth, 'StorageGrants', 'AWS::DynamoDB::Table')}.Arn>"
+    statements = synth.function_statements()
+    table = f"<{synth.logical('StorageGrants', 'AWS::DynamoDB::Table')}.Arn>"
 
     def queried(name: str) -> set[str]:
         return {
             r.replace(table, "table")
-            for s in _allowed(statements[name], "dynamodb:Query")
+            for s in allowed(statements[name], "dynamodb:Query")
             for r in listed(s["Resource"])
         }
 
     assert queried("api") == {"table", "table/index/gsi1", "table/index/gsi2"}
     assert queried("sweeper") == {"table/index/gsi1"}
-    assert queried("revoke") == set()
-    assert _allowed(statements["revoke"], "scheduler:DeleteSchedule") == []
-    assert _allowed(statements["api"], "eks:ListAccessEntries") == []
-    assert _allowed(statements["revoke"], "eks:ListAccessEntries") == []
-    assert _allowed(statements["sweeper"], "eks:ListAccessEntries")
+    assert queried("revoke") == queried("notify") == queried("workflow") == set()
+    assert allowed(statements["revoke"], "scheduler:DeleteSchedule") == []
+    assert allowed(statements["api"], "eks:ListAccessEntries") == []
+    assert allowed(statements["revoke"], "eks:ListAccessEntries") == []
+    assert allowed(statements["workflow"], "eks:ListAccessEntries") == []
+    assert allowed(statements["sweeper"], "eks:ListAccessEntries")
+    assert allowed(statements["workflow"], "scheduler:DeleteSchedule")  # a failed activation cancels
 
     pattern = f"arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/eks-jit/{schedule_name('')}*"
-    for name, own in statements.items():
-        (create,) = _allowed(own, "scheduler:CreateSchedule")
+    for name in RECONCILERS:
+        own = statements[name]
+        (create,) = allowed(own, "scheduler:CreateSchedule")
         assert listed(create["Resource"]) == [pattern], name
-        (pass_role,) = _allowed(own, "iam:PassRole")
+        (pass_role,) = allowed(own, "iam:PassRole")
         assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
-        assert listed(pass_role["Resource"]) == [
-            f"<{_logical(synth, 'RevocationSchedulerRole', 'AWS::IAM::Role')}.Arn>"
-        ]
+        assert listed(pass_role["Resource"]) == [f"<{synth.logical('RevocationSchedulerRole', 'AWS::IAM::Role')}.Arn>"]
+
+
+def test_notify_never_touches_eks_scheduler_or_cluster_roles(synth: Synth) -> None:
+    notify = synth.function_statements()["notify"]
+    services = {a.split(":")[0] for s in notify for a in actions(s)}
+    assert services == {"logs", "dynamodb", "states", "sns", "kms", "secretsmanager"}
+    assert not [a for s in notify for a in actions(s) if a.startswith(("eks:", "scheduler:", "sts:", "iam:"))]
+    (role,) = [r for r in synth.resources(CLUSTER_STACK, "AWS::IAM::Role").values()]
+    assert "eks-jit-notify" not in str(role)
 
 
 def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -> None:
     catalog = synth.deployment.catalog
     local = {n: c for n, c in catalog.clusters.items() if c.role_arn is None}
-    allowed = {f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:cluster/{n}" for n, c in local.items()} | {
+    allowed_arns = {f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:cluster/{n}" for n, c in local.items()} | {
         f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:access-entry/{n}/*" for n, c in local.items()
     }
     namespaced = {a for s in catalog.scopes.values() if s.level is Level.NAMESPACE for a in s.access_policies}
-    for name, statements in _function_statements(synth).items():
-        eks = [s for s in statements if any(a.startswith("eks:") for a in _actions(s))]
+    statements = synth.function_statements()
+    for name in RECONCILERS:
+        own = statements[name]
+        eks = [s for s in own if any(a.startswith("eks:") for a in actions(s))]
         assert eks, name
         for statement in eks:
-            assert set(listed(statement["Resource"])) <= allowed, (name, statement)
+            assert set(listed(statement["Resource"])) <= allowed_arns, (name, statement)
             assert "shared-eks" not in str(statement)  # another account: only through its role
-            if any(a in _actions(statement) for a in ("eks:UpdateAccessEntry", "eks:DeleteAccessEntry")):
+            if any(a in actions(statement) for a in ("eks:UpdateAccessEntry", "eks:DeleteAccessEntry")):
                 assert statement["Condition"]["StringEquals"][f"aws:ResourceTag/{MANAGED_TAG}"] == "true"
-        for statement in _allowed(statements, "eks:AssociateAccessPolicy"):
+        for statement in allowed(own, "eks:AssociateAccessPolicy"):
             condition = statement["Condition"]
             assert condition["StringEquals"][f"aws:ResourceTag/{MANAGED_TAG}"] == "true"
             policies = set(condition["ArnEquals"]["eks:policyArn"])
@@ -198,16 +272,16 @@ def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -
                 assert set(condition["ForAllValues:StringEquals"]["eks:namespaces"]) == {"payments", "orders"}
             else:  # cluster-wide only for what a cluster-level scope grants (cluster-view)
                 assert policies == {ACCESS_POLICY_PREFIX + "AmazonEKSViewPolicy"}
-        (create,) = _allowed(statements, "eks:CreateAccessEntry")
+        (create,) = allowed(own, "eks:CreateAccessEntry")
         assert set(create["Condition"]["ArnEquals"]["eks:principalArn"]) == {p.arn for p in catalog.principals}
         assert create["Condition"]["ForAllValues:StringLike"] == {"eks:kubernetesGroups": ["eks-jit:*"]}
-        (assume,) = _allowed(statements, "sts:AssumeRole")
+        (assume,) = allowed(own, "sts:AssumeRole")
         assert listed(assume["Resource"]) == [SHARED_ROLE]
 
 
 def test_scheduler_role_can_only_invoke_the_revoke_function(synth: Synth) -> None:
     roles = synth.resources(STACK, "AWS::IAM::Role")
-    schedule_role_id = _logical(synth, "RevocationSchedulerRole", "AWS::IAM::Role")
+    schedule_role_id = synth.logical("RevocationSchedulerRole", "AWS::IAM::Role")
     trust = roles[schedule_role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert trust == [
         {
@@ -217,10 +291,10 @@ def test_scheduler_role_can_only_invoke_the_revoke_function(synth: Synth) -> Non
             "Principal": {"Service": "scheduler.amazonaws.com"},
         }
     ]
-    statements = _statements_by_role(synth)[schedule_role_id]
+    statements = synth.statements_by_role()[schedule_role_id]
     assert {(s["Action"], str(s["Resource"])) for s in statements} == {
-        ("lambda:InvokeFunction", f"<{_logical(synth, 'RevocationRevoke', 'AWS::Lambda::Function')}.Arn>"),
-        ("sqs:SendMessage", f"<{_logical(synth, 'RevocationScheduleDeadLetters', 'AWS::SQS::Queue')}.Arn>"),
+        ("lambda:InvokeFunction", f"<{synth.function_logical('revoke')}.Arn>"),
+        ("sqs:SendMessage", f"<{synth.logical('RevocationScheduleDeadLetters', 'AWS::SQS::Queue')}.Arn>"),
     }
 
     (group,) = synth.resources(STACK, "AWS::Scheduler::ScheduleGroup").values()
@@ -232,7 +306,7 @@ def test_scheduler_role_can_only_invoke_the_revoke_function(synth: Synth) -> Non
     assert rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0].startswith("RevocationSweeper")
 
 
-def test_alarms_watch_revocation_the_backstop_and_the_api(synth: Synth) -> None:
+def test_alarms_watch_revocation_the_backstop_the_api_and_the_workflow(synth: Synth) -> None:
     alarms = [a["Properties"] for a in synth.resources(STACK, "AWS::CloudWatch::Alarm").values()]
     watched = {(a.get("Namespace"), a.get("MetricName")) for a in alarms}
     assert {
@@ -242,34 +316,47 @@ def test_alarms_watch_revocation_the_backstop_and_the_api(synth: Synth) -> None:
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/ApiGateway", "5XXError"),
         ("AWS/Lambda", "Invocations"),
+        ("AWS/States", "ExecutionsFailed"),
     } <= watched
+    assert ("AWS/States", "ExecutionsTimedOut") not in watched  # nobody deciding in time is normal
+    alarms_topic = synth.logical("NotificationsTopic", "AWS::SNS::Topic")
     for alarm in alarms:
-        assert alarm["AlarmActions"] == [{"Ref": _logical(synth, "NotificationsTopic", "AWS::SNS::Topic")}]
+        assert alarm["AlarmActions"] == [{"Ref": alarms_topic}]  # never the outcomes topic
         if alarm.get("Namespace") == "EksJit":
             assert alarm["Dimensions"] == [{"Name": "service", "Value": "eks-jit"}]
-    (topic,) = synth.resources(STACK, "AWS::SNS::Topic").values()
-    assert "KmsMasterKeyId" in topic["Properties"]
+    (failed,) = [a for a in alarms if a.get("MetricName") == "ExecutionsFailed"]
+    assert failed["Dimensions"][0]["Name"] == "StateMachineArn"
+    topics = synth.resources(STACK, "AWS::SNS::Topic")
+    assert {t["Properties"]["TopicName"] for t in topics.values()} == {
+        "eks-jit-notifications",
+        "eks-jit-outcomes",
+        "eks-jit-approvals",
+    }
+    keys = [t["Properties"]["KmsMasterKeyId"] for t in topics.values()]
+    assert len({str(k) for k in keys}) == 3  # one key per topic: a publisher's grant reaches one topic
+    for key in synth.resources(STACK, "AWS::KMS::Key").values():
+        assert key["Properties"]["EnableKeyRotation"] is True
     assert synth.resources(STACK, "AWS::CloudWatch::Dashboard")
 
 
-def test_cluster_access_stack_trusts_only_the_control_plane_functions(synth: Synth) -> None:
+def test_cluster_access_stack_trusts_only_the_control_plane_functions_that_change_access(synth: Synth) -> None:
     (role,) = synth.resources(CLUSTER_STACK, "AWS::IAM::Role").values()
     props = role["Properties"]
     assert (props["Path"], props["RoleName"]) == ("/platform/", "eks-jit-cluster-access")
     (trust,) = resolve(props["AssumeRolePolicyDocument"]["Statement"])
     assert trust["Principal"] == {"AWS": f"arn:<AWS::Partition>:iam::{ACCOUNT}:root"}
     assert sorted(trust["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == [
-        f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/eks-jit-{name}-eu-west-1" for name in ("api", "revoke", "sweeper")
+        f"arn:<AWS::Partition>:iam::{ACCOUNT}:role/eks-jit-{name}-eu-west-1" for name in sorted(RECONCILERS)
     ]
     assert trust["Condition"]["StringLike"] == {"sts:RoleSessionName": "eks-jit-*"}
-    (statements,) = _statements_by_role(synth, CLUSTER_STACK).values()
+    (statements,) = synth.statements_by_role(CLUSTER_STACK).values()
     for statement in statements:
         for resource in listed(statement["Resource"]):
             assert resource.startswith(f"arn:<AWS::Partition>:eks:eu-central-1:{OTHER_ACCOUNT}:")
             assert resource.endswith(("cluster/shared-eks", "access-entry/shared-eks/*"))
     (namespaced,) = [
         s
-        for s in _allowed(statements, "eks:AssociateAccessPolicy")
+        for s in allowed(statements, "eks:AssociateAccessPolicy")
         if s["Condition"]["StringEquals"]["eks:accessScope"] == "namespace"
     ]
     assert namespaced["Condition"]["ForAllValues:StringEquals"] == {"eks:namespaces": ["payments"]}
