@@ -34,9 +34,7 @@ def _key(scope: Construct, construct_id: str, description: str) -> kms.Key:
 
 
 def _topic(scope: Construct, construct_id: str, *, name: str, display_name: str, key: kms.IKey) -> sns.Topic:
-    return sns.Topic(
-        scope, construct_id, topic_name=name, display_name=display_name, master_key=key, enforce_ssl=True
-    )
+    return sns.Topic(scope, construct_id, topic_name=name, display_name=display_name, master_key=key, enforce_ssl=True)
 
 
 def approvers_with_email(principals: Sequence[Principal]) -> list[Principal]:
@@ -93,9 +91,7 @@ class Notifications(Construct):
             self.approvals.add_subscription(
                 subscriptions.EmailSubscription(
                     approver.email,
-                    filter_policy={
-                        APPROVER_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=[approver.name])
-                    },
+                    filter_policy={APPROVER_ATTRIBUTE: sns.SubscriptionFilter.string_filter(allowlist=[approver.name])},
                 )
             )
 

@@ -46,7 +46,9 @@ def test_the_state_machine_is_the_file_with_the_two_function_arns_substituted(sy
     # (render_definition of the file in the repository), placeholder for placeholder.
     deployed = json.loads(render_definition(synth.outdir / source, substitutions))
     assert deployed == json.loads(render_definition(DEFINITION, expected))
-    task_resources = {state["Parameters"]["FunctionName"] for state in deployed["States"].values() if "Parameters" in state}
+    task_resources = {
+        state["Parameters"]["FunctionName"] for state in deployed["States"].values() if "Parameters" in state
+    }
     assert task_resources == set(expected.values())
 
 
@@ -131,7 +133,9 @@ def test_secrets_are_read_by_exactly_the_functions_that_verify_or_post(synth: Sy
     assert placeholder["GenerateStringKey"] == "signing_secret"  # random until the operator puts Slack's
     statements = synth.function_statements()
     read = {
-        name: {str(r) for s in allowed(statements[name], "secretsmanager:GetSecretValue") for r in listed(s["Resource"])}
+        name: {
+            str(r) for s in allowed(statements[name], "secretsmanager:GetSecretValue") for r in listed(s["Resource"])
+        }
         for name in FUNCTIONS
     }
     assert read == {
@@ -146,7 +150,10 @@ def test_secrets_are_read_by_exactly_the_functions_that_verify_or_post(synth: Sy
 def test_only_the_api_starts_executions_and_only_api_and_notify_resume_them(synth: Synth) -> None:
     statements = synth.function_statements()
     machine = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:eks-jit-approval"
-    starters = {n: [r for s in allowed(statements[n], "states:StartExecution") for r in listed(s["Resource"])] for n in FUNCTIONS}
+    starters = {
+        n: [r for s in allowed(statements[n], "states:StartExecution") for r in listed(s["Resource"])]
+        for n in FUNCTIONS
+    }
     assert starters == {"api": [machine], "revoke": [], "sweeper": [], "notify": [], "workflow": []}
     (describe,) = allowed(statements["api"], "states:DescribeExecution")  # StartExecution's dependent action
     assert listed(describe["Resource"]) == [machine.replace(":stateMachine:", ":execution:") + ":*"]
