@@ -83,6 +83,7 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
             "ended_at": _ts(grant.ended_at),
             "status_reason": grant.status_reason,
             "extends": grant.extends,
+            "extended_by": list(grant.extended_by) or None,
             "gsi1pk": f"STATUS#{grant.status.value}",
             "gsi1sk": f"{order.isoformat()}#{grant.id}",
             "gsi2pk": f"REQUESTER#{grant.requester}",
@@ -112,6 +113,7 @@ def grant_from_item(raw: dict[str, Any]) -> Grant:
         ended_at=item.get("ended_at"),
         status_reason=item.get("status_reason", ""),
         extends=item.get("extends"),
+        extended_by=tuple(item.get("extended_by", ())),
     )
 
 

@@ -119,6 +119,7 @@ class Grant(BaseModel):
     ended_at: datetime | None = None
     status_reason: str = ""
     extends: str | None = None  # set on an extension request: the grant whose window it lengthens
+    extended_by: tuple[str, ...] = ()  # on a grant: the extensions applied to it
 
     def justifies_access(self) -> bool:
         """Only an active grant puts anything into an access entry; an extension never does
@@ -231,7 +232,12 @@ def extend(grant: Grant, by: timedelta, *, at: datetime, actor: str, extension_i
     if grant.status is not GrantStatus.ACTIVE or grant.expires_at is None:
         raise InvalidTransition(f"a grant that is {grant.status.value} cannot be extended")
     updated = grant.model_copy(
-        update={"version": grant.version + 1, "expires_at": grant.expires_at + by, "duration": grant.duration + by}
+        update={
+            "version": grant.version + 1,
+            "expires_at": grant.expires_at + by,
+            "duration": grant.duration + by,
+            "extended_by": (*grant.extended_by, extension_id),
+        }
     )
     assert updated.expires_at is not None
     detail = {

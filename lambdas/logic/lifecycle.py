@@ -144,14 +144,10 @@ def apply_extension(deps: Deps, extension: Grant, *, actor: str = SYSTEM) -> Gra
 
 def _end_extensions(deps: Deps, grant: Grant, action: Action, actor: str) -> None:
     """Extensions end with the grant they extend (they never carried access of their own)."""
-    if grant.extends is not None:
-        return
-    for extension in deps.store.by_requester(grant.requester, GrantStatus.ACTIVE):
-        if extension.extends == grant.id:
-            with contextlib.suppress(Conflict, InvalidTransition):  # already ended by someone else
-                apply_action(
-                    deps, extension, action, actor=actor, reason=f"the grant it extends was {grant.status.value}"
-                )
+    for extension_id in grant.extended_by:
+        extension = deps.store.get(extension_id)
+        with contextlib.suppress(Conflict, InvalidTransition):  # already ended by someone else
+            apply_action(deps, extension, action, actor=actor, reason=f"the grant it extends was {grant.status.value}")
 
 
 def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "") -> Grant:
