@@ -150,6 +150,77 @@ def cmd_decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_extend(args: argparse.Namespace) -> int:
+    extension = client(args).extend(args.id, args.duration, args.reason)
+    return _settle(args, extension)
+
+
+def cmd_activity(args: argparse.Namespace) -> int:
+    report = client(args).activity(args.id)
+    lines = [
+        f"{report['status']}: {report['total']} requests {report.get('window_start')} .. {report.get('window_end')}"
+    ]
+    if report.get("note"):
+        lines.append(report["note"])
+    if report["summary"]:
+        rows = [r | {"codes": " ".join(f"{c}x{n}" for c, n in r["codes"].items())} for r in report["summary"]]
+        lines += ["", table(rows, ("verb", "resource", "namespace", "count", "codes"))]
+    if report["forbidden"]:
+        lines += [
+            "",
+            "FORBIDDEN (outside the grant):",
+            table(report["forbidden"], ("at", "verb", "resource", "namespace", "name", "code")),
+        ]
+    show(args, report, "\n".join(lines))
+    return 0
+
+
+AUDIT_COLUMNS = (
+    "grant_id", "requester", "cluster", "namespaces", "scope", "reason", "status", "created_at",
+    "approved_by", "activated_at", "expires_at", "ended_at", "ended_how", "forbidden", "activity",
+)  # fmt: skip
+
+
+def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    flat = []
+    for row in rows:
+        grant = row["grant"]
+        flat.append(
+            {
+                "grant_id": grant["id"],
+                "requester": grant["requester"],
+                "cluster": grant["cluster"],
+                "namespaces": ";".join(grant["namespaces"]),
+                "scope": grant["scope"],
+                "reason": grant["reason"],
+                "status": grant["status"],
+                "created_at": grant["created_at"],
+                "approved_by": ";".join(grant["approved_by"]),
+                "activated_at": grant.get("activated_at") or "",
+                "expires_at": grant.get("expires_at") or "",
+                "ended_at": grant.get("ended_at") or "",
+                "ended_how": grant.get("status_reason") or "",
+                "forbidden": row["forbidden"],
+                "activity": row["activity"],
+            }
+        )
+    return flat
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import csv
+
+    rows = audit_rows(client(args).audit(args.since, args.until))
+    if args.output == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return 0
+    short = ("grant_id", "requester", "scope", "namespaces", "status", "approved_by", "ended_how", "activity")
+    show(args, rows, table(rows, short) if rows else "(no grants in that range)")
+    return 0
+
+
 def cmd_whoami(args: argparse.Namespace) -> int:
     me = client(args).whoami()
     show(args, me, "\n".join(f"{k:9}  {_cell(v)}" for k, v in me.items()))
@@ -205,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--region", help="AWS region to sign for")
     common.add_argument("--as", dest="as_identity", default=os.environ.get("EKS_JIT_AS"), help="local mode identity")
     common.add_argument("--state-dir", default=str(DEFAULT_STATE), help="local mode state (default: %(default)s)")
-    common.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    common.add_argument("--output", "-o", choices=("table", "json", "csv"), default="table", help="csv: audit only")
 
     top = argparse.ArgumentParser(prog="eks-jit", description="Just-in-time, self-expiring access to Amazon EKS.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -241,6 +312,17 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("id")
         sub.add_argument("--comment", "--reason", dest="comment", default="")
     add("whoami", cmd_whoami, "who the API takes me to be")
+    extend = add("extend", cmd_extend, "ask to lengthen an active grant (same policy, whole window)")
+    extend.add_argument("id")
+    extend.add_argument("--duration", required=True, help="how much longer")
+    extend.add_argument("--reason", required=True)
+    extend.add_argument("--wait", action="store_true")
+    extend.add_argument("--timeout", type=float, default=3600.0)
+    add("activity", cmd_activity, "what a grant's principal did on the cluster (EKS audit log)").add_argument("id")
+    audit = add("audit", cmd_audit, "every grant in a time range, for auditors (table, json or csv)")
+    audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")
+    audit.add_argument("--until", required=True, help="ISO-8601 date or time, exclusive")
+    audit.set_defaults(csv_ok=True)
 
     rbac = commands.add_parser("rbac", help="in-cluster RBAC for the scope catalog").add_subparsers(
         dest="rbac_command", required=True

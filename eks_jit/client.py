@@ -90,6 +90,15 @@ class Client:
     def cancel(self, grant_id: str, reason: str = "") -> dict[str, Any]:
         return self._call("POST", f"/v1/grants/{grant_id}/cancel", {"reason": reason})
 
+    def extend(self, grant_id: str, duration: str, reason: str) -> dict[str, Any]:
+        return self._call("POST", f"/v1/grants/{grant_id}/extend", {"duration": duration, "reason": reason})
+
+    def activity(self, grant_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/grants/{grant_id}/activity")
+
+    def audit(self, since: str, until: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v1/audit", query={"since": since, "until": until})["rows"])
+
     def whoami(self) -> dict[str, Any]:
         return self._call("GET", "/v1/whoami")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from lambdas.adapters.audit_logs import CloudWatchAuditLog
 from lambdas.adapters.aws import client
 from lambdas.adapters.dynamodb import DynamoGrantStore
 from lambdas.adapters.eks import EksAccessEntries, default_clients
@@ -66,6 +67,9 @@ def build(
         link_key_secret=env.link_key_secret,
         slack_secret=env.slack_secret,
         public_url=env.public_url,
+        audit_log=CloudWatchAuditLog(
+            catalog.clusters, default_clients(env.endpoint_url, "logs"), default_clients(env.endpoint_url, "eks")
+        ),
     )
 
 

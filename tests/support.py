@@ -27,7 +27,10 @@ class FakeClock:
     """Time that only moves when told to; ``sleep`` moves it. Thread-safe."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 11, 23, 10, 0, 7, tzinfo=UTC)
+        # An hour ago, 7 s into a minute: close enough to real time that AWS-style checks
+        # (CloudWatch Logs refuses events from the far future) hold, and not on a minute boundary.
+        self.start = start or (datetime.now(UTC) - timedelta(hours=1)).replace(second=7, microsecond=0)
+        self._now = self.start
         self._lock = threading.Lock()
 
     def now(self) -> datetime:

@@ -148,7 +148,10 @@ def create_resources(
             roleArn=f"arn:aws:iam::{cluster.account}:role/eks-cluster-role",
             resourcesVpcConfig={"subnetIds": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]},
             accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
+            logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]},
         )
+        # EKS creates the control-plane log group when logging is on.
+        client("logs", cluster.region).create_log_group(logGroupName=f"/aws/eks/{name}/cluster")
     return Resources(
         region=region,
         account=account,

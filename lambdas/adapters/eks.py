@@ -21,7 +21,7 @@ from lambdas.domain.catalog import MANAGED_TAG, Cluster
 from lambdas.domain.errors import AccessApplyError, UnmanagedAccessEntry
 
 ClientFactory = Callable[[str, Cluster, str], Any]
-"""(cluster name, cluster, session) -> boto3 EKS client."""
+"""(cluster name, cluster, session) -> a boto3 client for that cluster's account and region."""
 
 
 def session_name(session: str) -> str:
@@ -29,12 +29,14 @@ def session_name(session: str) -> str:
     return re.sub(r"[^\w+=,.@-]", "-", f"eks-jit-{session}")[:64]
 
 
-def default_clients(endpoint_url: str | None = None) -> ClientFactory:
+def default_clients(endpoint_url: str | None = None, service: str = "eks") -> ClientFactory:
+    """Clients of ``service`` for a cluster: in its own region, and for a cluster in another
+    account through its role, with a session name that carries ``session`` (a grant id)."""
     from lambdas.adapters.aws import client
 
     def make(name: str, cluster: Cluster, session: str) -> Any:
         if cluster.role_arn is None:
-            return client("eks", cluster.region, endpoint_url)
+            return client(service, cluster.region, endpoint_url)
         with transient_errors(f"assume role for {name}"):
             creds = client("sts", cluster.region, endpoint_url).assume_role(
                 RoleArn=cluster.role_arn, RoleSessionName=session_name(session)
@@ -43,7 +45,7 @@ def default_clients(endpoint_url: str | None = None) -> ClientFactory:
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
-        ).client("eks", region_name=cluster.region, endpoint_url=endpoint_url, config=RETRIES)
+        ).client(service, region_name=cluster.region, endpoint_url=endpoint_url, config=RETRIES)
 
     return make
 

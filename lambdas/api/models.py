@@ -160,3 +160,31 @@ class WhoAmI(BaseModel):
     kind: str = "unknown"
     groups: list[str] = []
     admin: bool = False
+
+
+class ActivityView(BaseModel):
+    """What the grant's principal did on the cluster during the grant, from the EKS audit log."""
+
+    grant_id: str
+    status: str = Field(
+        description="complete | partial (still active or too recent) | audit_logging_off | never_active"
+    )
+    window_start: str | None = None
+    window_end: str | None = None
+    total: int = 0
+    summary: list[dict[str, Any]] = []
+    forbidden: list[dict[str, Any]] = Field(
+        default=[], description="requests Kubernetes refused (403): outside the grant"
+    )
+    requests: list[dict[str, Any]] = []
+    note: str = ""
+
+
+class AuditRow(BaseModel):
+    grant: GrantView
+    activity: str = Field(description="one-line activity summary, or 'no report yet'")
+    forbidden: int = 0
+
+
+class AuditList(BaseModel):
+    rows: list[AuditRow]

@@ -101,7 +101,8 @@ class Settings(Strict):
 
     min_duration: Duration = timedelta(minutes=5)
     max_duration: Duration = timedelta(hours=12)
-    admins: tuple[IamArn, ...] = ()  # may revoke any grant
+    admins: tuple[IamArn, ...] = ()  # may read, list and revoke any grant
+    auditors: tuple[IamArn, ...] = ()  # may read every grant, its events and activity (read-only)
 
 
 class SlackConfig(Strict):

@@ -7,7 +7,7 @@ normalised from an assumed-role session to its role ARN.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -24,6 +24,9 @@ from lambdas import bootstrap
 from lambdas.api import pages
 from lambdas.api.errors import body_of, status_of, validation_body
 from lambdas.api.models import (
+    ActivityView,
+    AuditList,
+    AuditRow,
     DecisionRequest,
     ErrorBody,
     EventView,
@@ -40,7 +43,7 @@ from lambdas.domain.errors import DomainError, Forbidden, InvalidRequest, Invali
 from lambdas.domain.grant import GrantStatus
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
 from lambdas.domain.links import BadLink, LinkAlreadyUsed
-from lambdas.logic import approvals
+from lambdas.logic import activity, approvals
 from lambdas.logic.access_control import is_admin
 from lambdas.logic.queries import get_grant, list_grants, revoke_grant
 from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
@@ -175,6 +178,37 @@ def whoami() -> WhoAmI:
         groups=list(found.groups) if found else [],
         admin=is_admin(deps, principal),
     )
+
+
+@app.get("/v1/grants/<grant_id>/activity", responses=ERRORS)
+def grant_activity(grant_id: GrantId) -> ActivityView:
+    """The Kubernetes requests the grant's principal made during the grant (EKS audit log)."""
+    report = activity.activity(bootstrap.deps(), caller(), grant_id)
+    return ActivityView(**report.to_json())
+
+
+@app.get("/v1/audit", responses=ERRORS)
+def audit_grants(
+    since: Annotated[datetime, Query(description="ISO-8601, inclusive")],
+    until: Annotated[datetime, Query(description="ISO-8601, exclusive")],
+) -> AuditList:
+    """Every grant requested in [since, until) with who asked, who approved, the window, how it
+    ended and what was done. Auditors and admins only."""
+    rows = activity.audit(bootstrap.deps(), caller(), _aware(since), _aware(until))
+    return AuditList(
+        rows=[
+            AuditRow(
+                grant=GrantView.of(grant),
+                activity=report.one_line() if report else "no report yet",
+                forbidden=len(report.forbidden) if report else 0,
+            )
+            for grant, report in rows
+        ]
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @app.get("/v1/approvals", responses=ERRORS)

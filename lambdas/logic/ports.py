@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lambdas.domain.access import Entry, PolicyScope
 from lambdas.domain.catalog import Catalog
@@ -130,6 +130,14 @@ class Chat(Protocol):
     def update(self, message: ChatMessage, grant: Grant, outcome: str) -> None: ...
 
 
+class AuditLog(Protocol):
+    def events(
+        self, cluster: str, principal: str, start: datetime, end: datetime, session: str
+    ) -> list[dict[str, Any]] | None:
+        """Audit events mentioning ``principal`` in the window; None if the cluster does not
+        send audit logs."""
+
+
 class Secrets(Protocol):
     def get(self, secret_id: str) -> dict[str, str]:
         """A JSON secret, read once per container."""
@@ -161,6 +169,8 @@ class Timing:
     lease_attempts: int = 40
     lease_backoff: float = 0.25  # seconds between attempts to take a held lease
     activation_grace: timedelta = timedelta(minutes=2)  # sweeper finishes approvals older than this
+    audit_delay: timedelta = timedelta(minutes=5)  # EKS audit events reach CloudWatch Logs within this
+    audit_lookback: timedelta = timedelta(hours=24)  # the sweeper writes reports for grants ended this recently
 
 
 @dataclass(frozen=True)
@@ -180,4 +190,5 @@ class Deps:
     secrets: Secrets | None = None
     link_key_secret: str = ""  # Secrets Manager id of the approval-link HMAC key
     slack_secret: str = ""  # Secrets Manager id of {bot_token, signing_secret}
+    audit_log: AuditLog | None = None  # None where no activity report is written or read
     public_url: str = ""  # base URL approval links point at

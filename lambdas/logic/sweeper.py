@@ -5,6 +5,7 @@
 3. Approved grants whose activation did not finish are activated, or failed if too late.
 4. Every principal eks-jit ever managed, and every managed entry found on the clusters, is
    reconciled: an entry that no active grant justifies is taken away.
+5. Grants that closed a while ago (the audit log's delivery delay) get their activity report.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import partial
 
 from lambdas.domain.errors import DomainError
 from lambdas.domain.grant import Action, GrantStatus
+from lambdas.logic.activity import write_due_reports
 from lambdas.logic.lifecycle import SWEEPER, activate, apply_action, end
 from lambdas.logic.ports import Deps
 from lambdas.logic.reconciler import reconcile
@@ -27,6 +29,7 @@ class SweepReport:
     activations_finished: list[str] = field(default_factory=list)
     reconciled: int = 0
     drift_fixed: list[str] = field(default_factory=list)  # "cluster principal" whose entry changed
+    activity_reports: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
 
@@ -67,6 +70,11 @@ def sweep(deps: Deps) -> SweepReport:
         report.reconciled += 1
         if not outcome.plan.is_noop:
             report.drift_fixed.append(f"{cluster} {principal}")
+    if deps.audit_log is not None:
+        try:
+            report.activity_reports = write_due_reports(deps)
+        except DomainError as exc:
+            report.errors.append(f"activity reports: {exc.message}")
     return report
 
 

@@ -19,6 +19,8 @@ def test_every_route_documents_its_error_shape() -> None:
         "/v1/grants/{grant_id}/deny",
         "/v1/grants/{grant_id}/cancel",
         "/v1/grants/{grant_id}/extend",
+        "/v1/grants/{grant_id}/activity",
+        "/v1/audit",
         "/v1/approvals",
         "/v1/whoami",
     }  # the Slack and approval-link routes verify their own signatures and are not for API clients
