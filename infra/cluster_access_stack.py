@@ -25,7 +25,7 @@ from lambdas.adapters.eks import session_name
 
 FUNCTIONS = tuple(name for name, needs in permissions.BY_FUNCTION.items() if needs.reconciles)
 # The union of what those functions do on EKS.
-ALL_OF_THEM = permissions.Needs(reconciles=True, list_access_entries=True)
+ALL_OF_THEM = permissions.Needs(reconciles=True, list_access_entries=True, reads_audit_log=True)
 
 
 def control_plane_roles(prefix: str, account: str, region: str) -> list[str]:
@@ -58,7 +58,11 @@ class EksJitClusterAccessStack(Stack):
             ),
         )
         only_this = {cluster_name: cluster}
-        for statement in permissions.eks_statements(deployment.catalog, only_this, ALL_OF_THEM):
+        statements = [
+            *permissions.eks_statements(deployment.catalog, only_this, ALL_OF_THEM),
+            *permissions.audit_log_statements(only_this, ALL_OF_THEM),
+        ]
+        for statement in statements:
             self.role.add_to_policy(statement)
         for resource, reason in permissions.accepted_wildcards(only_this, None, ALL_OF_THEM).items():
             acknowledge(policy_of(self.role), wildcard_resource(resource), reason)

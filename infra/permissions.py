@@ -89,11 +89,14 @@ class Needs:
     uses_link_key: bool = False  # approvals.link_for (sign) / open_link (verify)
     # Slack, when enabled: the secret (bot token, signing secret) and the chat message ref (SIDE#)
     chats: bool = False
+    # activity reports (logic/activity.py): DescribeCluster (is audit logging on?) and the cluster's
+    # control-plane log group; the reports are SIDE# records
+    reads_audit_log: bool = False
 
 
-# api: request (create, activate), list, get (events), early revoke (cancel schedule); decisions
-# from the API, links and Slack (commit, conclude: task token and chat message, resume, activate);
-# approval links (link key, used-nonce records); Slack signatures; start the approval workflow.
+# api: request and extend (create, activate), list, get (events), early revoke (cancel schedule);
+# decisions from the API, links and Slack (commit, conclude: task token and chat message, resume,
+# activate); approval links (link key, used-nonce records); Slack signatures; start the workflow.
 API = Needs(
     reconciles=True,
     query_table=True,
@@ -101,17 +104,27 @@ API = Needs(
     cancel_schedules=True,
     writes_side_records=True,
     reads_side_records=True,
+    reads_audit_log=True,
     starts_workflow=True,
     resumes_workflow=True,
     publishes=(Topic.OUTCOMES,),
     uses_link_key=True,
     chats=True,
 )
-# revoke: on_schedule -> get, maybe reschedule, expire (schedule deleted by Scheduler itself), reconcile
+# revoke: on_schedule -> get, maybe reschedule, expire (schedule deleted by Scheduler itself), end the
+# grant's extensions (a get of each id in extended_by), reconcile
 REVOKE = Needs(reconciles=True, publishes=(Topic.OUTCOMES,))
-# sweeper: by_status and managed_principals (gsi1), expire/fail/activate, reconcile everything
+# sweeper: by_status and managed_principals (gsi1), expire/fail/activate, reconcile everything, write
+# the activity reports of grants closed a while ago (audit log read, SIDE# records)
 SWEEPER = Needs(
-    reconciles=True, query_indexes=(GSI1,), cancel_schedules=True, list_access_entries=True, publishes=(Topic.OUTCOMES,)
+    reconciles=True,
+    query_indexes=(GSI1,),
+    cancel_schedules=True,
+    list_access_entries=True,
+    publishes=(Topic.OUTCOMES,),
+    writes_side_records=True,
+    reads_side_records=True,
+    reads_audit_log=True,
 )
 # notify (waitForTaskToken step): store the task token (and the chat message), read the grant, sign
 # each approver's link, publish one ask per approver, post to Slack, record a note (no status change,
@@ -125,8 +138,8 @@ NOTIFY = Needs(
     uses_link_key=True,
     chats=True,
 )
-# workflow steps activate / expire_request / fail: activate, expire (conclude without resuming:
-# chat update only), end as failed (cancel schedule). Never sends task success.
+# workflow steps activate / expire_request / fail: activate (or apply an extension), expire (conclude
+# without resuming: chat update only), end as failed (cancel schedule). Never sends task success.
 WORKFLOW = Needs(reconciles=True, cancel_schedules=True, publishes=(Topic.OUTCOMES,), chats=True)
 BY_FUNCTION = {"api": API, "revoke": REVOKE, "sweeper": SWEEPER, "notify": NOTIFY, "workflow": WORKFLOW}
 
@@ -325,6 +338,28 @@ def eks_statements(catalog: Catalog, clusters: Mapping[str, Cluster], needs: Nee
     return statements
 
 
+def audit_log_statements(clusters: Mapping[str, Cluster], needs: Needs) -> list[iam.PolicyStatement]:
+    """Activity reports: whether audit logging is on, and the cluster's control-plane log group."""
+    if not (needs.reads_audit_log and clusters):
+        return []
+    clusters = dict(sorted(clusters.items()))
+    return [
+        iam.PolicyStatement(
+            sid="DescribeClusterLogging",
+            actions=["eks:DescribeCluster"],
+            resources=[cluster_arn(n, c) for n, c in clusters.items()],
+        ),
+        iam.PolicyStatement(
+            sid="ReadAuditLogs",
+            actions=["logs:FilterLogEvents"],
+            resources=[
+                f"arn:{Aws.PARTITION}:logs:{c.region}:{c.account}:log-group:/aws/eks/{n}/cluster"
+                for n, c in clusters.items()
+            ],
+        ),
+    ]
+
+
 def local_clusters(catalog: Catalog) -> dict[str, Cluster]:
     """Clusters the functions reach with their own role (no role_arn)."""
     return {name: c for name, c in catalog.clusters.items() if c.role_arn is None}
@@ -429,6 +464,7 @@ def statements_for(needs: Needs, targets: Targets, catalog: Catalog) -> list[iam
         *scheduling_statements(targets.schedule_group, targets.scheduler_role_arn, needs),
         *(eks_statements(catalog, local_clusters(catalog), needs) if reconciles else []),
         *(assume_role_statements(catalog) if reconciles else []),
+        *audit_log_statements(local_clusters(catalog), needs),
         *workflow_statements(targets.state_machine, needs),
         *publish_statements(needs, targets.topics),
         *secret_statements(needs, targets.link_key_secret, targets.slack_secret),

@@ -41,11 +41,8 @@ def build(
         if catalog.slack.enabled and env.slack_secret
         else None
     )
-    workflow = (
-        StepFunctionsWorkflow(client("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
-        if env.state_machine_arn
-        else None
-    )
+    # Resuming needs only the task token; starting needs the state machine (api only).
+    workflow = StepFunctionsWorkflow(client("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
     return Deps(
         catalog=catalog,
         policies=load_policies(env.config_path, catalog) if with_policies else None,

@@ -48,10 +48,14 @@ ROUTES = (
     Route("GET", "/v1/grants"),
     Route("GET", "/v1/grants/{grant_id}"),
     Route("POST", "/v1/grants/{grant_id}/revoke"),  # the body (a reason) is optional
+    Route("POST", "/v1/grants/{grant_id}/extend", body=True),
     Route("POST", "/v1/grants/{grant_id}/approve"),  # the body (a comment) is optional
     Route("POST", "/v1/grants/{grant_id}/deny"),
     Route("POST", "/v1/grants/{grant_id}/cancel"),
+    Route("GET", "/v1/grants/{grant_id}/activity"),
     Route("GET", "/v1/approvals"),
+    Route("GET", "/v1/whoami"),
+    Route("GET", "/v1/audit"),  # query string since/until: validated by the function
     Route("GET", "/v1/approval-links/{token}", signed=False),  # shows a confirm page, decides nothing
     Route("POST", "/v1/approval-links/{token}", signed=False),  # the page's form (urlencoded) decides
     Route("POST", "/v1/slack/interactions", signed=False, slack=True),  # Slack's signed, urlencoded payload
@@ -88,7 +92,7 @@ GATEWAY_ERRORS = {
 }
 
 # No "$context.path": on /v1/approval-links/{token} the path is the approver's credential until it is
-# used. The route template (resourcePath) is logged; the grant id is in the function's own log.
+# used. The route template (resourcePath) is logged; the function logs the grant id where it acts on one.
 ACCESS_LOG = {
     "requestId": "$context.requestId",
     "requestTime": "$context.requestTime",
@@ -157,9 +161,12 @@ def resource_policy(deployment: Deployment, routes: Iterable[Route]) -> iam.Poli
         effect=iam.Effect.DENY,
         principals=[iam.AnyPrincipal()],
         actions=["execute-api:Invoke"],
-        **({"not_resources": open_routes} if open_routes else {"resources": [invoke]}),  # type: ignore[arg-type]
         conditions=deny_unless,
     )
+    if open_routes:  # everything but the self-verifying routes
+        deny.add_not_resources(*open_routes)
+    else:
+        deny.add_resources(invoke)
     return iam.PolicyDocument(statements=[*allow, deny])
 
 

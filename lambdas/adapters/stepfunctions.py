@@ -21,6 +21,8 @@ class StepFunctionsWorkflow:
         self._arn = state_machine_arn
 
     def start(self, grant: Grant) -> None:
+        if not self._arn:
+            raise AccessApplyError("this function is not configured to start approval workflows")
         timeout = grant.decision.approval_timeout
         payload = {"grant_id": grant.id, "approval_timeout_seconds": int(timeout.total_seconds()) if timeout else 3600}
         try:

@@ -38,15 +38,11 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
 
 
-def write_config(
-    directory: Path, *, clusters: dict[str, Any] | None = None, slack: bool = False, **changes: Any
-) -> Path:
-    """The example configuration with extra clusters (and Slack enabled, other top-level changes),
-    in ``directory``."""
+def write_config(directory: Path, *, clusters: dict[str, Any] | None = None, slack: bool = False) -> Path:
+    """The example configuration with extra clusters, and Slack approvals on or off, in ``directory``."""
     raw = yaml.safe_load((EXAMPLE / "eks-jit.yaml").read_text())
     raw["clusters"].update(clusters or {})
     raw["slack"]["enabled"] = slack
-    raw.update(changes)
     shutil.copy(EXAMPLE / raw["policies"], directory / raw["policies"])
     path = directory / "eks-jit.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

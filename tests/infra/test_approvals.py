@@ -14,8 +14,8 @@ import pytest
 from eks_jit.local.resources import render_definition
 from infra.constructs.api import ROUTES, routes_for
 from infra.constructs.approvals import DEFINITION
-from infra.permissions import NOTIFY, WORKFLOW, secret_statements
-from infra.settings import load_deployment
+from infra.permissions import NOTIFY, WORKFLOW, secret_statements, table_statements
+from infra.settings import load_deployment, read_settings
 from lambdas.config import ConfigError
 from tests.infra.conftest import STACK, Synth, actions, allowed, listed, resolve, write_config
 
@@ -132,13 +132,12 @@ def test_secrets_are_read_by_exactly_the_functions_that_verify_or_post(synth: Sy
     assert json.loads(placeholder["SecretStringTemplate"]) == {"bot_token": ""}
     assert placeholder["GenerateStringKey"] == "signing_secret"  # random until the operator puts Slack's
     statements = synth.function_statements()
-    read = {
-        name: {
-            str(r) for s in allowed(statements[name], "secretsmanager:GetSecretValue") for r in listed(s["Resource"])
-        }
-        for name in FUNCTIONS
-    }
-    assert read == {
+
+    def read(name: str) -> set[str]:
+        granted = allowed(statements[name], "secretsmanager:GetSecretValue")
+        return {str(r) for s in granted for r in listed(s["Resource"])}
+
+    assert {name: read(name) for name in FUNCTIONS} == {
         "api": {f"<{link}>", f"<{slack}>"},  # link verification; Slack signatures and message updates
         "notify": {f"<{link}>", f"<{slack}>"},  # signs each approver's link; posts to Slack
         "workflow": {f"<{slack}>"},  # updates the Slack message
@@ -185,11 +184,20 @@ def test_without_slack_there_is_no_slack_route_and_no_slack_secret_grant(tmp_pat
     for needs in (NOTIFY, WORKFLOW):
         granted = [r for s in secret_statements(needs, "link-key-arn", None) for r in s.resources]
         assert "slack" not in str(granted)
+    # the workflow reads a side record only to update the Slack message
+    assert "ReadSideRecords" in [s.sid for s in table_statements("table-arn", WORKFLOW, slack=True)]
+    assert "ReadSideRecords" not in [s.sid for s in table_statements("table-arn", WORKFLOW, slack=False)]
+
+
+def test_a_public_url_must_be_an_https_base_url() -> None:
+    assert read_settings({"public_url": "https://eks-jit.example.com"}).public_url == "https://eks-jit.example.com"
+    with pytest.raises(ConfigError, match="public_url"):
+        read_settings({"public_url": "http://eks-jit.example.com"})
 
 
 def test_two_approvers_sharing_an_address_fail_before_synth(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     text = config.read_text().replace("bob@example.com", "alice@example.com")
     config.write_text(text)
-    with pytest.raises(ConfigError, match="share the email alice@example.com"):
+    with pytest.raises(ConfigError, match=r"share the email alice@example\.com"):
         load_deployment({"config": str(config)})

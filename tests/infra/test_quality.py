@@ -9,6 +9,7 @@ import pytest
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 
+from infra.constructs.api import ROUTES, SELF_VERIFYING
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -30,7 +31,8 @@ def test_no_unacknowledged_cdk_nag_finding(synth: Synth) -> None:
     assert findings == []
 
 
-def test_every_acknowledgment_says_why(synth: Synth) -> None:
+def _acknowledged(synth: Synth) -> dict[str, str]:
+    """``"<construct path> <rule>"`` -> reason, for every acknowledgment in the app."""
     acknowledged: dict[str, str] = {}
     for stack in TEMPLATES:
         metadata = json.loads((synth.outdir / f"{stack}.metadata.json").read_text())
@@ -38,6 +40,11 @@ def test_every_acknowledgment_says_why(synth: Synth) -> None:
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":
                     acknowledged |= {f"{path} {rule}": reason for rule, reason in entry["data"].items()}
+    return acknowledged
+
+
+def test_every_acknowledgment_says_why(synth: Synth) -> None:
+    acknowledged = _acknowledged(synth)
     assert acknowledged
     for where, reason in acknowledged.items():
         assert where.split()[1].startswith("AwsSolutions::AwsSolutions-"), where
@@ -54,3 +61,21 @@ def test_cfn_lint_finds_no_error(synth: Synth, stack: str) -> None:
         f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith(("E", "W")) and m.rule.id not in CDK_OWN
     ]
     assert problems == []
+
+
+def test_no_authorization_is_accepted_for_exactly_the_self_verifying_methods(synth: Synth) -> None:
+    acknowledged = _acknowledged(synth)
+    methods = "/EksJit/Api/RestApi/Default"
+
+    def where(rule: str) -> dict[str, str]:
+        return {
+            k.split()[0].removeprefix(methods): reason
+            for k, reason in acknowledged.items()
+            if k.endswith(f"::AwsSolutions-{rule}")
+        }
+
+    unsigned = {"/v1/approval-links/{token}/GET", "/v1/approval-links/{token}/POST", "/v1/slack/interactions/POST"}
+    assert where("APIG4") == dict.fromkeys(unsigned, SELF_VERIFYING)  # never the whole API
+    cognito = where("COG4")
+    assert set(cognito) == {f"{r.path}/{r.method}" for r in ROUTES}
+    assert {path for path, reason in cognito.items() if reason == SELF_VERIFYING} == unsigned

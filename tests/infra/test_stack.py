@@ -4,6 +4,7 @@ revocation plumbing and alarms."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -57,6 +58,10 @@ def test_routes_are_signed_except_the_three_that_verify_their_own_credential(syn
         for m in synth.resources(STACK, "AWS::ApiGateway::Method").values()
     }
     assert set(methods) == {(r.method, r.path) for r in ROUTES}  # Slack is enabled in this synth
+    assert {(m, p) for m, p in methods if m == "POST" and methods[(m, p)].get("RequestModels")} == {
+        ("POST", "/v1/grants"),
+        ("POST", "/v1/grants/{grant_id}/extend"),
+    }
     assert {route for route, m in methods.items() if m["AuthorizationType"] == "NONE"} == SELF_VERIFYING
     assert {m["AuthorizationType"] for route, m in methods.items() if route not in SELF_VERIFYING} == {"AWS_IAM"}
 
@@ -85,6 +90,14 @@ def test_routes_are_signed_except_the_three_that_verify_their_own_credential(syn
     deny = statements["DenyEveryoneElse"]
     assert deny["Effect"] == "Deny" and set(deny["NotResource"]) == open_routes and "Resource" not in deny
     assert set(statements) == {"InvokeFromOrganization", "InvokeSelfVerifyingRoutes", "DenyEveryoneElse"}
+
+
+def test_the_route_table_is_the_api_function_s_routes() -> None:
+    """A route the function serves but the gateway lacks answers 403 "unauthenticated" on AWS."""
+    from lambdas.handlers.api import app
+
+    served = app._static_routes + app._dynamic_routes  # the resolver's own table (powertools, pinned)
+    assert {(r.method, re.sub(r"<([^>]+)>", r"{\1}", r.path)) for r in served} == {(r.method, r.path) for r in ROUTES}
 
 
 def test_table_is_durable_and_shaped_like_the_code(synth: Synth) -> None:
@@ -188,17 +201,19 @@ def test_side_records_are_put_and_read_only_where_the_workflow_needs_them(synth:
             if SIDE_PREFIX + "*" in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
         ]
 
-    # the task token (notify), the chat message ref (notify), used link nonces (api, put-if-absent)
-    assert {n for n in statements if side(n, "dynamodb:PutItem")} == {"api", "notify"}
-    for name in ("api", "notify"):
+    # the task token (notify), the chat message ref (notify), used link nonces (api, put-if-absent),
+    # activity reports (sweeper, and api for a report read after the window settled)
+    assert {n for n in statements if side(n, "dynamodb:PutItem")} == {"api", "notify", "sweeper"}
+    for name in ("api", "notify", "sweeper"):
         (put,) = side(name, "dynamodb:PutItem")
         assert actions(put) == ["dynamodb:PutItem"]  # never deleted: used nonces must stay used
         assert put["Condition"] == {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SIDE_PREFIX + "*"]},
             "Null": {"dynamodb:LeadingKeys": "false"},
         }
-    # reads: the task token (api, notify), link nonces (api), the chat message (workflow, Slack on)
-    assert {n for n in statements if side(n, "dynamodb:GetItem")} == {"api", "notify", "workflow"}
+    # reads: the task token (api, notify), link nonces (api), the chat message (workflow, Slack on),
+    # activity reports (api, sweeper)
+    assert {n for n in statements if side(n, "dynamodb:GetItem")} == {"api", "notify", "sweeper", "workflow"}
     for name, own in statements.items():
         for statement in allowed(own, "dynamodb:GetItem") + allowed(own, "dynamodb:BatchGetItem"):
             keys = set(statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
@@ -352,6 +367,12 @@ def test_cluster_access_stack_trusts_only_the_control_plane_functions_that_chang
     (statements,) = synth.statements_by_role(CLUSTER_STACK).values()
     for statement in statements:
         for resource in listed(statement["Resource"]):
+            if statement["Action"] == "logs:FilterLogEvents":  # activity reports: this cluster's audit log only
+                assert (
+                    resource
+                    == f"arn:<AWS::Partition>:logs:eu-central-1:{OTHER_ACCOUNT}:log-group:/aws/eks/shared-eks/cluster"
+                )
+                continue
             assert resource.startswith(f"arn:<AWS::Partition>:eks:eu-central-1:{OTHER_ACCOUNT}:")
             assert resource.endswith(("cluster/shared-eks", "access-entry/shared-eks/*"))
     (namespaced,) = [
@@ -360,3 +381,14 @@ def test_cluster_access_stack_trusts_only_the_control_plane_functions_that_chang
         if s["Condition"]["StringEquals"]["eks:accessScope"] == "namespace"
     ]
     assert namespaced["Condition"]["ForAllValues:StringEquals"] == {"eks:namespaces": ["payments"]}
+
+
+def test_only_the_activity_readers_read_audit_logs_and_only_their_clusters(synth: Synth) -> None:
+    statements = synth.function_statements()
+    readers = {n for n, own in statements.items() if allowed(own, "logs:FilterLogEvents")}
+    assert readers == {"api", "sweeper"}
+    for name in readers:
+        (logs,) = allowed(statements[name], "logs:FilterLogEvents")
+        assert all(":log-group:/aws/eks/" in r and r.endswith("/cluster") for r in listed(logs["Resource"]))
+        (describe,) = allowed(statements[name], "eks:DescribeCluster")
+        assert all(":cluster/" in r for r in listed(describe["Resource"]))
