@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+from eks_jit.local.inbox import Inbox
 
 BIN = Path(sys.executable).parent / "eks-jit"
 AGENT = "arn:aws:iam::123456789012:role/agents/oncall-agent"
@@ -100,18 +101,8 @@ class Demo:
         for e in grant["events"]:
             print(f"    v{e['version']:<2} {e['at'][11:23]}  {e['type']:<20} {e['actor']}")
 
-    def approval_queue(self, approver: str) -> str:
-        """Subscribe a queue to the approvals topic as an approver's inbox (filtered like email)."""
-        sqs, sns = self.aws("sqs"), self.aws("sns")
-        url = sqs.create_queue(QueueName=f"inbox-{approver}")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(
-            TopicArn=self.state["resources"]["approvals_topic_arn"],
-            Protocol="sqs",
-            Endpoint=arn,
-            Attributes={"FilterPolicy": json.dumps({"approver": [approver]}), "RawMessageDelivery": "true"},
-        )
-        return str(url)
+    def inbox(self, approver: str) -> Inbox:
+        return Inbox(self.aws("sqs"), self.aws("sns"), self.state["resources"]["approvals_topic_arn"], approver)
 
     def run(self) -> None:
         say("eks-jit demo: an on-call agent restarts a stuck deployment, then needs a human")
@@ -184,14 +175,17 @@ class Demo:
 
     def act_two(self) -> None:
         say("Act 2 - the restart did not help; the agent needs to edit a ConfigMap")
-        inbox = self.approval_queue("approver-alice")
+        inbox = self.inbox("approver-alice")
         grant = self.cli(
             "request", "--cluster", "demo", "--namespace", "payments", "--scope", "edit",
             "--duration", "2m", "--reason", "payments-api needs a corrected feature flag", who="agent-oncall",
         )  # fmt: skip
         check(grant["status"] == "pending_approval", "edit needs a human: the request waits for payments-approvers")
         check(self.entry() is None, "no access while it waits")
-        link = self.approval_link(inbox, grant["id"])
+        try:
+            link = inbox.link_for(grant["id"])
+        except TimeoutError as exc:
+            raise StoryBroken(str(exc)) from None
         print(f"  Alice's approval link (from her email): {link}")
         page = urllib.request.urlopen(link, timeout=10).read().decode()
         check("Approve this access request?" in page and "corrected feature flag" in page,
@@ -233,17 +227,6 @@ class Demo:
         self.cli("request", "--cluster", "demo", "--scope", "cluster-view", "--duration", "1m", "--reason", "look",
                  who="agent-oncall", expect=1)  # fmt: skip
         ok("no agent gets a cluster-wide scope")
-
-    def approval_link(self, inbox: str, grant_id: str) -> str:
-        sqs = self.aws("sqs")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            for message in sqs.receive_message(QueueUrl=inbox, WaitTimeSeconds=1).get("Messages", []):
-                if grant_id in message["Body"]:
-                    found = re.search(r"(http://\S+/v1/approval-links/\S+)", message["Body"])
-                    if found:
-                        return found.group(1)
-        raise StoryBroken("no approval message reached the approver")
 
 
 def main() -> int:

@@ -145,3 +145,17 @@ def race(*calls: Callable[[], Any]) -> list[Any]:
     for t in threads:
         t.join(timeout=60)
     return results
+
+
+def recreate_cluster(name: str, **settings: Any) -> None:
+    """Replace a moto cluster with one created with other settings (auth mode, logging)."""
+    import boto3
+
+    eks = boto3.client("eks", region_name=REGION)
+    eks.delete_cluster(name=name)
+    eks.create_cluster(
+        name=name,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/eks-cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        **settings,
+    )

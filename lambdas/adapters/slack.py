@@ -9,24 +9,15 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from lambdas.domain.durations import format_duration
 from lambdas.domain.errors import NotificationFailed
-from lambdas.domain.grant import Grant
+from lambdas.domain.grant import Grant, summary_rows
 from lambdas.logic.ports import ChatMessage, Secrets
 
 APPROVE, DENY = "approve", "deny"
 
 
 def _fields(grant: Grant) -> list[dict[str, str]]:
-    pairs = (
-        ("Requester", grant.requester),
-        ("Cluster", grant.cluster),
-        ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
-        ("Scope", grant.scope),
-        ("Duration", format_duration(grant.duration)),
-        ("Reason", grant.reason),
-    )
-    return [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs]
+    return [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in summary_rows(grant)]
 
 
 def _confirm(verb: str, grant: Grant) -> dict[str, Any]:

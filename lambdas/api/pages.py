@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from lambdas.domain.durations import format_duration
-from lambdas.domain.grant import Grant
+from lambdas.domain.grant import Grant, summary_rows
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -33,15 +32,7 @@ def _page(title: str, body: str) -> str:
 
 
 def _summary(grant: Grant) -> str:
-    rows = (
-        ("Requester", grant.requester),
-        ("Cluster", grant.cluster),
-        ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
-        ("Scope", grant.scope),
-        ("Duration", format_duration(grant.duration)),
-        ("Reason", grant.reason),
-        ("Request", grant.id),
-    )
+    rows = [*summary_rows(grant), ("Request", grant.id)]
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lambdas.domain.durations import format_duration
 from lambdas.domain.errors import InvalidTransition
 
 
@@ -255,3 +256,15 @@ def note(grant: Grant, kind: str, *, at: datetime, actor: str, **detail: Any) ->
     """Record something that happened to a grant without changing its status (version + 1)."""
     updated = grant.model_copy(update={"version": grant.version + 1})
     return updated, GrantEvent(grant_id=grant.id, version=updated.version, type=kind, at=at, actor=actor, detail=detail)
+
+
+def summary_rows(grant: Grant) -> list[tuple[str, str]]:
+    """What a person deciding a request is shown (Slack message, approval page), in order."""
+    return [
+        ("Requester", grant.requester),
+        ("Cluster", grant.cluster),
+        ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
+        ("Scope", grant.scope),
+        ("Duration", format_duration(grant.duration)),
+        ("Reason", grant.reason),
+    ]

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import time
 
 import pytest
 
+from eks_jit.local.inbox import Inbox
 from tests.e2e.conftest import Local
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -23,38 +22,22 @@ if not os.path.exists(CHROMIUM):
     pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def inbox(local: Local, approver: str) -> str:
-    sqs, sns = local.aws("sqs"), local.aws("sns")
-    url = sqs.create_queue(QueueName=f"browser-{approver}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(
-        TopicArn=local.state["resources"]["approvals_topic_arn"],
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps({"approver": [approver]}), "RawMessageDelivery": "true"},
-    )
-    return str(url)
-
-
-def link_for(local: Local, queue: str, grant_id: str) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for message in local.aws("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []):
-            if grant_id in message["Body"]:
-                return re.search(r"(http://\S+/v1/approval-links/\S+)", message["Body"]).group(1)  # type: ignore[union-attr]
-    raise AssertionError("no approval message arrived")
-
-
 def test_approve_in_a_real_browser_then_the_link_is_used(local: Local) -> None:
     from playwright.sync_api import sync_playwright
 
-    queue = inbox(local, "approver-alice")
+    inbox = Inbox(
+        local.aws("sqs"),
+        local.aws("sns"),
+        local.state["resources"]["approvals_topic_arn"],
+        "approver-alice",
+        "browser-alice",
+    )
     done = local.cli(
         "request", "--cluster", "demo", "--namespace", "payments", "--scope", "edit",
         "--duration", "2m", "--reason", "browser-approved fix", who="agent-oncall",
     )  # fmt: skip
     grant = json.loads(done.stdout)
-    link = link_for(local, queue, grant["id"])
+    link = inbox.link_for(grant["id"])
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,

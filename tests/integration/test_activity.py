@@ -14,7 +14,17 @@ import boto3
 from eks_jit.cli import AUDIT_COLUMNS, audit_rows
 from lambdas.handlers import revoke as revoke_handler
 from lambdas.logic.sweeper import sweep
-from tests.support import ADMIN, ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT, REGION, ROOT, LambdaContextStub
+from tests.support import (
+    ADMIN,
+    ALICE,
+    ONCALL,
+    ONCALL_SESSION,
+    OTHER_AGENT,
+    REGION,
+    ROOT,
+    LambdaContextStub,
+    recreate_cluster,
+)
 
 FIXTURES = ROOT / "tests" / "fixtures" / "audit"
 RESTART = {
@@ -100,14 +110,7 @@ def test_the_report_lists_exactly_the_grants_requests_and_flags_the_forbidden_on
 
 
 def test_a_cluster_without_audit_logging_says_so(world) -> None:
-    eks = boto3.client("eks", region_name=REGION)
-    eks.delete_cluster(name="staging-eks")
-    eks.create_cluster(
-        name="staging-eks",
-        roleArn="arn:aws:iam::111122223333:role/eks-cluster",
-        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
-        accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
-    )
+    recreate_cluster("staging-eks", accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"})  # no audit logging
     body = {"cluster": "staging-eks", "namespace": "payments", "scope": "view", "duration": "30m", "reason": "look"}
     _, grant = world.call("POST", "/v1/grants", body=body, caller=ALICE)
     assert grant["status"] == "active"

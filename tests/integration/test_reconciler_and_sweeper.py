@@ -15,7 +15,7 @@ from lambdas.logic.reconciler import reconcile
 from lambdas.logic.requesting import AccessRequest, request_grant
 from lambdas.logic.sweeper import sweep
 from tests.conftest import GROUP
-from tests.support import ALICE, ONCALL, REGION
+from tests.support import ALICE, ONCALL, REGION, recreate_cluster
 
 RESTART = {
     "cluster": "prod-eks",
@@ -105,14 +105,7 @@ def test_a_managed_entry_left_behind_by_a_crash_is_removed(world) -> None:
 
 
 def test_activation_failure_leaves_no_access_and_says_why(world) -> None:
-    eks = boto3.client("eks", region_name=REGION)
-    eks.delete_cluster(name="staging-eks")
-    eks.create_cluster(
-        name="staging-eks",
-        roleArn="arn:aws:iam::111122223333:role/eks-cluster",
-        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
-        accessConfig={"authenticationMode": "CONFIG_MAP"},
-    )
+    recreate_cluster("staging-eks", accessConfig={"authenticationMode": "CONFIG_MAP"})
     grant = request_grant(
         world.deps,
         AccessRequest(ALICE, "staging-eks", "payments", "view", timedelta(minutes=30), "look at staging"),
