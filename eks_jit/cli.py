@@ -137,7 +137,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     api = client(args)
-    grants = api.approvals() if args.pending else api.grants(status=args.status, mine=not args.all)
+    grants = api.approvals() if args.pending else api.grants(status=args.status, mine=not args.all, limit=args.limit)
     show(args, grants, table(grants, GRANT_COLUMNS) if grants else "(none)")
     return 0
 
@@ -302,6 +302,7 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--pending", action="store_true", help="requests I may approve now")
     listing.add_argument("--status", help="only grants in this status")
     listing.add_argument("--all", action="store_true", help="everyone's (admins; needs --status)")
+    listing.add_argument("--limit", type=int, default=200, help="at most this many (1-200, default 200)")
     for verb, helptext in (
         ("approve", "approve a request"),
         ("deny", "deny a request"),

@@ -71,8 +71,8 @@ class Client:
     def grant(self, grant_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/grants/{grant_id}")
 
-    def grants(self, status: str | None = None, mine: bool = True) -> list[dict[str, Any]]:
-        query = {"mine": "true" if mine else "false", **({"status": status} if status else {})}
+    def grants(self, status: str | None = None, mine: bool = True, limit: int = 200) -> list[dict[str, Any]]:
+        query = {"mine": "true" if mine else "false", "limit": str(limit), **({"status": status} if status else {})}
         return list(self._call("GET", "/v1/grants", query=query)["grants"])
 
     def approvals(self) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from lambdas.adapters.table import (
     SK,
     TTL_ATTRIBUTE,
 )
-from lambdas.domain.errors import Conflict, GrantNotFound
+from lambdas.domain.errors import Conflict, GrantNotFound, TransientAwsError
 from lambdas.domain.grant import Decision, Grant, GrantEvent, GrantStatus
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
@@ -270,13 +270,24 @@ class DynamoGrantStore:
         ids = sorted(_load(found).get("grant_ids", set())) if found else []
         if not ids:
             return []
-        with transient_errors("read active grants"):
-            response = self._ddb.batch_get_item(
-                RequestItems={self._table: {"Keys": [grant_key(i) for i in ids], "ConsistentRead": True}}
-            )
-        # A handful of grants per principal: far below BatchGetItem's 100 keys.
-        grants = [grant_from_item(i) for i in response["Responses"].get(self._table, [])]
+        grants = self._batch_get([grant_key(i) for i in ids])
         return [g for g in grants if g.status is GrantStatus.ACTIVE]
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[Grant]:
+        """Consistent BatchGetItem in chunks of 100 (its limit), retrying unprocessed keys."""
+        found: list[Grant] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {self._table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            for _ in range(8):
+                with transient_errors("read active grants"):
+                    response = self._ddb.batch_get_item(RequestItems=pending)
+                found += [grant_from_item(i) for i in response["Responses"].get(self._table, [])]
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise TransientAwsError("reading active grants: keys left unprocessed after 8 attempts")
+        return found
 
     def managed_principals(self) -> Iterator[tuple[str, str]]:
         for item in self._query(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from lambdas.domain.errors import NotificationFailed
 from lambdas.domain.grant import Grant, summary_rows
@@ -16,8 +16,14 @@ from lambdas.logic.ports import ChatMessage, Secrets
 APPROVE, DENY = "approve", "deny"
 
 
-def _fields(grant: Grant) -> list[dict[str, str]]:
-    return [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in summary_rows(grant)]
+def escape(text: str) -> str:
+    """Slack's escaping for text in mrkdwn: a requester's reason must not become a link,
+    a mention (``<!channel>``) or formatting that misleads the approver."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _fields(grant: Grant) -> list[dict[str, Any]]:
+    return [{"type": "mrkdwn", "text": f"*{k}*\n{escape(v)}", "verbatim": True} for k, v in summary_rows(grant)]
 
 
 def _confirm(verb: str, grant: Grant) -> dict[str, Any]:
@@ -36,7 +42,10 @@ def request_blocks(grant: Grant, approvers: list[str]) -> list[dict[str, Any]]:
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Access request* `{grant.id}`"}},
         {"type": "section", "fields": _fields(grant)},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "Approvers: " + (", ".join(approvers) or "-")}]},
+        {
+            "type": "context",
+            "elements": [{"type": "plain_text", "text": "Approvers: " + (", ".join(approvers) or "-")}],
+        },
         {
             "type": "actions",
             "block_id": f"decide:{grant.id}",
@@ -100,6 +109,8 @@ class SlackChat:
             )
         except SlackApiError as exc:
             raise NotificationFailed(f"Slack refused the message: {exc.response.get('error')}") from exc
+        except (SlackClientError, OSError) as exc:  # connection refused, DNS, timeout
+            raise NotificationFailed(f"Slack unreachable: {type(exc).__name__}") from exc
         return ChatMessage(channel=str(sent["channel"]), ts=str(sent["ts"]))
 
     def update(self, message: ChatMessage, grant: Grant, outcome: str) -> None:
@@ -112,3 +123,5 @@ class SlackChat:
             )
         except SlackApiError as exc:
             raise NotificationFailed(f"Slack refused the update: {exc.response.get('error')}") from exc
+        except (SlackClientError, OSError) as exc:
+            raise NotificationFailed(f"Slack unreachable: {type(exc).__name__}") from exc

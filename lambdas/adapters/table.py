@@ -11,8 +11,8 @@ Items (single table):
 
 Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem/DeleteItem are
 allowed only on LEASE# and SIDE# partitions; GRANT# and ACCESS# items change only inside
-TransactWriteItems, so no function can delete or rewrite an event outside a transaction
-that is conditioned on the event not existing.
+TransactWriteItems and are never deleted. IAM cannot require the transaction's condition, so
+"events are never rewritten" rests on this code's conditional writes (docs/threat-model.md, F8).
 Indexes:
   gsi1 (by status)     gsi1pk=STATUS#<status>   gsi1sk=<expires_at|created_at>#<id>
                        gsi1pk=INDEX#principals  gsi1sk=<cluster>#<arn>  (access index items)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, TypeAdapter
 
-_SHORT = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_SHORT = re.compile(r"^(?:(?P<h>\d{1,6})h)?(?:(?P<m>\d{1,7})m)?(?:(?P<s>\d{1,9})s)?$")
 _ISO = TypeAdapter(timedelta)
 
 
@@ -27,7 +27,10 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, bool):
         raise DurationFormatError("a duration is text such as '15m' or 'PT15M'")
     if isinstance(text, int | float):
-        return timedelta(seconds=text)
+        try:
+            return timedelta(seconds=text)
+        except OverflowError as exc:
+            raise DurationFormatError("that duration is too long") from exc
     value = text.strip()
     match = _SHORT.match(value)
     if value and match and any(match.groupdict().values()):
@@ -36,8 +39,8 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if value.upper().startswith("P"):
         try:
             return _ISO.validate_python(value.upper())
-        except ValueError as exc:
-            raise DurationFormatError(f"'{text}' is not an ISO-8601 duration") from exc
+        except (ValueError, OverflowError) as exc:
+            raise DurationFormatError(f"'{text}' is not an ISO-8601 duration of a sensible size") from exc
     raise DurationFormatError(f"'{text}' is not a duration: use 90s, 15m, 1h or ISO-8601 such as PT15M")
 
 

@@ -29,8 +29,9 @@ def role_name(arn: str) -> str:
 def normalise_principal(caller_arn: str, known: Mapping[str, str] | None = None) -> str:
     """The IAM role or user ARN behind ``caller_arn``.
 
-    ``known`` maps ``(account, role name)`` keys, written ``"<account>/<name>"``, to registered
-    role ARNs that may carry a path.
+    ``known`` maps registry keys (:func:`registry_key`: ``"<account>/role/<name>"``) to registered
+    role ARNs that may carry a path. A session is only ever mapped to a *role*: a role that
+    happens to share its name with a registered IAM user is not that user.
     """
     if _IAM.match(caller_arn):
         if ":role/aws-service-role/" in caller_arn:
@@ -39,15 +40,15 @@ def normalise_principal(caller_arn: str, known: Mapping[str, str] | None = None)
     session = _STS.match(caller_arn)
     if not session:
         raise NotAPrincipal(f"'{caller_arn}' is neither an IAM role/user nor an assumed-role session")
-    key = f"{session['acct']}/{session['role']}"
+    key = f"{session['acct']}/role/{session['role']}"
     if known and key in known:
         return known[key]
     return f"arn:{session['part']}:iam::{session['acct']}:role/{session['role']}"
 
 
 def registry_key(arn: str) -> str:
-    """The ``"<account>/<name>"`` key :func:`normalise_principal` looks registered roles up by."""
+    """The ``"<account>/<role|user>/<name>"`` key :func:`normalise_principal` looks roles up by."""
     match = _IAM.match(arn)
     if not match:
         raise NotAPrincipal(f"'{arn}' is not an IAM role or user ARN")
-    return f"{match['acct']}/{role_name(arn)}"
+    return f"{match['acct']}/{match['kind']}/{role_name(arn)}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
+from lambdas.domain.durations import format_duration
 from lambdas.domain.errors import (
     AccessApplyError,
     Busy,
@@ -116,16 +117,32 @@ def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
 def apply_extension(deps: Deps, extension: Grant, *, actor: str = SYSTEM) -> Grant:
     """An approved extension moves its grant's ``expires_at`` and revocation schedule.
 
-    The extension's own state change comes first and is conditional, so it is applied at most
-    once; a crash between the two steps leaves the shorter window, never a longer one.
+    The whole window is checked again here against the maximum the deciding policy allowed
+    (other extensions may have been applied since this one was requested), and again after
+    any lost race. The extension's own state change comes first and is conditional, so it is
+    applied at most once; a crash between the two steps leaves the shorter window.
     """
     assert extension.extends is not None
+    limit = min(
+        extension.decision.max_duration or deps.catalog.settings.max_duration, deps.catalog.settings.max_duration
+    )
     parent = deps.store.get(extension.extends)
-    if parent.status is not GrantStatus.ACTIVE or parent.expires_at is None:
-        return apply_action(deps, extension, Action.FAIL, actor=actor, reason="the grant it extends has ended")
+
+    def refusal(current: Grant) -> str:
+        if current.status is not GrantStatus.ACTIVE or current.expires_at is None:
+            return "the grant it extends has ended"
+        if current.duration + extension.duration > limit:
+            return f"the window would exceed the policy maximum of {format_duration(limit)}"
+        return ""
+
+    if reason := refusal(parent):
+        return apply_action(deps, extension, Action.FAIL, actor=actor, reason=reason)
+    assert parent.expires_at is not None
     new_end = parent.expires_at + extension.duration
     extension = apply_action(deps, extension, Action.ACTIVATE, actor=actor, expires_at=new_end, extends=parent.id)
     for _ in range(5):
+        if reason := refusal(parent):  # a concurrent extension got there first
+            return apply_action(deps, extension, Action.FAIL, actor=actor, reason=reason)
         try:
             parent = commit(
                 deps,
@@ -153,7 +170,8 @@ def _end_extensions(deps: Deps, grant: Grant, action: Action, actor: str) -> Non
 def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "") -> Grant:
     """active/approved -> expired/revoked/failed, then take the access away.
 
-    If another writer ended the grant first, its state stands and only the reconcile runs.
+    If another writer ended the grant first, its state stands and only the reconcile runs. An
+    expiry that lost a race re-checks the time: an extension may have moved ``expires_at``.
     If the reconcile fails, the grant has still ended (it no longer justifies access) and the
     error propagates so the caller's retry, or the sweeper, finishes the removal.
     """
@@ -165,18 +183,32 @@ def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "
             break
         except Conflict:  # a concurrent note or state change: look again
             grant = deps.store.get(grant.id)
+            if action is Action.EXPIRE and grant.expires_at and grant.expires_at > deps.clock.now():
+                return grant  # extended meanwhile: not due any more (its new schedule is set)
         except InvalidTransition:  # someone else ended it first: their ending stands
             break
     else:
         raise Conflict(f"could not {action.value} grant {grant.id}: too many concurrent writers")
-    if action is not Action.EXPIRE:
-        deps.scheduler.cancel(grant.id)
     if ended_here:
         _end_extensions(deps, grant, action, actor)
-    outcome: Outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
-    if ended_here:
+    try:
+        outcome: Outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
+    finally:  # the access first; a Scheduler failure must not stop that, nor a reconcile failure this
+        if action is not Action.EXPIRE:
+            _cancel_schedule(deps, grant)
+    if ended_here and outcome.unmanaged_entry:
+        logger.error("access left in an untagged entry", extra={"grant_id": grant.id, "principal": grant.requester})
+        grant = record(deps, grant, "unmanaged_entry_remains", actor=actor, **outcome.describe())
+    elif ended_here:
         grant = record(deps, grant, "access_removed", actor=actor, **outcome.describe())
     return grant
+
+
+def _cancel_schedule(deps: Deps, grant: Grant) -> None:
+    try:
+        deps.scheduler.cancel(grant.id)
+    except DomainError as exc:  # it will fire, find the grant ended, and change nothing
+        logger.warning("schedule not deleted", extra={"grant_id": grant.id, "error": exc.message})
 
 
 def on_schedule(deps: Deps, grant_id: str) -> Grant:

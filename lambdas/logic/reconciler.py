@@ -26,9 +26,17 @@ class Outcome:
     desired: Access
     plan: Plan
     grant_ids: tuple[str, ...]
+    unmanaged_entry: bool = False  # the principal has an entry without eks-jit's tag: left alone
 
     def describe(self) -> dict[str, object]:
-        return {"desired": self.desired.describe(), "changes": self.plan.describe(), "grants": list(self.grant_ids)}
+        described: dict[str, object] = {
+            "desired": self.desired.describe(),
+            "changes": self.plan.describe(),
+            "grants": list(self.grant_ids),
+        }
+        if self.unmanaged_entry:
+            described["unmanaged_entry"] = True
+        return described
 
 
 def lease_key(principal: str, cluster: str) -> str:
@@ -64,8 +72,8 @@ def reconcile(deps: Deps, principal: str, cluster: str, *, session: str) -> Outc
         entries = deps.eks.cluster(cluster, session=session)
         actual = entries.read(principal, with_policies=not desired.is_empty)  # deleting needs no listing
         if actual is not None and not actual.managed:
-            if desired.is_empty:
-                return Outcome(desired, Plan(), grant_ids)
+            if desired.is_empty:  # nothing to give; whatever that entry holds is not ours to take
+                return Outcome(desired, Plan(), grant_ids, unmanaged_entry=True)
             raise UnmanagedAccessEntry(
                 f"{principal} already has an access entry on {cluster} that eks-jit does not manage"
             )

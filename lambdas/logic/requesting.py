@@ -104,6 +104,8 @@ def request_grant(deps: Deps, req: AccessRequest) -> Grant:
 def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str) -> Grant:
     """Ask to lengthen an active grant by ``extra``. Policy decides on the whole new window, so an
     extension never takes a grant past the policy maximum."""
+    if extra <= timedelta(0):
+        raise InvalidRequest("an extension must be positive", code="invalid_duration", field="duration")
     parent = deps.store.get(grant_id)
     if caller != parent.requester:
         raise Forbidden("only the requester may extend this grant")

@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 from lambdas.domain.errors import DomainError
 from lambdas.domain.grant import Action, GrantStatus
 from lambdas.logic.activity import write_due_reports
 from lambdas.logic.lifecycle import SWEEPER, activate, apply_action, end
 from lambdas.logic.ports import Deps
-from lambdas.logic.reconciler import reconcile
+from lambdas.logic.reconciler import Outcome, reconcile
+from lambdas.observability import logger
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,70 +38,80 @@ class SweepReport:
 
 
 def sweep(deps: Deps) -> SweepReport:
+    """One pass. Every item is guarded on its own: one broken grant, principal or cluster is
+    reported (the SweeperErrors alarm) and never stops the backstop for all the others."""
     report = SweepReport()
     now = deps.clock.now()
     for grant in deps.store.by_status(GrantStatus.ACTIVE, before=now):
-        _guard(report, grant.id, partial(end, deps, grant, Action.EXPIRE, actor=SWEEPER, reason="expired by sweeper"))
-        report.overdue_expired.append(grant.id)
+        if _guard(
+            report, grant.id, partial(end, deps, grant, Action.EXPIRE, actor=SWEEPER, reason="expired by sweeper")
+        ):
+            report.overdue_expired.append(grant.id)
     for grant in deps.store.by_status(GrantStatus.PENDING_APPROVAL):
         timeout = grant.decision.approval_timeout
         if timeout is not None and grant.created_at + timeout <= now:
-            _guard(
-                report,
-                grant.id,
-                partial(apply_action, deps, grant, Action.EXPIRE, actor=SWEEPER, reason="approval timed out"),
-            )
-            report.approvals_timed_out.append(grant.id)
+            expire = partial(apply_action, deps, grant, Action.EXPIRE, actor=SWEEPER, reason="approval timed out")
+            if _guard(report, grant.id, expire):
+                report.approvals_timed_out.append(grant.id)
     for grant in deps.store.by_status(GrantStatus.APPROVED):
         approved_at = grant.approved_at or grant.created_at
         if approved_at + deps.timing.activation_grace > now:
             continue  # an activation may still be under way
         if approved_at + grant.duration <= now:
-            _guard(
-                report,
-                grant.id,
-                partial(end, deps, grant, Action.FAIL, actor=SWEEPER, reason="activation never completed"),
-            )
+            finish = partial(end, deps, grant, Action.FAIL, actor=SWEEPER, reason="activation never completed")
         else:
-            _guard(report, grant.id, partial(activate, deps, grant, actor=SWEEPER))
-        report.activations_finished.append(grant.id)
-    for principal, cluster in sorted(_all_managed(deps, report)):
-        try:
-            outcome = reconcile(deps, principal, cluster, session="sweeper")
-        except DomainError as exc:
-            report.errors.append(f"{cluster} {principal}: {exc.message}")
+            finish = partial(activate, deps, grant, actor=SWEEPER)
+        if _guard(report, grant.id, finish):
+            report.activations_finished.append(grant.id)
+    indexed = set(deps.store.managed_principals())
+    for principal, cluster in sorted(_all_managed(deps, report, indexed)):
+        if cluster not in deps.catalog.clusters:
+            report.errors.append(
+                f"{cluster} {principal}: cluster is no longer configured; its entries are not reconciled"
+            )
+            continue
+        outcome = _guard(
+            report, f"{cluster} {principal}", partial(reconcile, deps, principal, cluster, session="sweeper")
+        )
+        if not isinstance(outcome, Outcome):
             continue
         report.reconciled += 1
         if not outcome.plan.is_noop:
             report.drift_fixed.append(f"{cluster} {principal}")
+        if outcome.unmanaged_entry and (principal, cluster) in indexed:
+            report.errors.append(f"{cluster} {principal}: has an entry without the eks-jit tag; not touched")
     if deps.audit_log is not None:
-        try:
-            report.activity_reports = write_due_reports(deps)
-        except DomainError as exc:
-            report.errors.append(f"activity reports: {exc.message}")
+        written = _guard(report, "activity reports", partial(write_due_reports, deps))
+        report.activity_reports = written if isinstance(written, list) else []
     return report
 
 
-def _all_managed(deps: Deps, report: SweepReport) -> set[tuple[str, str]]:
+def _all_managed(deps: Deps, report: SweepReport, indexed: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Principals from the store's index plus managed entries found on each cluster."""
-    pairs = set(deps.store.managed_principals())
+    pairs = set(indexed)
     for cluster in deps.catalog.clusters:
-        try:
-            entries = deps.eks.cluster(cluster, session="sweeper")
-            for principal in entries.principals():
-                if (principal, cluster) in pairs:
-                    continue
-                entry = entries.read(principal, with_policies=False)
-                if entry is not None and entry.managed:
-                    pairs.add((principal, cluster))
-        except DomainError as exc:
-            report.errors.append(f"{cluster}: {exc.message}")
+        _guard(report, cluster, partial(_managed_on, deps, cluster, pairs))
     return pairs
 
 
-def _guard(report: SweepReport, grant_id: str, step: Callable[[], object]) -> None:
-    """Run one grant's step; a failure is reported and the sweep goes on."""
+def _managed_on(deps: Deps, cluster: str, pairs: set[tuple[str, str]]) -> None:
+    entries = deps.eks.cluster(cluster, session="sweeper")
+    for principal in entries.principals():
+        if (principal, cluster) not in pairs:
+            entry = entries.read(principal, with_policies=False)
+            if entry is not None and entry.managed:
+                pairs.add((principal, cluster))
+
+
+def _guard(report: SweepReport, item: str, step: Callable[[], T]) -> T | None:
+    """Run one item's step; any failure is reported and the sweep goes on. The broad except is
+    deliberate: this loop is the last line of defence, and an unexpected error (a cluster removed
+    from the configuration, an AccessDenied) on one item must not leave every other one undone."""
     try:
-        step()
+        return step()
     except DomainError as exc:
-        report.errors.append(f"{grant_id}: {exc.message}")
+        report.errors.append(f"{item}: {exc.message}")
+    except Exception as exc:
+        logger.exception("sweeper step failed", extra={"item": item})
+        report.errors.append(f"{item}: unexpected {type(exc).__name__}: {exc}")
+    return None

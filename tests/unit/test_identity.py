@@ -2,7 +2,10 @@ import pytest
 
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
 
-KNOWN = {"111122223333/oncall-agent": "arn:aws:iam::111122223333:role/agents/oncall-agent"}
+KNOWN = {
+    "111122223333/role/oncall-agent": "arn:aws:iam::111122223333:role/agents/oncall-agent",
+    "111122223333/user/alice": "arn:aws:iam::111122223333:user/alice",
+}
 
 
 @pytest.mark.parametrize(
@@ -37,5 +40,12 @@ def test_what_cannot_hold_an_access_entry_is_refused(caller: str) -> None:
         normalise_principal(caller, KNOWN)
 
 
-def test_registry_key_uses_the_last_path_segment() -> None:
-    assert registry_key("arn:aws:iam::111122223333:role/agents/oncall-agent") == "111122223333/oncall-agent"
+def test_registry_key_uses_the_kind_and_the_last_path_segment() -> None:
+    assert registry_key("arn:aws:iam::111122223333:role/agents/oncall-agent") == "111122223333/role/oncall-agent"
+    assert registry_key("arn:aws:iam::111122223333:user/alice") == "111122223333/user/alice"
+
+
+def test_a_role_named_like_a_registered_user_is_not_that_user() -> None:
+    # found by review: a role called "alice" must never act as the IAM user alice
+    caller = "arn:aws:sts::111122223333:assumed-role/alice/evil"
+    assert normalise_principal(caller, KNOWN) == "arn:aws:iam::111122223333:role/alice"
