@@ -221,6 +221,66 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def kubeconfig(grant: dict[str, Any]) -> dict[str, Any]:
+    """A kubeconfig for an active grant: its user runs ``aws eks get-token``, so the holder needs
+    only its own IAM credentials (the same ones the grant was made for), no eks:* permission."""
+    conn = grant.get("connection")
+    if grant["status"] != "active" or not conn:
+        raise CliError(3, f"grant {grant['id']} is {grant['status']}: no cluster access to configure")
+    name = f"eks-jit-{grant['id'][:8]}"
+    context: dict[str, Any] = {"cluster": conn["cluster"], "user": name}
+    if grant["namespaces"]:
+        context["namespace"] = grant["namespaces"][0]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": conn["cluster"],
+                "cluster": {"server": conn["endpoint"], "certificate-authority-data": conn["certificate_authority"]},
+            }
+        ],
+        "contexts": [{"name": name, "context": context}],
+        "current-context": name,
+        "users": [
+            {
+                "name": name,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": [
+                            "--region",
+                            conn["region"],
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            conn["cluster"],
+                            "--output",
+                            "json",
+                        ],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
+    }
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    import yaml
+
+    text = yaml.safe_dump(kubeconfig(client(args).grant(args.id)), sort_keys=False)
+    if args.out:
+        path = Path(args.out)
+        path.write_text(text)
+        path.chmod(0o600)
+        print(f"wrote {path} (expires with the grant; KUBECONFIG={path} kubectl ...)", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_whoami(args: argparse.Namespace) -> int:
     me = client(args).whoami()
     show(args, me, "\n".join(f"{k:9}  {_cell(v)}" for k, v in me.items()))
@@ -319,6 +379,9 @@ def parser() -> argparse.ArgumentParser:
     extend.add_argument("--reason", required=True)
     extend.add_argument("--wait", action="store_true")
     extend.add_argument("--timeout", type=float, default=3600.0)
+    kube = add("kubeconfig", cmd_kubeconfig, "write a kubeconfig for an active grant (aws eks get-token)")
+    kube.add_argument("id")
+    kube.add_argument("--out", help="file to write (default: standard output)")
     add("activity", cmd_activity, "what a grant's principal did on the cluster (EKS audit log)").add_argument("id")
     audit = add("audit", cmd_audit, "every grant in a time range, for auditors (table, json or csv)")
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")

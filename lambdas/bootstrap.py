@@ -10,7 +10,7 @@ import os
 from lambdas.adapters.audit_logs import CloudWatchAuditLog
 from lambdas.adapters.aws import client
 from lambdas.adapters.dynamodb import DynamoGrantStore
-from lambdas.adapters.eks import EksAccessEntries, default_clients
+from lambdas.adapters.eks import ClusterConnections, EksAccessEntries, default_clients
 from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
 from lambdas.adapters.secrets import SecretsManagerSecrets
 from lambdas.adapters.slack import SlackChat
@@ -64,6 +64,7 @@ def build(
         link_key_secret=env.link_key_secret,
         slack_secret=env.slack_secret,
         public_url=env.public_url,
+        connections=ClusterConnections(catalog.clusters, default_clients(env.endpoint_url, "eks")),
         audit_log=CloudWatchAuditLog(
             catalog.clusters, default_clients(env.endpoint_url, "logs"), default_clients(env.endpoint_url, "eks")
         ),

@@ -153,3 +153,29 @@ class ClusterEntries:
             for page in self._eks.get_paginator("list_access_entries").paginate(clusterName=self._name):
                 found += page["accessEntries"]  # principal ARNs
         return found
+
+
+class ClusterConnections:
+    """How to reach a cluster's API (endpoint, CA data), from DescribeCluster, cached per
+    container: an agent gets it with its grant and needs no ``eks:*`` permission of its own."""
+
+    def __init__(self, clusters: Mapping[str, Cluster], clients: ClientFactory) -> None:
+        self._clusters = clusters
+        self._clients = clients
+        self._cache: dict[str, dict[str, str]] = {}
+
+    def connection(self, name: str) -> dict[str, str]:
+        if name not in self._cache:
+            cluster = self._clusters[name]
+            try:
+                with transient_errors(f"describe cluster {name}"):
+                    described = self._clients(name, cluster, "connection").describe_cluster(name=name)["cluster"]
+            except ClientError as exc:
+                raise AccessApplyError(f"describing cluster {name}: {error_code(exc)}") from exc
+            self._cache[name] = {
+                "cluster": name,
+                "region": cluster.region,
+                "endpoint": str(described.get("endpoint", "")),
+                "certificate_authority": str((described.get("certificateAuthority") or {}).get("data", "")),
+            }
+        return self._cache[name]

@@ -72,6 +72,16 @@ class DecisionView(BaseModel):
     approvers: list[str] = []
 
 
+class Connection(BaseModel):
+    """What an active grant's holder needs to reach the cluster: with it, `eks-jit kubeconfig`
+    writes a kubeconfig whose user runs `aws eks get-token` (no eks:* permission needed)."""
+
+    cluster: str
+    region: str
+    endpoint: str
+    certificate_authority: str
+
+
 class GrantView(BaseModel):
     id: str
     status: GrantStatus
@@ -91,9 +101,10 @@ class GrantView(BaseModel):
     extends: str | None = None
     version: int
     decision: DecisionView
+    connection: Connection | None = Field(default=None, description="set while the grant is active")
 
     @classmethod
-    def of(cls, grant: Grant) -> GrantView:
+    def of(cls, grant: Grant, connection: dict[str, str] | None = None) -> GrantView:
         d = grant.decision
         return cls(
             id=grant.id,
@@ -113,6 +124,7 @@ class GrantView(BaseModel):
             status_reason=grant.status_reason,
             extends=grant.extends,
             version=grant.version,
+            connection=Connection(**connection) if connection and grant.status is GrantStatus.ACTIVE else None,
             decision=DecisionView(
                 outcome=d.outcome,
                 policies=list(d.policy_ids),

@@ -40,7 +40,7 @@ from lambdas.api.models import (
 )
 from lambdas.domain.durations import DurationFormatError, parse_duration
 from lambdas.domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
-from lambdas.domain.grant import GrantStatus
+from lambdas.domain.grant import Grant, GrantStatus
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
 from lambdas.domain.links import BadLink, LinkAlreadyUsed
 from lambdas.logic import activity, approvals
@@ -71,6 +71,17 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except DurationFormatError as exc:
         raise InvalidRequest(str(exc), code="invalid_duration", field="duration") from exc
+
+
+def view(grant: Grant) -> GrantView:
+    """A grant as its requester sees it: while active, with how to reach the cluster."""
+    deps = bootstrap.deps()
+    if grant.status is GrantStatus.ACTIVE and deps.connections is not None and grant.extends is None:
+        try:
+            return GrantView.of(grant, deps.connections.connection(grant.cluster))
+        except DomainError as exc:  # the grant stands; only the convenience is missing
+            logger.warning("no cluster connection", extra={"error": exc.message})
+    return GrantView.of(grant)
 
 
 def caller() -> str:
@@ -106,7 +117,7 @@ def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView]:
     logger.append_keys(grant_id=grant.id)
     metrics.add_metric(name="GrantRequested", unit=MetricUnit.Count, value=1)
     logger.info("grant requested", extra={"status": grant.status.value})
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=GrantView.of(grant))
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=view(grant))
 
 
 @app.get("/v1/grants", responses=ERRORS)
@@ -122,7 +133,7 @@ def list_my_grants(
 @app.get("/v1/grants/<grant_id>", responses=ERRORS)
 def describe_grant(grant_id: GrantId) -> GrantDetail:
     grant, events = get_grant(bootstrap.deps(), caller(), grant_id)
-    return GrantDetail(**GrantView.of(grant).model_dump(), events=[EventView.of(e) for e in events])
+    return GrantDetail(**view(grant).model_dump(), events=[EventView.of(e) for e in events])
 
 
 @app.post("/v1/grants/<grant_id>/revoke", responses=ERRORS)

@@ -138,6 +138,11 @@ class AuditLog(Protocol):
         send audit logs."""
 
 
+class Connections(Protocol):
+    def connection(self, cluster: str) -> dict[str, str]:
+        """``{cluster, region, endpoint, certificate_authority}`` of a configured cluster."""
+
+
 class Secrets(Protocol):
     def get(self, secret_id: str) -> dict[str, str]:
         """A JSON secret, read once per container."""
@@ -191,4 +196,5 @@ class Deps:
     link_key_secret: str = ""  # Secrets Manager id of the approval-link HMAC key
     slack_secret: str = ""  # Secrets Manager id of {bot_token, signing_secret}
     audit_log: AuditLog | None = None  # None where no activity report is written or read
+    connections: Connections | None = None  # None where no grant is shown to its requester
     public_url: str = ""  # base URL approval links point at

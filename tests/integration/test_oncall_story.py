@@ -96,3 +96,25 @@ def test_early_revoke_removes_access_and_deletes_the_schedule(world) -> None:
     # a revoke of an ended grant is refused and changes nothing
     status, error = world.call("POST", f"/v1/grants/{grant['id']}/revoke")
     assert status == 409 and error["code"] == "invalid_state"
+
+
+def test_an_active_grant_says_how_to_reach_the_cluster_and_the_cli_writes_a_kubeconfig(world) -> None:
+    from eks_jit.cli import kubeconfig
+
+    _, grant = world.call("POST", "/v1/grants", body=RESTART)
+    described = world.eks.describe_cluster(name="prod-eks")["cluster"]
+    assert grant["connection"] == {
+        "cluster": "prod-eks",
+        "region": "eu-west-1",
+        "endpoint": described["endpoint"],
+        "certificate_authority": described["certificateAuthority"]["data"],
+    }
+    config = kubeconfig(grant)
+    assert config["clusters"][0]["cluster"]["server"] == described["endpoint"]
+    assert config["contexts"][0]["context"]["namespace"] == "payments"
+    assert config["users"][0]["user"]["exec"]["args"] == [
+        "--region", "eu-west-1", "eks", "get-token", "--cluster-name", "prod-eks", "--output", "json",
+    ]  # fmt: skip
+    world.call("POST", f"/v1/grants/{grant['id']}/revoke")
+    _, ended = world.call("GET", f"/v1/grants/{grant['id']}")
+    assert ended["connection"] is None
