@@ -47,16 +47,13 @@ def example_config() -> Any:
 @pytest.fixture
 def aws(example_config: Any) -> Iterator[Resources]:
     with mock_aws(config=MOTO_CONFIG):
-        resources = create_resources(
-            example_config[0], region=REGION, table=TABLE, schedule_group=GROUP, slack_signing_secret=SLACK_SIGNING_SECRET
+        yield create_resources(
+            example_config[0],
+            region=REGION,
+            table=TABLE,
+            schedule_group=GROUP,
+            slack_signing_secret=SLACK_SIGNING_SECRET,
         )
-        yield resources
-        # Executions still waiting run on moto's threads: stop them so that none of them acts
-        # on the next test's resources (its handlers would use that test's dependencies).
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        for execution in sfn.list_executions(stateMachineArn=resources.state_machine_arn)["executions"]:
-            if execution["status"] == "RUNNING":
-                sfn.stop_execution(executionArn=execution["executionArn"])
 
 
 @dataclass
