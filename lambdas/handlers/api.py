@@ -13,7 +13,10 @@ from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -314,6 +317,11 @@ def domain_error(error: DomainError) -> Response[Any]:
     status = status_of(error)
     (logger.warning if status < 500 else logger.error)("request refused", extra={"code": error.code, "status": status})
     return _json(status, body_of(error))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_media_type(_: RequestUnsupportedContentType) -> Response[Any]:
+    return _json(415, ErrorBody(code="unsupported_media_type", message="send the body as application/json"))
 
 
 @app.exception_handler(RequestValidationError)

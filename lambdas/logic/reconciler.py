@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lambdas.domain.access import Access, Plan, access_of, plan, union_of
-from lambdas.domain.errors import Busy, UnmanagedAccessEntry
+from lambdas.domain.errors import Busy, DomainError, UnmanagedAccessEntry
 from lambdas.logic.ports import ClusterAccessEntries, Deps
+from lambdas.observability import logger
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ def _lease(deps: Deps, principal: str, cluster: str) -> Iterator[None]:
     try:
         yield
     finally:
-        deps.store.release_lease(key, owner)
+        try:
+            deps.store.release_lease(key, owner)
+        except DomainError as exc:  # the lease expires on its own: the work done stands
+            logger.warning("lease not released", extra={"key": key, "error": exc.message})
 
 
 def desired_access(deps: Deps, principal: str, cluster: str) -> tuple[Access, tuple[str, ...]]:
