@@ -8,6 +8,7 @@ API Gateway proxy event, exactly what AWS_IAM authorisation hands the Lambda.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
@@ -54,9 +55,18 @@ def proxy_event(
             "requestId": str(uuid.uuid4()),
             "identity": identity,
         },
-        "body": body.decode() if body else None,
-        "isBase64Encoded": False,
+        **_body(body),
     }
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    """As API Gateway passes it: text, or base64 when the bytes are not UTF-8."""
+    if not body:
+        return {"body": None, "isBase64Encoded": False}
+    try:
+        return {"body": body.decode(), "isBase64Encoded": False}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode(), "isBase64Encoded": True}
 
 
 class Gateway:
@@ -68,11 +78,13 @@ class Gateway:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self) -> None:
-                gateway._serve(self)
-
-            def do_POST(self) -> None:
-                gateway._serve(self)
+            def __getattr__(self, name: str) -> Any:
+                # Every method (GET, POST, and whatever a client tries) reaches the handler, which
+                # answers a route it does not have with a JSON 4xx, as API Gateway does; http.server
+                # would answer an unknown method with a 501 HTML page.
+                if name.startswith("do_"):
+                    return lambda: gateway._serve(self)
+                raise AttributeError(name)
 
             def log_message(self, *args: Any) -> None:
                 pass

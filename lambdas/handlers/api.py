@@ -6,6 +6,7 @@ normalised from an assumed-role session to its role ARN.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -340,7 +341,33 @@ def unexpected(error: Exception) -> Response[Any]:
     return _json(500, ErrorBody(code="internal_error", message="internal error; the request id is in the logs"))
 
 
+SELF_VERIFYING = ("/v1/approval-links/", "/v1/slack/")  # form posts: the only non-JSON bodies
+
+
+def _not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A JSON route's body in another media type (415) or not UTF-8 (400), refused before any
+    parsing: powertools' parsers raise unmapped errors on both (found by the API fuzzer)."""
+    if not event.get("body") or str(event.get("path", "")).startswith(SELF_VERIFYING):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if str(headers.get("content-type", "application/json")).lower().startswith("application/json"):
+        try:
+            raw = event["body"]
+            (base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()).decode("utf-8")
+            return None
+        except (ValueError, UnicodeError):
+            status, body = 400, ErrorBody(code="malformed_json", message="the request body is not UTF-8 JSON")
+    else:
+        status, body = 415, ErrorBody(code="unsupported_media_type", message="send the body as application/json")
+    return {
+        "statusCode": status,
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "body": body.model_dump_json(),
+        "isBase64Encoded": False,
+    }
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return _not_json(event) or app.resolve(event, context)

@@ -46,9 +46,10 @@ class Local:
 @pytest.fixture(scope="session")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     state_dir = tmp_path_factory.mktemp("eks-jit-local")
+    log = (state_dir / "local-mode.log").open("w")  # a file, not a pipe nobody reads (it would fill)
     process = subprocess.Popen(
         [str(BIN), "local", "up", "--port", "0", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -56,9 +57,10 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
     while not (state_dir / "local.json").exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError(f"local mode did not start: {process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(f"local mode did not start: {(state_dir / 'local-mode.log').read_text()}")
         time.sleep(0.1)
     time.sleep(0.2)
     yield Local(state_dir, process)
     process.terminate()
     process.wait(timeout=30)
+    log.close()
