@@ -13,7 +13,6 @@ from lambdas.adapters.dynamodb import DynamoGrantStore
 from lambdas.adapters.eks import ClusterConnections, EksAccessEntries, default_clients
 from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
 from lambdas.adapters.secrets import SecretsManagerSecrets
-from lambdas.adapters.slack import SlackChat
 from lambdas.adapters.sns import SnsNotifier
 from lambdas.adapters.stepfunctions import StepFunctionsWorkflow
 from lambdas.config import Environment, load_catalog, load_policies, read_environment
@@ -36,11 +35,11 @@ def build(
         if env.approvals_topic_arn and env.outcomes_topic_arn
         else None
     )
-    chat = (
-        SlackChat(secrets, env.slack_secret, catalog.slack.channel, env.slack_api_url)
-        if catalog.slack.enabled and env.slack_secret
-        else None
-    )
+    chat = None
+    if catalog.slack.enabled and env.slack_secret:
+        from lambdas.adapters.slack import SlackChat  # slack-sdk loads only where Slack is on
+
+        chat = SlackChat(secrets, env.slack_secret, catalog.slack.channel, env.slack_api_url)
     # Resuming needs only the task token; starting needs the state machine (api only).
     workflow = StepFunctionsWorkflow(client("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
     return Deps(
