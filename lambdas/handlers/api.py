@@ -157,22 +157,20 @@ def extend(grant_id: GrantId, body: Annotated[ExtendRequest, Body()]) -> Respons
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=GrantView.of(extension))
 
 
+def _decide(grant_id: str, verdict: str, body: DecisionRequest | None) -> GrantView:
+    logger.append_keys(grant_id=grant_id)
+    comment = body.comment if body else ""
+    return GrantView.of(approvals.decide(bootstrap.deps(), grant_id, caller(), verdict, comment=comment, via="api"))
+
+
 @app.post("/v1/grants/<grant_id>/approve", responses=ERRORS)
 def approve(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = None) -> GrantView:
-    logger.append_keys(grant_id=grant_id)
-    grant = approvals.decide(
-        bootstrap.deps(), grant_id, caller(), "approve", comment=body.comment if body else "", via="api"
-    )
-    return GrantView.of(grant)
+    return _decide(grant_id, "approve", body)
 
 
 @app.post("/v1/grants/<grant_id>/deny", responses=ERRORS)
 def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = None) -> GrantView:
-    logger.append_keys(grant_id=grant_id)
-    grant = approvals.decide(
-        bootstrap.deps(), grant_id, caller(), "deny", comment=body.comment if body else "", via="api"
-    )
-    return GrantView.of(grant)
+    return _decide(grant_id, "deny", body)
 
 
 @app.post("/v1/grants/<grant_id>/cancel", responses=ERRORS)
