@@ -23,13 +23,23 @@ ADMIN = f"arn:aws:iam::{ACCOUNT}:role/eks-jit-admin"
 CLUSTER = "prod-eks"
 
 
+def default_start(now: datetime | None = None) -> datetime:
+    """Where a test clock starts: 10:00:07 UTC on the day before the real one.
+
+    A fixed time of day, so no test's hours and days depend on when the suite runs (a run at
+    23:59:50, or one that crosses midnight, sees the same test times as any other); the day
+    before, so the test clock is always in the past and within the 14 days CloudWatch Logs
+    accepts events for (moto checks both against the real clock). Nothing may depend on the
+    date itself: build dates and ranges from ``clock.start`` or ``clock.now()``."""
+    today = (now or datetime.now(UTC)).astimezone(UTC)
+    return (today - timedelta(days=1)).replace(hour=10, minute=0, second=7, microsecond=0)
+
+
 class FakeClock:
     """Time that only moves when told to; ``sleep`` moves it. Thread-safe."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        # An hour ago, 7 s into a minute: close enough to real time that AWS-style checks
-        # (CloudWatch Logs refuses events from the far future) hold, and not on a minute boundary.
-        self.start = start or (datetime.now(UTC) - timedelta(hours=1)).replace(second=7, microsecond=0)
+        self.start = start or default_start()
         self._now = self.start
         self._lock = threading.Lock()
 

@@ -75,6 +75,12 @@ def put_audit_events(world, *names: str, cluster: str = "prod-eks") -> None:
     )
 
 
+def the_day_of(when: datetime) -> dict[str, str]:
+    """The audit query for the whole UTC day that holds ``when``: [00:00, next 00:00)."""
+    start = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"since": f"{start:%Y-%m-%dT%H:%M:%SZ}", "until": f"{start + timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"}
+
+
 ALL = (
     "rollout_restart_patch.json",
     "watch_pods.json",
@@ -134,9 +140,7 @@ def test_only_the_grants_people_and_auditors_may_read_its_activity(world) -> Non
     _, grant = world.call("POST", "/v1/grants", body=RESTART)
     status, error = world.call("GET", f"/v1/grants/{grant['id']}/activity", caller=OTHER_AGENT)
     assert (status, error["code"]) == (403, "forbidden")
-    status, error = world.call(
-        "GET", "/v1/audit", query={"since": "2026-11-23", "until": "2026-11-24"}, caller=ONCALL_SESSION
-    )
+    status, error = world.call("GET", "/v1/audit", query=the_day_of(world.clock.start), caller=ONCALL_SESSION)
     assert (status, error["code"]) == (403, "forbidden")
 
 
@@ -156,9 +160,7 @@ def test_audit_csv_for_a_day_with_several_grants(world) -> None:
     world.clock.advance(timedelta(minutes=6))
     sweep(world.deps)
 
-    status, listing = world.call(
-        "GET", "/v1/audit", query={"since": "2026-11-23T00:00:00Z", "until": "2026-11-24T00:00:00Z"}, caller=ADMIN
-    )
+    status, listing = world.call("GET", "/v1/audit", query=the_day_of(world.clock.start), caller=ADMIN)
     assert status == 200, listing
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
@@ -183,3 +185,17 @@ def test_audit_csv_for_a_day_with_several_grants(world) -> None:
     revoked = by_scope[("view", "oncall-agent")]
     assert revoked["status"] == "revoked" and revoked["ended_how"] == "done" and revoked["activity"] == "no requests"
     assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
+
+
+def test_a_grant_asked_for_at_23_59_50_belongs_to_that_day_though_it_ends_the_next(world) -> None:
+    # Given a request ten seconds before midnight UTC (test clock), for 15 minutes
+    world.clock.set(world.clock.start.replace(hour=23, minute=59, second=50))
+    _, grant = world.call("POST", "/v1/grants", body=RESTART)
+    world.clock.set(datetime.fromisoformat(grant["expires_at"]))
+    revoke_handler.handler({"grant_id": grant["id"]}, LambdaContextStub())
+    assert world.clock.now().date() > world.clock.start.date()
+    # Then the audit of the day it was asked for lists it, expired, and the next day's does not
+    _, that_day = world.call("GET", "/v1/audit", query=the_day_of(world.clock.start), caller=ADMIN)
+    _, next_day = world.call("GET", "/v1/audit", query=the_day_of(world.clock.now()), caller=ADMIN)
+    assert [(r["grant_id"], r["status"]) for r in audit_rows(that_day["rows"])] == [(grant["id"], "expired")]
+    assert next_day["rows"] == []
