@@ -100,6 +100,7 @@ def example_policies(old: str = "", new: str = "") -> str:
     return text.replace(old, new)
 
 
+@pytest.mark.thread_timeout  # moto's interpreter waits 1 s for the task token on a real timer
 def test_nobody_deciding_expires_the_request_before_it_was_ever_active(world) -> None:
     world.use_policies(example_policies('@approval_timeout("1h")', '@approval_timeout("1s")'))
     status, grant = world.call("POST", "/v1/grants", body=EDIT, caller=ONCALL_SESSION)
