@@ -37,12 +37,94 @@ class Level(StrEnum):
     CLUSTER = "cluster"
 
 
+READ_VERBS = frozenset({"get", "list", "watch"})
+WRITE_VERBS_LIMITED = frozenset({"patch", "update"})  # the verbs ``only_changes`` can narrow
+# Subresources that run something in a pod or reach into it. A websocket exec is an HTTP GET,
+# so even "get" on pods/exec can open a shell (Kubernetes #128743).
+POD_ENTRY_SUBRESOURCES = frozenset({"pods/exec", "pods/attach", "pods/portforward", "pods/proxy"})
+# EKS access policies that give no Secrets and no exec/attach/port-forward (EKS user guide,
+# "Review access policy permissions"): the only ones a read-only scope may use.
+READ_ONLY_ACCESS_POLICIES = frozenset({ACCESS_POLICY_PREFIX + "AmazonEKSViewPolicy"})
+
+_SEGMENT = re.compile(r'[A-Za-z_][A-Za-z0-9_]*|\["([^"\]]+)"\]')
+
+
+def parse_field_path(text: str) -> tuple[str, ...]:
+    """``spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]`` -> its
+    segments. Fields are separated by dots; a map key (annotations, labels) that holds dots or
+    slashes is written in brackets and double quotes. List elements cannot be named."""
+    segments: list[str] = []
+    position = 0
+    while position < len(text):
+        if segments and text[position] == ".":
+            position += 1
+        match = _SEGMENT.match(text, position)
+        if match is None:
+            raise ValueError(f"'{text}' is not a field path (at character {position + 1})")
+        segments.append(match.group(1) if match.group(1) is not None else match.group(0))
+        position = match.end()
+    if not segments:
+        raise ValueError("a field path cannot be empty")
+    return tuple(segments)
+
+
+def format_field_path(segments: tuple[str, ...]) -> str:
+    """The inverse of :func:`parse_field_path`."""
+    text = ""
+    for segment in segments:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", segment):
+            text += f".{segment}" if text else segment
+        else:
+            text += f'["{segment}"]'
+    return text
+
+
 class PolicyRule(Strict):
-    """One RBAC rule, as in a Kubernetes Role."""
+    """One RBAC rule, as in a Kubernetes Role, optionally narrowed by what its writes may change.
+
+    RBAC cannot say *what* a ``patch`` changes: ``patch deployments`` lets the holder change the
+    image, command or service account. ``only_changes`` lists the only fields a patch/update by
+    this scope's groups may change; ``eks-jit rbac render`` turns it into a
+    ValidatingAdmissionPolicy that refuses any other change in the API server.
+    """
 
     apiGroups: tuple[str, ...]
     resources: tuple[str, ...]
     verbs: tuple[str, ...] = Field(min_length=1)
+    only_changes: tuple[str, ...] = ()
+
+    @field_validator("only_changes")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            parse_field_path(path)
+        return value
+
+    @model_validator(mode="after")
+    def _only_changes_narrows_writes(self) -> PolicyRule:
+        if not self.only_changes:
+            return self
+        verbs = set(self.verbs)
+        if not verbs & WRITE_VERBS_LIMITED or not verbs <= READ_VERBS | WRITE_VERBS_LIMITED:
+            raise ValueError(
+                "only_changes narrows patch/update: the rule's verbs must include patch or update and be "
+                f"among {sorted(READ_VERBS | WRITE_VERBS_LIMITED)} (create and delete cannot be narrowed)"
+            )
+        if any("*" in r or "/" in r for r in self.resources) or any("*" in g for g in self.apiGroups):
+            raise ValueError("only_changes needs named resources and API groups (no '*', no subresources)")
+        return self
+
+    @property
+    def field_paths(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(parse_field_path(p) for p in self.only_changes)
+
+    def reaches_into_pods(self) -> bool:
+        return any(r in POD_ENTRY_SUBRESOURCES or r in ("*", "pods/*") for r in self.resources) and (
+            "" in self.apiGroups or "*" in self.apiGroups
+        )
+
+    def reads_secrets(self) -> bool:
+        return any(r in ("secrets", "*") for r in self.resources) and ("" in self.apiGroups or "*" in self.apiGroups)
 
 
 class Scope(Strict):
@@ -52,6 +134,9 @@ class Scope(Strict):
     level: Level = Level.NAMESPACE
     access_policies: tuple[str, ...] = ()
     rbac: tuple[PolicyRule, ...] = ()
+    read_only: bool = False
+    """A promise checked when the catalog loads: only get/list/watch, no Secrets, no
+    exec/attach/port-forward/proxy, and only access policies known to hold to that."""
 
     @field_validator("access_policies", mode="before")
     @classmethod
@@ -67,7 +152,28 @@ class Scope(Strict):
         for arn in self.access_policies:
             if not arn.startswith(ACCESS_POLICY_PREFIX):
                 raise ValueError(f"'{arn}' is not an EKS access policy ARN")
+        if self.read_only:
+            self._check_read_only()
         return self
+
+    def _check_read_only(self) -> None:
+        for arn in self.access_policies:
+            if arn not in READ_ONLY_ACCESS_POLICIES:
+                raise ValueError(
+                    f"read_only scope uses {arn.removeprefix(ACCESS_POLICY_PREFIX)}, which is not known to be "
+                    f"read-only (allowed: {sorted(a.rsplit('/', 1)[-1] for a in READ_ONLY_ACCESS_POLICIES)})"
+                )
+        for rule in self.rbac:
+            if not set(rule.verbs) <= READ_VERBS:
+                raise ValueError(
+                    f"read_only scope grants {sorted(set(rule.verbs) - READ_VERBS)} on {list(rule.resources)}"
+                )
+            if rule.reaches_into_pods():
+                raise ValueError(
+                    f"read_only scope reaches into pods ({list(rule.resources)}): a GET on pods/exec is an exec"
+                )
+            if rule.reads_secrets():
+                raise ValueError("read_only scope may not read Secrets")
 
 
 class Cluster(Strict):
