@@ -103,6 +103,12 @@ class Monitoring(Construct):
             "The sweeper found active grants past their expiry: the scheduled revocation missed.",
         )
         alarm(
+            "ActivationRefused",
+            app_metric("ActivationRefused"),
+            "An approved grant was not activated: policy and the recorded votes, derived again, do not "
+            "justify it (a policy change, or a grant item written outside eks-jit). See the grant's events.",
+        )
+        alarm(
             "SweeperErrors",
             app_metric("SweeperErrors"),
             "The sweeper could not expire, activate or reconcile something (details in its log).",

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from lambdas.domain.errors import DomainError, InvalidTransition
-from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, note, transition
+from lambdas.domain.grant import Action, Decision, Grant, GrantEvent, GrantStatus, note, transition
 
 
 class NotAllowedToDecide(DomainError):
@@ -38,12 +38,39 @@ GroupsOf = Callable[[str], tuple[str, ...]]
 IsHuman = Callable[[str], bool]
 
 
+def is_approver(
+    approvers: tuple[str, ...], requester: str, approver: str, groups_of: GroupsOf, is_human: IsHuman
+) -> bool:
+    """True when ``approver`` is a human named by ``approvers`` (directly or by group) and is
+    not the requester."""
+    if approver == requester or not is_human(approver):
+        return False
+    return approver in approvers or any(f"group:{g}" in approvers for g in groups_of(approver))
+
+
 def may_decide(grant: Grant, approver: str, groups_of: GroupsOf, is_human: IsHuman) -> bool:
     """True when ``approver`` is one of the grant's approvers and is not its requester."""
-    if approver == grant.requester or not is_human(approver):
-        return False
-    allowed = grant.decision.approvers
-    return approver in allowed or any(f"group:{g}" in allowed for g in groups_of(approver))
+    return is_approver(grant.decision.approvers, grant.requester, approver, groups_of, is_human)
+
+
+VOTE_EVENTS = ("approval_recorded", "approved")
+
+
+def votes_missing(
+    decision: Decision, requester: str, events: Iterable[GrantEvent], groups_of: GroupsOf, is_human: IsHuman
+) -> str:
+    """Why the approvals recorded in ``events`` do not meet what ``decision`` requires ('' when
+    they do): distinct humans the decision names, never the requester, at least the count."""
+    if decision.outcome == "auto_approve":
+        return ""
+    if decision.outcome != "needs_approval":
+        return f"policy does not allow it now: {decision.reason or decision.outcome}"
+    voters = {e.actor for e in events if e.type in VOTE_EVENTS}
+    valid = {v for v in voters if is_approver(decision.approvers, requester, v, groups_of, is_human)}
+    required = max(1, decision.approvals_required)
+    if len(valid) < required:
+        return f"{len(valid)} of the {required} approvals policy requires are recorded"
+    return ""
 
 
 def check_decider(grant: Grant, approver: str, groups_of: GroupsOf, is_human: IsHuman) -> None:

@@ -16,7 +16,7 @@ from lambdas.observability import MetricUnit, logger, metrics
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = sweep(bootstrap.deps(policies=False))
+    report = sweep(bootstrap.deps())  # finishing an approval re-derives its decision: needs the policies
     metrics.add_metric(name="OverdueGrantsExpired", unit=MetricUnit.Count, value=len(report.overdue_expired))
     metrics.add_metric(name="AccessDriftFixed", unit=MetricUnit.Count, value=len(report.drift_fixed))
     metrics.add_metric(name="SweeperErrors", unit=MetricUnit.Count, value=len(report.errors))

@@ -25,6 +25,7 @@ class StepEvent(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = StepEvent.model_validate(event)
     logger.append_keys(grant_id=request.grant_id, step=request.step)
-    grant = workflow_step(bootstrap.deps(policies=False), request.step, request.grant_id, request.cause)
+    # activation re-derives the decision (logic/justification.py): this function needs the policies
+    grant = workflow_step(bootstrap.deps(), request.step, request.grant_id, request.cause)
     logger.info("workflow step done", extra={"status": grant.status.value})
     return {"grant_id": grant.id, "status": grant.status.value, "status_reason": grant.status_reason}

@@ -24,9 +24,10 @@ from lambdas.domain.errors import (
     UnmanagedAccessEntry,
 )
 from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, extend, note, transition
+from lambdas.logic.justification import why_not_justified
 from lambdas.logic.ports import Deps
 from lambdas.logic.reconciler import Outcome, reconcile
-from lambdas.observability import logger
+from lambdas.observability import MetricUnit, logger, metrics
 
 ACCESS_ERRORS = (AccessApplyError, Busy, SchedulingFailed, TransientAwsError, UnmanagedAccessEntry)
 SCHEDULER = "eks-jit:scheduler"
@@ -86,8 +87,14 @@ def revocation_time(expires_at: datetime, now: datetime, lead: timedelta) -> dat
 
 
 def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
-    """approved -> active: schedule revocation, put access in place. Fails closed. An approved
-    extension is applied to the grant it extends instead."""
+    """approved -> active: schedule revocation, put access in place. Fails closed: first the
+    decision is derived again from what is recorded (``justification``); a grant it does not
+    justify fails with the reason and nothing is given. An approved extension is applied to the
+    grant it extends instead."""
+    if why := why_not_justified(deps, grant):
+        logger.error("activation refused", extra={"grant_id": grant.id, "principal": grant.requester, "why": why})
+        metrics.add_metric(name="ActivationRefused", unit=MetricUnit.Count, value=1)
+        return apply_action(deps, grant, Action.FAIL, actor=actor, reason=f"activation refused: {why}")
     if grant.extends is not None:
         return apply_extension(deps, grant, actor=actor)
     grant = apply_action(deps, grant, Action.ACTIVATE, actor=actor)

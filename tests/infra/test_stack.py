@@ -327,6 +327,7 @@ def test_alarms_watch_revocation_the_backstop_the_api_and_the_workflow(synth: Sy
     assert {
         ("EksJit", "OverdueGrantsExpired"),
         ("EksJit", "SweeperErrors"),
+        ("EksJit", "ActivationRefused"),
         ("AWS/Lambda", "Errors"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/ApiGateway", "5XXError"),

@@ -1,0 +1,94 @@
+"""What policy says about a request, derived the same way every time it is asked.
+
+``decide`` validates a request against the catalog (cluster, scope, namespace, duration
+bounds) and evaluates the Cedar policy for it. It runs when a request arrives and again before
+any activation (``lambdas/logic/justification.py``): nothing is activated on the strength of a
+stored decision alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from lambdas.domain.catalog import DNS_LABEL, Level
+from lambdas.domain.durations import format_duration
+from lambdas.domain.errors import InvalidRequest
+from lambdas.domain.grant import Decision
+from lambdas.domain.policy import AccessQuestion
+from lambdas.logic.ports import Deps
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    requester: str
+    cluster: str
+    namespace: str | None
+    scope: str
+    duration: timedelta
+    reason: str
+
+
+def _namespaces(deps: Deps, req: AccessRequest) -> tuple[str, ...]:
+    cluster = deps.catalog.clusters.get(req.cluster)
+    if cluster is None:
+        raise InvalidRequest(f"unknown cluster '{req.cluster}'", code="unknown_cluster", field="cluster")
+    scope = deps.catalog.scopes.get(req.scope)
+    if scope is None:
+        known = ", ".join(sorted(deps.catalog.scopes))
+        raise InvalidRequest(f"unknown scope '{req.scope}' (known: {known})", code="unknown_scope", field="scope")
+    if scope.level is Level.CLUSTER:
+        if req.namespace:
+            raise InvalidRequest(
+                f"scope '{req.scope}' is cluster-wide: give no namespace",
+                code="namespace_not_allowed",
+                field="namespace",
+            )
+        return ()
+    if not req.namespace:
+        raise InvalidRequest(f"scope '{req.scope}' needs a namespace", code="namespace_required", field="namespace")
+    if not DNS_LABEL.match(req.namespace):
+        raise InvalidRequest(
+            "a namespace is a DNS label: lowercase letters, digits and '-', at most 63",
+            code="invalid_namespace",
+            field="namespace",
+        )
+    if req.namespace not in cluster.namespaces:
+        raise InvalidRequest(
+            f"namespace '{req.namespace}' is not registered for cluster '{req.cluster}'",
+            code="unknown_namespace",
+            field="namespace",
+        )
+    return (req.namespace,)
+
+
+def _check_duration(deps: Deps, duration: timedelta) -> None:
+    bounds = deps.catalog.settings
+    if duration <= timedelta(0):
+        raise InvalidRequest("duration must be positive", code="invalid_duration", field="duration")
+    if duration < bounds.min_duration:
+        raise InvalidRequest(
+            f"duration must be at least {format_duration(bounds.min_duration)}",
+            code="duration_too_short",
+            field="duration",
+        )
+    if duration > bounds.max_duration:
+        raise InvalidRequest(
+            f"duration exceeds the maximum of {format_duration(bounds.max_duration)}",
+            code="duration_exceeds_maximum",
+            field="duration",
+        )
+
+
+def decide(deps: Deps, req: AccessRequest) -> tuple[tuple[str, ...], Decision]:
+    """Validate ``req`` and ask policy; raises InvalidRequest for bad input (nothing written)."""
+    namespaces = _namespaces(deps, req)
+    _check_duration(deps, req.duration)
+    questions = [
+        AccessQuestion(req.requester, req.cluster, req.scope, ns, req.duration) for ns in (namespaces or ("",))
+    ]
+    assert deps.policies is not None, "a function that decides requests is built with its policies"
+    decision = deps.policies.decide_all(questions)
+    if decision.outcome == "too_long":
+        raise InvalidRequest(decision.reason, code="duration_exceeds_maximum", field="duration")
+    return namespaces, decision
