@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 
 from moto import mock_aws
 
-from eks_jit.emulation import dynamodb_atomic, eks_access_entries
+from eks_jit.emulation import dynamodb_atomic, eks_access_entries, lambda_dispatch
 from eks_jit.local.resources import Resources, create_resources, register_handlers
 from lambdas import bootstrap
 from lambdas.config import load_config, read_environment
@@ -44,16 +46,44 @@ def example_config() -> Any:
     return load_config(EXAMPLE_CONFIG)
 
 
+@contextmanager
+def emulated_aws(catalog: Any) -> Iterator[Resources]:
+    """moto with the project's resources; on the way out, nothing of this world keeps running.
+
+    moto's Step Functions interpreter runs executions on its own threads, and a Lambda task
+    dispatched to a real handler reads the *current* dependencies (``bootstrap.deps()``) when
+    it runs. A task still in flight when a test ends (a request's notify step, an activation
+    after an approval the test did not wait for) would run in the next test and write into its
+    table. So: stop every running execution, then wait for the handlers in flight to finish.
+    """
+    with mock_aws(config=MOTO_CONFIG):
+        resources = create_resources(
+            catalog, region=REGION, table=TABLE, schedule_group=GROUP, slack_signing_secret=SLACK_SIGNING_SECRET
+        )
+        try:
+            yield resources
+        finally:
+            quiesce(resources)
+
+
+def quiesce(resources: Resources, timeout: float = 30.0) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    for page in sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=resources.state_machine_arn, statusFilter="RUNNING"
+    ):
+        for execution in page["executions"]:
+            sfn.stop_execution(executionArn=execution["executionArn"], cause="test teardown")
+    deadline = time.monotonic() + timeout
+    while lambda_dispatch.in_flight():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{lambda_dispatch.in_flight()} handler(s) still running {timeout}s after the test")
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def aws(example_config: Any) -> Iterator[Resources]:
-    with mock_aws(config=MOTO_CONFIG):
-        yield create_resources(
-            example_config[0],
-            region=REGION,
-            table=TABLE,
-            schedule_group=GROUP,
-            slack_signing_secret=SLACK_SIGNING_SECRET,
-        )
+    with emulated_aws(example_config[0]) as resources:
+        yield resources
 
 
 @dataclass

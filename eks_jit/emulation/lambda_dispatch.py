@@ -7,6 +7,11 @@ calls them in-process with a Lambda-like context. A handler's exception becomes 
 function-error payload ``{"errorType": <class name>, "errorMessage": ...}``, which is what
 Step Functions' Retry/Catch match on. ``Event`` invocations run on a background thread.
 Unregistered functions keep moto's behaviour.
+
+Handlers run on whichever thread invoked them (moto's Step Functions interpreter runs each
+execution on threads of its own), so a caller that tears an emulated world down first waits
+for :func:`in_flight` to reach zero: a handler still running would otherwise act on the
+next world (it reads its dependencies when it runs).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 Handler = Callable[[Any, Any], Any]
 _HANDLERS: dict[str, Handler] = {}
 _MARK = "_eks_jit_dispatch"
+_RUNNING = [0]
+_RUNNING_LOCK = threading.Lock()
 
 
 class Context:
@@ -54,9 +61,17 @@ def _name(function_name: str) -> str:
     return function_name.split(":")[0]
 
 
+def in_flight() -> int:
+    """How many handler invocations are running right now."""
+    with _RUNNING_LOCK:
+        return _RUNNING[0]
+
+
 def call(function_name: str, event: Any) -> tuple[bytes, bool]:
     """Run the registered handler: (JSON payload, errored)."""
     handler = _HANDLERS[_name(function_name)]
+    with _RUNNING_LOCK:
+        _RUNNING[0] += 1
     try:
         return json.dumps(handler(event, Context(_name(function_name))), default=str).encode(), False
     except Exception as exc:
@@ -66,6 +81,9 @@ def call(function_name: str, event: Any) -> tuple[bytes, bool]:
             "stackTrace": traceback.format_exception(exc)[-3:],
         }
         return json.dumps(error).encode(), True
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING[0] -= 1
 
 
 def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -76,7 +76,7 @@ from lambdas.logic.queries import revoke_grant
 from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
 from lambdas.logic.sweeper import SweepReport, sweep
 from lambdas.observability import logger
-from tests.conftest import MOTO_CONFIG
+from tests.conftest import MOTO_CONFIG, quiesce
 from tests.property.faults import KINDS, FaultPlan, LambdaDied
 from tests.property.world import Execution, FakeWorkflow, World
 from tests.support import ACCOUNT, ADMIN, ALICE, BOB, ONCALL, OTHER_AGENT, FakeClock
@@ -590,6 +590,7 @@ def machine_world() -> Iterator[World]:
                 yield built
         finally:
             built.faults.uninstall()
+            quiesce(built.resources)  # no execution of this world runs on into the next tests
             logger.setLevel(level)
 
 
