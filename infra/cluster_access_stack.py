@@ -19,7 +19,7 @@ from constructs import Construct
 
 from infra import permissions
 from infra.functions import role_name
-from infra.nag import acknowledge, policy_of, wildcard_resource
+from infra.nag import acknowledge, wildcard_resource
 from infra.settings import Deployment
 from lambdas.adapters.eks import session_name
 
@@ -64,6 +64,7 @@ class EksJitClusterAccessStack(Stack):
         ]
         for statement in statements:
             self.role.add_to_policy(statement)
-        for resource, reason in permissions.accepted_wildcards(only_this, None, ALL_OF_THEM).items():
-            acknowledge(policy_of(self.role), wildcard_resource(resource), reason)
+        accepted = permissions.accepted_wildcards(deployment.catalog, only_this, None, ALL_OF_THEM)
+        for resource, reason in accepted.items():
+            acknowledge(self.role, wildcard_resource(resource), reason)
         CfnOutput(self, "RoleArn", value=self.role.role_arn)

@@ -8,11 +8,13 @@ the validated configuration. What each function may do is a :class:`Needs`, read
 paths in ``lambdas/logic`` (the comment above each one says which).
 
 Condition keys used (Service Authorization Reference, Amazon EKS and Amazon DynamoDB):
-``eks:accessEntryType``, ``eks:principalArn``, ``eks:kubernetesGroups`` (CreateAccessEntry,
-UpdateAccessEntry), ``eks:policyArn``, ``eks:accessScope``, ``eks:namespaces``
-(AssociateAccessPolicy), ``aws:ResourceTag`` on access entries, ``aws:RequestTag`` and
-``aws:TagKeys`` (CreateAccessEntry, TagResource); ``dynamodb:LeadingKeys`` and
-``dynamodb:EnclosingOperation`` (DynamoDB item actions, also inside TransactWriteItems).
+``eks:accessEntryType``, ``eks:principalArn``, ``eks:kubernetesGroups``, ``eks:username``
+(CreateAccessEntry only: UpdateAccessEntry has no condition key, so no role may call it),
+``eks:policyArn``, ``eks:accessScope``, ``eks:namespaces`` (AssociateAccessPolicy),
+``aws:ResourceTag`` on access entries, ``aws:RequestTag`` and ``aws:TagKeys`` (CreateAccessEntry,
+TagResource); ``dynamodb:LeadingKeys`` and ``dynamodb:EnclosingOperation`` (DynamoDB item actions,
+also inside TransactWriteItems; Query on the table). ``tests/infra/test_iam_reference.py`` checks
+every statement against the Service Authorization Reference data shipped in parliament.
 Resource types: ``states:StartExecution`` takes the state machine (its dependent action
 ``states:DescribeExecution`` an execution of it); ``states:SendTaskSuccess`` lists no resource
 type, so it can only be granted on ``*`` (the task token is the capability).
@@ -32,6 +34,7 @@ from aws_cdk import aws_iam as iam
 from lambdas.adapters.scheduler import schedule_name
 from lambdas.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, GSI1, GSI2, LEASE_PREFIX, SIDE_PREFIX
 from lambdas.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level
+from lambdas.domain.identity import entry_identity
 
 GRANT_ITEMS = GRANT_PREFIX + "*"  # grants and their append-only events: only inside transactions
 ACCESS_ITEMS = ACCESS_PREFIX + "*"  # each principal's active-grant index: only inside transactions
@@ -45,7 +48,8 @@ MANAGED_TAG_ONLY: Conditions = {
     "ForAllValues:StringEquals": {"aws:TagKeys": [MANAGED_TAG]},
 }
 EKS_JIT_GROUPS: Conditions = {"ForAllValues:StringLike": {"eks:kubernetesGroups": [f"{GROUP_PREFIX}:*"]}}
-IN_TRANSACTION: Conditions = {"ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}}
+# dynamodb:EnclosingOperation is single-valued (String): a plain operator, not a set operator.
+IN_TRANSACTION: Conditions = {"StringEquals": {"dynamodb:EnclosingOperation": "TransactWriteItems"}}
 
 
 def only_items(*patterns: str) -> Conditions:
@@ -198,9 +202,25 @@ def table_statements(table_arn: str, needs: Needs, *, slack: bool) -> list[iam.P
                 conditions=only_items(SIDE_ITEMS),
             )
         )
-    queried = ([table_arn] if needs.query_table else []) + [f"{table_arn}/index/{i}" for i in needs.query_indexes]
-    if queried:
-        statements.append(iam.PolicyStatement(sid="QueryGrants", actions=["dynamodb:Query"], resources=queried))
+    if needs.query_table:  # a grant's events: GRANT# partitions only, never SIDE# (task tokens, link nonces)
+        statements.append(
+            iam.PolicyStatement(
+                sid="QueryGrantEvents",
+                actions=["dynamodb:Query"],
+                resources=[table_arn],
+                conditions=only_items(GRANT_ITEMS),
+            )
+        )
+    if needs.query_indexes:
+        # Side records, leases and events carry no index key, so the indexes hold only grants (and,
+        # in gsi1, the access index items): a Query there cannot reach a SIDE# item.
+        statements.append(
+            iam.PolicyStatement(
+                sid="QueryGrantIndexes",
+                actions=["dynamodb:Query"],
+                resources=[f"{table_arn}/index/{i}" for i in needs.query_indexes],
+            )
+        )
     return statements
 
 
@@ -235,9 +255,16 @@ def cluster_arn(name: str, cluster: Cluster, partition: str = Aws.PARTITION) -> 
     return f"arn:{partition}:eks:{cluster.region}:{cluster.account}:cluster/{name}"
 
 
-def access_entry_arns(name: str, cluster: Cluster, partition: str = Aws.PARTITION) -> str:
-    """Access-entry ARNs end in ``<identity type>/<account>/<name>/<uuid>``, the UUID assigned by EKS."""
-    return f"arn:{partition}:eks:{cluster.region}:{cluster.account}:access-entry/{name}/*"
+def access_entry_arns(name: str, cluster: Cluster, principal: str, partition: str = Aws.PARTITION) -> str:
+    """The access-entry ARNs of ``principal`` on a cluster (Service Authorization Reference:
+    ``access-entry/${ClusterName}/${IamIdentityType}/${IamIdentityAccountID}/${IamIdentityName}/${UUID}``);
+    only the UUID, assigned by EKS at creation, is a wildcard."""
+    kind, account, identity = entry_identity(principal)
+    return f"arn:{partition}:eks:{cluster.region}:{cluster.account}:access-entry/{name}/{kind}/{account}/{identity}/*"
+
+
+def registered_entry_arns(catalog: Catalog, name: str, cluster: Cluster, partition: str = Aws.PARTITION) -> list[str]:
+    return sorted({access_entry_arns(name, cluster, p.arn, partition) for p in catalog.principals})
 
 
 def _policies(catalog: Catalog, level: Level) -> list[str]:
@@ -245,57 +272,58 @@ def _policies(catalog: Catalog, level: Level) -> list[str]:
 
 
 def eks_statements(catalog: Catalog, clusters: Mapping[str, Cluster], needs: Needs) -> list[iam.PolicyStatement]:
-    """Access-entry management on exactly ``clusters``, for eks-jit's own entries only.
+    """Access-entry management on exactly ``clusters``, for eks-jit's own entries of registered
+    principals only.
 
-    Reads are open on the cluster's entries (the reconciler must see an unmanaged entry to
-    leave it alone); every change needs the entry to carry the managed tag, creation must set
-    it, groups are eks-jit's own, and an access policy can only be associated if the catalog
-    grants it, at the level the catalog grants it, in namespaces registered for that cluster.
+    Every entry action names the entry ARNs of the registered principals, never another entry
+    of the cluster (the creator's, a node role's, anyone's): reads too, so the sweeper looks only
+    at registered principals. Every change needs the entry to carry the managed tag; creation must
+    set it, with eks-jit's groups and no username (EKS's default). Groups and usernames are only
+    ever set by CreateAccessEntry: it is the one action whose condition keys cover them, so no
+    role may call UpdateAccessEntry (the reconciler deletes and re-creates an entry instead). An
+    access policy can only be associated if the catalog grants it, at the level the catalog grants
+    it, in namespaces registered for that cluster.
     """
     if not clusters:
         return []
     clusters = dict(sorted(clusters.items()))
     cluster_arns = [cluster_arn(n, c) for n, c in clusters.items()]
-    entry_arns = [access_entry_arns(n, c) for n, c in clusters.items()]
-    statements = [
-        iam.PolicyStatement(
-            sid="ReadAccessEntries",
-            actions=["eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies"],
-            resources=entry_arns,
-        ),
-    ]
+    statements = []
     if needs.list_access_entries:
         statements.append(
             iam.PolicyStatement(sid="ListAccessEntries", actions=["eks:ListAccessEntries"], resources=cluster_arns)
         )
     principals = sorted(p.arn for p in catalog.principals)
-    if principals:  # no registered principal: nobody can be given an entry
-        statements.append(
-            iam.PolicyStatement(
-                sid="CreateManagedAccessEntries",
-                actions=["eks:CreateAccessEntry"],
-                resources=cluster_arns,
-                conditions={
-                    "StringEquals": {"eks:accessEntryType": "STANDARD", **MANAGED_TAG_ONLY["StringEquals"]},
-                    "ForAllValues:StringEquals": MANAGED_TAG_ONLY["ForAllValues:StringEquals"],
-                    "ForAllValues:StringLike": EKS_JIT_GROUPS["ForAllValues:StringLike"],
-                    "ArnEquals": {"eks:principalArn": principals},
-                },
-            )
-        )
+    if not principals:  # no registered principal: nobody can be given an entry
+        return statements
+    entry_arns = [arn for n, c in clusters.items() for arn in registered_entry_arns(catalog, n, c)]
     statements += [
-        # CreateAccessEntry with tags is also authorised as TagResource: the managed tag, nothing else.
+        iam.PolicyStatement(
+            sid="ReadAccessEntries",
+            actions=["eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies"],
+            resources=entry_arns,
+        ),
+        iam.PolicyStatement(
+            sid="CreateManagedAccessEntries",
+            actions=["eks:CreateAccessEntry"],
+            resources=cluster_arns,
+            conditions={
+                "StringEquals": {"eks:accessEntryType": "STANDARD", **MANAGED_TAG_ONLY["StringEquals"]},
+                "ForAllValues:StringEquals": MANAGED_TAG_ONLY["ForAllValues:StringEquals"],
+                "ForAllValues:StringLike": EKS_JIT_GROUPS["ForAllValues:StringLike"],
+                "ArnEquals": {"eks:principalArn": principals},
+                # no username in the request: EKS's default, which no RoleBinding of someone else names
+                "Null": {"eks:username": "true"},
+            },
+        ),
+        # CreateAccessEntry with tags may also be authorised as TagResource (the reference does not
+        # say on which resource): the managed tag, nothing else, on the registered principals'
+        # entries, or the cluster (a cluster tag is not a condition of anything here).
         iam.PolicyStatement(
             sid="TagManagedAccessEntries",
             actions=["eks:TagResource"],
             resources=[*cluster_arns, *entry_arns],
             conditions=MANAGED_TAG_ONLY,
-        ),
-        iam.PolicyStatement(
-            sid="SetGroupsOfManagedEntries",
-            actions=["eks:UpdateAccessEntry"],
-            resources=entry_arns,
-            conditions={"StringEquals": MANAGED_ENTRY, **EKS_JIT_GROUPS},
         ),
         iam.PolicyStatement(
             sid="RemoveManagedAccess",
@@ -307,7 +335,7 @@ def eks_statements(catalog: Catalog, clusters: Mapping[str, Cluster], needs: Nee
     namespaced = _policies(catalog, Level.NAMESPACE)
     by_namespaces: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for name, cluster in clusters.items():
-        by_namespaces[tuple(sorted(cluster.namespaces))].append(access_entry_arns(name, cluster))
+        by_namespaces[tuple(sorted(cluster.namespaces))] += registered_entry_arns(catalog, name, cluster)
     for index, (namespaces, arns) in enumerate(sorted(by_namespaces.items())):
         if namespaced:
             statements.append(
@@ -472,20 +500,25 @@ def statements_for(needs: Needs, targets: Targets, catalog: Catalog) -> list[iam
 
 
 def accepted_wildcards(
-    clusters: Mapping[str, Cluster], group: str | None, needs: Needs, state_machine: str | None = None
+    catalog: Catalog,
+    clusters: Mapping[str, Cluster],
+    group: str | None,
+    needs: Needs,
+    state_machine: str | None = None,
 ) -> dict[str, str]:
     """The wildcard resources of the statements above for ``needs``, as cdk-nag names them, with the
     reason each is as narrow as IAM allows. Only these are acknowledged; any other wildcard fails synth."""
     reasons: dict[str, str] = {}
     if needs.reconciles:
         reasons |= {
-            access_entry_arns(name, cluster, NAG_PARTITION): (
-                f"Access-entry ARNs end in a principal id and a UUID that EKS assigns at creation, so they "
-                f"cannot be listed in advance. The wildcard covers only the entries of cluster {name}, and "
-                "every change is further conditioned on the eks-jit managed tag, eks-jit groups, the "
+            arn: (
+                f"Access-entry ARNs end in a UUID that EKS assigns at creation, so they cannot be listed "
+                f"in advance. The wildcard covers only the entry of one registered principal on cluster "
+                f"{name}, and every change is further conditioned on the eks-jit managed tag, the "
                 "catalog's access policies and the cluster's registered namespaces."
             )
             for name, cluster in clusters.items()
+            for arn in registered_entry_arns(catalog, name, cluster, NAG_PARTITION)
         }
         if group is not None:
             reasons[schedule_arn_pattern(group, NAG_PARTITION, NAG_REGION, NAG_ACCOUNT)] = (

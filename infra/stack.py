@@ -15,7 +15,7 @@ from infra.constructs.notifications import Notifications
 from infra.constructs.revocation import Revocation
 from infra.constructs.storage import Storage
 from infra.functions import FunctionFactory, Made, env_var
-from infra.nag import acknowledge, policy_of, wildcard_resource
+from infra.nag import acknowledge, wildcard_resource
 from infra.settings import Deployment
 
 
@@ -69,9 +69,13 @@ class EksJitStack(Stack):
         )
         for function, needs in made:
             permissions.grant(function.role, permissions.statements_for(needs, targets, catalog))
-            accepted = permissions.accepted_wildcards(local_clusters, settings.schedule_group, needs, approvals.name)
+            accepted = permissions.accepted_wildcards(
+                catalog, local_clusters, settings.schedule_group, needs, approvals.name
+            )
+            # On the role: its default policy and the managed overflow policies CDK splits off
+            # when the per-principal entry ARNs pass the inline policy's size limit.
             for resource, reason in accepted.items():
-                acknowledge(policy_of(function.role), wildcard_resource(resource), reason)
+                acknowledge(function.role, wildcard_resource(resource), reason)
 
         Monitoring(
             self,

@@ -7,7 +7,11 @@ KMS key (so a publisher's key grant reaches exactly one topic), TLS only.
 - approvals: one message per approver per request (``lambdas/adapters/sns.py`` ``ask``), carrying
   that approver's own signed link and an ``approver`` attribute. Every human principal with an
   ``email`` has an email subscription whose filter policy admits only messages for that principal's
-  name, so an approver never receives another approver's link.
+  name, so an approver never receives another approver's link. Its topic policy (F7) refuses
+  every other subscription: only the email addresses of those approvers, only over email, and only
+  by CloudFormation's execution role of this account (the CDK bootstrap's ``cfn-exec-role``).
+  Without it any principal of the account with ``sns:Subscribe`` could add an unfiltered
+  subscription and receive every approver's link.
 """
 
 from __future__ import annotations
@@ -40,6 +44,35 @@ def _topic(scope: Construct, construct_id: str, *, name: str, display_name: str,
 def approvers_with_email(principals: Sequence[Principal]) -> list[Principal]:
     """The people approval requests are emailed to (agents never approve)."""
     return [p for p in principals if p.kind == "human" and p.email]
+
+
+# The role CloudFormation creates this stack's resources with (DefaultStackSynthesizer, any qualifier).
+CFN_EXECUTION_ROLE = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/cdk-*-cfn-exec-role-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+
+
+def only_approvers_subscribe(topic_arn: str, approvers: Sequence[Principal]) -> list[iam.PolicyStatement]:
+    """Deny statements for the approvals topic (threat model F7): nobody subscribes but
+    CloudFormation deploying this stack, and only the approvers' email addresses, over email.
+    (``sns:Endpoint`` and ``sns:Protocol`` are condition keys of ``sns:Subscribe``.)"""
+
+    def deny(sid: str, conditions: dict[str, dict[str, object]] | None = None) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid=sid,
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["sns:Subscribe"],
+            resources=[topic_arn],
+            conditions=conditions,
+        )
+
+    emails = sorted({a.email for a in approvers if a.email})
+    if not emails:
+        return [deny("NobodySubscribes")]
+    return [
+        deny("OnlyThisStackSubscribes", {"ArnNotLike": {"aws:PrincipalArn": CFN_EXECUTION_ROLE}}),
+        deny("OnlyEmailSubscriptions", {"StringNotEquals": {"sns:Protocol": "email"}}),
+        deny("OnlyApproversAddresses", {"StringNotEquals": {"sns:Endpoint": emails}}),
+    ]
 
 
 class Notifications(Construct):
@@ -86,6 +119,8 @@ class Notifications(Construct):
         self.approvals = _topic(
             self, "Approvals", name=f"{prefix}-approvals", display_name="eks-jit approvals", key=self.approvals_key
         )
+        for statement in only_approvers_subscribe(self.approvals.topic_arn, approvers_with_email(principals)):
+            self.approvals.add_to_resource_policy(statement)
         for approver in approvers_with_email(principals):
             assert approver.email is not None
             self.approvals.add_subscription(

@@ -19,6 +19,7 @@ from lambdas.adapters.aws import RETRIES, error_code, transient_errors
 from lambdas.domain.access import Access, Entry, PolicyScope
 from lambdas.domain.catalog import MANAGED_TAG, Cluster
 from lambdas.domain.errors import AccessApplyError, UnmanagedAccessEntry
+from lambdas.domain.identity import default_username
 
 ClientFactory = Callable[[str, Cluster, str], Any]
 """(cluster name, cluster, session) -> a boto3 client for that cluster's account and region."""
@@ -101,7 +102,11 @@ class ClusterEntries:
                             if scope["type"] == "cluster"
                             else PolicyScope.of(scope.get("namespaces", []))
                         )
-        return Entry(managed=managed, access=Access(frozenset(entry.get("kubernetesGroups", [])), policies))
+        return Entry(
+            managed=managed,
+            access=Access(frozenset(entry.get("kubernetesGroups", [])), policies),
+            username_is_default=entry.get("username", default_username(principal)) == default_username(principal),
+        )
 
     def create(self, principal: str, groups: frozenset[str]) -> None:
         self._call(
@@ -112,11 +117,6 @@ class ClusterEntries:
             kubernetesGroups=sorted(groups),
             tags={MANAGED_TAG: "true"},
             type="STANDARD",
-        )
-
-    def set_groups(self, principal: str, groups: frozenset[str]) -> None:
-        self._call(
-            "setting groups", principal, "update_access_entry", principalArn=principal, kubernetesGroups=sorted(groups)
         )
 
     def associate(self, principal: str, policy_arn: str, scope: PolicyScope) -> None:

@@ -4,6 +4,11 @@ The access entry of a principal on a cluster is a function of that principal's a
 grants: the union of their Kubernetes groups and of their access policies, where a policy
 granted cluster-wide by one grant is cluster-wide, and otherwise its namespaces are merged
 (EKS replaces a policy's scope on re-association, so merging is ours).
+
+Groups and the username are only ever set by creating the entry: ``CreateAccessEntry`` is the
+one action whose IAM condition keys cover them (``eks:kubernetesGroups``, ``eks:username``);
+``UpdateAccessEntry`` has none, so eks-jit's roles may not call it. An entry whose groups or
+username differ from what they should be is deleted and created again (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -86,28 +91,33 @@ class Entry:
 
     managed: bool
     access: Access
+    username_is_default: bool = True  # False: someone set another Kubernetes username
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The changes that turn the actual entry into the desired one, in a safe order:
-    create, then add/replace policies, then set groups, then remove policies, then delete."""
+    """The changes that turn the actual entry into the desired one, in a safe order: delete
+    (``recreate`` or ``delete``), create with ``groups``, then add/replace policies, then remove
+    policies. ``recreate`` deletes and creates again (groups or username changed): every desired
+    policy is associated anew."""
 
     create: bool = False
-    set_groups: frozenset[str] | None = None
+    recreate: bool = False
+    groups: frozenset[str] | None = None  # the groups the entry is (re)created with
     associate: Mapping[str, PolicyScope] = field(default_factory=dict)
     disassociate: frozenset[str] = frozenset()
     delete: bool = False
 
     @property
     def is_noop(self) -> bool:
-        return not (self.create or self.delete or self.associate or self.disassociate) and self.set_groups is None
+        return not (self.create or self.recreate or self.delete or self.associate or self.disassociate)
 
     def describe(self) -> dict[str, object]:
         return {
             "create": self.create,
+            "recreate": self.recreate,
             "delete": self.delete,
-            "set_groups": None if self.set_groups is None else sorted(self.set_groups),
+            "groups": None if self.groups is None else sorted(self.groups),
             "associate": sorted(a.rsplit("/", 1)[-1] for a in self.associate),
             "disassociate": sorted(a.rsplit("/", 1)[-1] for a in self.disassociate),
         }
@@ -118,12 +128,13 @@ def plan(desired: Access, actual: Entry | None) -> Plan:
     if actual is None:
         if desired.is_empty:
             return Plan()
-        return Plan(create=True, set_groups=desired.groups, associate=dict(desired.policies))
+        return Plan(create=True, groups=desired.groups, associate=dict(desired.policies))
     if desired.is_empty:
         return Plan(delete=True)
     have = actual.access
+    if desired.groups != have.groups or not actual.username_is_default:
+        return Plan(recreate=True, groups=desired.groups, associate=dict(desired.policies))
     return Plan(
-        set_groups=desired.groups if desired.groups != have.groups else None,
         associate={arn: s for arn, s in desired.policies.items() if have.policies.get(arn) != s},
         disassociate=frozenset(have.policies) - frozenset(desired.policies),
     )

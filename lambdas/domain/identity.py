@@ -52,3 +52,26 @@ def registry_key(arn: str) -> str:
     if not match:
         raise NotAPrincipal(f"'{arn}' is not an IAM role or user ARN")
     return f"{match['acct']}/{match['kind']}/{role_name(arn)}"
+
+
+def entry_identity(arn: str) -> tuple[str, str, str]:
+    """``(kind, account, name)`` of an IAM role or user ARN, as an access-entry ARN names it:
+    ``access-entry/<cluster>/<kind>/<account>/<name>/<uuid>`` (the path is not part of it; IAM
+    names are unique in an account whatever their path)."""
+    match = _IAM.match(arn)
+    if not match:
+        raise NotAPrincipal(f"'{arn}' is not an IAM role or user ARN")
+    return match["kind"], match["acct"], role_name(arn)
+
+
+def default_username(arn: str) -> str:
+    """The Kubernetes username EKS gives a STANDARD access entry created without one (EKS User
+    Guide, "Create access entries"): a user's ARN, or the role's session ARN (path removed) with
+    the ``{{SessionName}}`` placeholder. eks-jit never sets another (``eks:username`` must be absent
+    from every CreateAccessEntry: ``infra/permissions.py``) and puts it back if it changed."""
+    match = _IAM.match(arn)
+    if not match:
+        raise NotAPrincipal(f"'{arn}' is not an IAM role or user ARN")
+    if match["kind"] == "user":
+        return arn
+    return f"arn:{match['part']}:sts::{match['acct']}:assumed-role/{role_name(arn)}/{{{{SessionName}}}}"

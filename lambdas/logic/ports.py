@@ -59,9 +59,8 @@ class ClusterAccessEntries(Protocol):
     def read(self, principal: str, *, with_policies: bool = True) -> Entry | None:
         """The entry, or None; ``with_policies=False`` skips listing its access policies."""
 
-    def create(self, principal: str, groups: frozenset[str]) -> None: ...
-
-    def set_groups(self, principal: str, groups: frozenset[str]) -> None: ...
+    def create(self, principal: str, groups: frozenset[str]) -> None:
+        """A STANDARD entry with ``groups``, the managed tag and EKS's default username."""
 
     def associate(self, principal: str, policy_arn: str, scope: PolicyScope) -> None: ...
 

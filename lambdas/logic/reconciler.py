@@ -87,14 +87,13 @@ def reconcile(deps: Deps, principal: str, cluster: str, *, session: str) -> Outc
 
 
 def _apply(entries: ClusterAccessEntries, principal: str, changes: Plan) -> None:
-    if changes.delete:
+    if changes.delete or changes.recreate:  # recreate: the principal has no access until create
         entries.delete(principal)
+    if changes.delete:
         return
-    if changes.create:
-        entries.create(principal, changes.set_groups or frozenset())
+    if changes.create or changes.recreate:
+        entries.create(principal, changes.groups or frozenset())
     for arn, scope in sorted(changes.associate.items()):
         entries.associate(principal, arn, scope)
-    if changes.set_groups is not None and not changes.create:
-        entries.set_groups(principal, changes.set_groups)
     for arn in sorted(changes.disassociate):
         entries.disassociate(principal, arn)

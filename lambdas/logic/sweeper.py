@@ -95,9 +95,12 @@ def _all_managed(deps: Deps, report: SweepReport, indexed: set[tuple[str, str]])
 
 
 def _managed_on(deps: Deps, cluster: str, pairs: set[tuple[str, str]]) -> None:
+    """Only registered principals can have an entry eks-jit made (IAM allows creating entries for
+    them alone), and only their entries may the roles read: nobody else's is described."""
+    registered = {p.arn for p in deps.catalog.principals}
     entries = deps.eks.cluster(cluster, session="sweeper")
     for principal in entries.principals():
-        if (principal, cluster) not in pairs:
+        if principal in registered and (principal, cluster) not in pairs:
             entry = entries.read(principal, with_policies=False)
             if entry is not None and entry.managed:
                 pairs.add((principal, cluster))

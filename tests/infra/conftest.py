@@ -84,8 +84,9 @@ class Synth:
     def statements_by_role(self, stack: str = STACK) -> dict[str, list[dict[str, Any]]]:
         """Every statement of every inline policy, rendered with :func:`resolve`, by role logical id."""
         found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for policy in self.resources(stack, "AWS::IAM::Policy").values():
-            for role in policy["Properties"]["Roles"]:
+        policies = {**self.resources(stack, "AWS::IAM::Policy"), **self.resources(stack, "AWS::IAM::ManagedPolicy")}
+        for policy in policies.values():  # managed ones: what CDK splits off a role's policy past its size limit
+            for role in policy["Properties"].get("Roles", []):
                 found[role["Ref"]] += resolve(policy["Properties"]["PolicyDocument"]["Statement"])
         return found
 

@@ -4,6 +4,7 @@ revocation plumbing and alarms."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from infra.functions import env_var
 from lambdas.adapters.scheduler import schedule_name
 from lambdas.adapters.table import GRANT_PREFIX, INDEXES, LEASE_PREFIX, SIDE_PREFIX, TTL_ATTRIBUTE, create_table_kwargs
 from lambdas.domain.catalog import ACCESS_POLICY_PREFIX, MANAGED_TAG, Level
+from lambdas.domain.identity import entry_identity
 from tests.infra.conftest import (
     ACCOUNT,
     CLUSTER_STACK,
@@ -170,7 +172,7 @@ def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth
             if services & {"eks", "dynamodb"}:
                 assert "*" not in listed(statement["Resource"]), (name, statement)
                 assert all(not a.endswith("*") for a in actions(statement)), (name, statement)
-            if "dynamodb" in services and statement["Sid"] != "QueryGrants":
+            if "dynamodb" in services and statement["Sid"] != "QueryGrantIndexes":
                 # every item action names its key prefixes, and a request without keys matches none
                 assert statement["Condition"]["Null"] == {"dynamodb:LeadingKeys": "false"}, (name, statement)
         for statement in allowed(statements, "dynamodb:DeleteItem"):
@@ -180,14 +182,14 @@ def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth
         for statement in allowed(statements, "dynamodb:PutItem"):
             (keys,) = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
             puts[keys] = statement
-        in_transaction = {"dynamodb:EnclosingOperation": ["TransactWriteItems"]}
+        in_transaction = {"dynamodb:EnclosingOperation": "TransactWriteItems"}
         # grants and events (GRANT#) only inside TransactWriteItems; bare puts only on LEASE# and SIDE#
-        assert puts[GRANT_PREFIX + "*"]["Condition"]["ForAnyValue:StringEquals"] == in_transaction
+        assert puts[GRANT_PREFIX + "*"]["Condition"]["StringEquals"] == in_transaction
         assert set(puts) <= {GRANT_PREFIX + "*", LEASE_PREFIX + "*", SIDE_PREFIX + "*"}, name
         for bare in set(puts) - {GRANT_PREFIX + "*"}:
-            assert "ForAnyValue:StringEquals" not in puts[bare]["Condition"], (name, bare)
+            assert "StringEquals" not in puts[bare]["Condition"], (name, bare)
         for statement in allowed(statements, "dynamodb:UpdateItem"):
-            assert statement["Condition"]["ForAnyValue:StringEquals"] == in_transaction
+            assert statement["Condition"]["StringEquals"] == in_transaction
             assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["ACCESS#*"]}
 
 
@@ -264,7 +266,10 @@ def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -
     catalog = synth.deployment.catalog
     local = {n: c for n, c in catalog.clusters.items() if c.role_arn is None}
     allowed_arns = {f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:cluster/{n}" for n, c in local.items()} | {
-        f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:access-entry/{n}/*" for n, c in local.items()
+        f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:access-entry/{n}/{p.arn.split(':')[5].split('/')[0]}/"
+        f"{p.arn.split(':')[4]}/{p.arn.rsplit('/', 1)[1]}/*"
+        for n, c in local.items()
+        for p in catalog.principals
     }
     namespaced = {a for s in catalog.scopes.values() if s.level is Level.NAMESPACE for a in s.access_policies}
     statements = synth.function_statements()
@@ -275,7 +280,7 @@ def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -
         for statement in eks:
             assert set(listed(statement["Resource"])) <= allowed_arns, (name, statement)
             assert "shared-eks" not in str(statement)  # another account: only through its role
-            if any(a in actions(statement) for a in ("eks:UpdateAccessEntry", "eks:DeleteAccessEntry")):
+            if "eks:DeleteAccessEntry" in actions(statement):
                 assert statement["Condition"]["StringEquals"][f"aws:ResourceTag/{MANAGED_TAG}"] == "true"
         for statement in allowed(own, "eks:AssociateAccessPolicy"):
             condition = statement["Condition"]
@@ -290,6 +295,8 @@ def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -
         (create,) = allowed(own, "eks:CreateAccessEntry")
         assert set(create["Condition"]["ArnEquals"]["eks:principalArn"]) == {p.arn for p in catalog.principals}
         assert create["Condition"]["ForAllValues:StringLike"] == {"eks:kubernetesGroups": ["eks-jit:*"]}
+        assert create["Condition"]["Null"] == {"eks:username": "true"}  # EKS's default username only
+        assert allowed(own, "eks:UpdateAccessEntry") == []  # it has no condition key for groups or username
         (assume,) = allowed(own, "sts:AssumeRole")
         assert listed(assume["Resource"]) == [SHARED_ROLE]
 
@@ -375,7 +382,7 @@ def test_cluster_access_stack_trusts_only_the_control_plane_functions_that_chang
                 )
                 continue
             assert resource.startswith(f"arn:<AWS::Partition>:eks:eu-central-1:{OTHER_ACCOUNT}:")
-            assert resource.endswith(("cluster/shared-eks", "access-entry/shared-eks/*"))
+            assert resource.endswith("cluster/shared-eks") or ":access-entry/shared-eks/" in resource
     (namespaced,) = [
         s
         for s in allowed(statements, "eks:AssociateAccessPolicy")
@@ -393,3 +400,76 @@ def test_only_the_activity_readers_read_audit_logs_and_only_their_clusters(synth
         assert all(":log-group:/aws/eks/" in r and r.endswith("/cluster") for r in listed(logs["Resource"]))
         (describe,) = allowed(statements[name], "eks:DescribeCluster")
         assert all(":cluster/" in r for r in listed(describe["Resource"]))
+
+
+ENTRY_ACTIONS = (
+    "eks:DescribeAccessEntry",
+    "eks:ListAssociatedAccessPolicies",
+    "eks:TagResource",
+    "eks:UntagResource",
+    "eks:UpdateAccessEntry",
+    "eks:DeleteAccessEntry",
+    "eks:AssociateAccessPolicy",
+    "eks:DisassociateAccessPolicy",
+)
+
+
+def _reaches(statement: dict[str, Any], arn: str) -> bool:
+    return any(fnmatch.fnmatchcase(arn, pattern) for pattern in listed(statement["Resource"]))
+
+
+@pytest.mark.parametrize("stack", [STACK, CLUSTER_STACK])
+def test_no_entry_action_reaches_an_entry_of_anyone_but_a_registered_principal(synth: Synth, stack: str) -> None:
+    """As an attacker holding a function role: tag the cluster creator's entry managed, then take it over."""
+    catalog = synth.deployment.catalog
+    prefixes = [
+        f"arn:<AWS::Partition>:eks:{c.region}:{c.account}:access-entry/{name}" for name, c in catalog.clusters.items()
+    ]
+    others = ("role/111122223333/Admin", f"role/{OTHER_ACCOUNT}/eks-node-role", "user/123456789012/moto")
+    mine = ["{}/{}/{}".format(*entry_identity(p.arn)) for p in catalog.principals]
+    for role, statements in synth.statements_by_role(stack).items():
+        for statement in statements:
+            if not set(actions(statement)) & set(ENTRY_ACTIONS):
+                continue
+            for prefix in prefixes:
+                for other in others:
+                    assert not _reaches(statement, f"{prefix}/{other}/0a1b2c"), (role, statement["Sid"], other)
+            assert any(_reaches(statement, f"{p}/{m}/0a1b2c") for p in prefixes for m in mine), statement["Sid"]
+
+
+def test_the_api_queries_the_table_only_in_grant_partitions(synth: Synth) -> None:
+    """Task tokens and link nonces (SIDE#) are never reachable by Query; indexes hold no SIDE# item."""
+    table = f"<{synth.logical('StorageGrants', 'AWS::DynamoDB::Table')}.Arn>"
+    for name, statements in synth.function_statements().items():
+        for statement in allowed(statements, "dynamodb:Query"):
+            if table in listed(statement["Resource"]):
+                assert listed(statement["Resource"]) == [table], name
+                assert statement["Condition"] == {
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [GRANT_PREFIX + "*"]},
+                    "Null": {"dynamodb:LeadingKeys": "false"},
+                }
+            else:
+                assert all(r.startswith(table + "/index/") for r in listed(statement["Resource"])), name
+
+
+def test_only_cloudformation_subscribes_only_the_approvers_addresses_to_the_approvals_topic(synth: Synth) -> None:
+    """F7: an unfiltered subscription would receive every approver's link."""
+    approvals = synth.logical("NotificationsApprovals", "AWS::SNS::Topic")
+    (policy,) = [
+        p["Properties"]
+        for p in synth.resources(STACK, "AWS::SNS::TopicPolicy").values()
+        if p["Properties"]["Topics"] == [{"Ref": approvals}]
+    ]
+    denies = {s["Sid"]: s for s in resolve(policy["PolicyDocument"]["Statement"]) if s["Effect"] == "Deny"}
+    for sid in ("OnlyThisStackSubscribes", "OnlyEmailSubscriptions", "OnlyApproversAddresses"):
+        assert denies[sid]["Action"] == "sns:Subscribe" and denies[sid]["Principal"] == {"AWS": "*"}
+    assert denies["OnlyThisStackSubscribes"]["Condition"] == {
+        "ArnNotLike": {
+            "aws:PrincipalArn": "arn:<AWS::Partition>:iam::<AWS::AccountId>:role/"
+            "cdk-*-cfn-exec-role-<AWS::AccountId>-<AWS::Region>"
+        }
+    }
+    assert denies["OnlyEmailSubscriptions"]["Condition"] == {"StringNotEquals": {"sns:Protocol": "email"}}
+    assert denies["OnlyApproversAddresses"]["Condition"] == {
+        "StringNotEquals": {"sns:Endpoint": ["alice@example.com", "bob@example.com"]}
+    }

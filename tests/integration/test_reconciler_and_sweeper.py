@@ -185,3 +185,69 @@ def test_an_approved_grant_whose_activation_died_is_finished_by_the_sweeper(worl
     assert report.activations_finished == [grant["id"]]
     assert world.deps.store.get(grant["id"]).status is GrantStatus.ACTIVE
     assert world.entry(ONCALL)["policies"] == {"AmazonEKSEditPolicy": {"type": "namespace", "namespaces": ["payments"]}}
+
+
+def username(world, principal: str) -> str:
+    return world.eks.describe_access_entry(clusterName="prod-eks", principalArn=principal)["accessEntry"]["username"]
+
+
+def test_a_username_changed_out_of_band_is_put_back_by_the_sweeper(world) -> None:
+    # an attacker maps the agent's entry to a username other bindings name, to inherit them
+    world.call("POST", "/v1/grants", body=RESTART)
+    default = username(world, ONCALL)
+    assert default == "arn:aws:sts::111122223333:assumed-role/oncall-agent/{{SessionName}}"
+    world.eks.update_access_entry(clusterName="prod-eks", principalArn=ONCALL, username="payments-admin")
+    report = sweep(world.deps)
+    assert report.drift_fixed == [f"prod-eks {ONCALL}"] and report.errors == []
+    assert username(world, ONCALL) == default
+    assert world.entry(ONCALL) == {
+        "groups": ["eks-jit:rollout-restart:payments"],
+        "tags": {"eks-jit:managed": "true"},
+        "policies": {},
+    }
+    assert sweep(world.deps).drift_fixed == []  # converged
+
+
+def test_new_groups_recreate_the_entry_and_keep_every_policy(world) -> None:
+    # groups are set only by CreateAccessEntry (the one action IAM checks them on)
+    world.call("POST", "/v1/grants", body={**RESTART, "scope": "view"})
+    world.call("POST", "/v1/grants", body=RESTART)
+    assert world.entry(ONCALL) == {
+        "groups": ["eks-jit:rollout-restart:payments"],
+        "tags": {"eks-jit:managed": "true"},
+        "policies": {"AmazonEKSViewPolicy": {"type": "namespace", "namespaces": ["payments"]}},
+    }
+    assert sweep(world.deps).drift_fixed == []
+
+
+class RecordingEks:
+    """Wraps an EKS client and records the principal of every call that names one."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner, self.principals = inner, []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name in ("get_paginator", "can_paginate"):
+            return attr
+
+        def call(**kwargs: Any) -> Any:
+            if "principalArn" in kwargs:
+                self.principals.append((name, kwargs["principalArn"]))
+            return attr(**kwargs)
+
+        return call
+
+
+def test_the_sweeper_reads_only_the_entries_of_registered_principals(world) -> None:
+    # IAM lets the roles describe only registered principals' entries: the creator's is not one
+    recording = RecordingEks(boto3.client("eks", region_name=REGION))
+    catalog = world.deps.catalog
+    deps = world.deps.__class__(
+        **{**world.deps.__dict__, "eks": EksAccessEntries(catalog.clusters, lambda *_: recording)}
+    )
+    world.call("POST", "/v1/grants", body=RESTART)
+    report = sweep(deps)
+    assert report.errors == []
+    assert creator(world) not in {p for _, p in recording.principals}
+    assert {p for _, p in recording.principals} <= {p.arn for p in catalog.principals}

@@ -31,7 +31,7 @@ def test_nothing_desired_and_nothing_there_is_a_noop() -> None:
 def test_create_when_absent() -> None:
     desired = union_of([access_of("rollout-restart", restart, ["payments"]), access_of("view", view, ["payments"])])
     p = plan(desired, None)
-    assert p.create and p.set_groups == {"eks-jit:rollout-restart:payments"}
+    assert p.create and p.groups == {"eks-jit:rollout-restart:payments"}
     assert p.associate == {VIEW: PolicyScope.of({"payments"})}
 
 
@@ -39,16 +39,29 @@ def test_delete_when_nothing_is_justified() -> None:
     assert plan(Access(), Entry(True, access_of("view", view, ["payments"]))).delete
 
 
-def test_only_the_difference_is_applied() -> None:
+def test_only_the_difference_of_policies_is_applied() -> None:
     actual = Entry(True, union_of([access_of("view", view, ["payments"]), access_of("edit", edit, ["payments"])]))
-    desired = union_of(
-        [access_of("view", view, ["payments", "orders"]), access_of("rollout-restart", restart, ["orders"])]
-    )
+    desired = union_of([access_of("view", view, ["payments", "orders"])])
     p = plan(desired, actual)
-    assert not p.create and not p.delete
+    assert not p.create and not p.delete and not p.recreate
     assert p.associate == {VIEW: PolicyScope.of({"payments", "orders"})}
     assert p.disassociate == {EDIT}
-    assert p.set_groups == {"eks-jit:rollout-restart:orders"}
+
+
+def test_changed_groups_recreate_the_entry_with_every_policy() -> None:
+    """Groups are only set where IAM checks them (CreateAccessEntry), never by UpdateAccessEntry."""
+    actual = Entry(True, union_of([access_of("view", view, ["payments"])]))
+    desired = union_of([access_of("view", view, ["payments"]), access_of("rollout-restart", restart, ["orders"])])
+    p = plan(desired, actual)
+    assert p.recreate and not p.create and not p.delete
+    assert p.groups == {"eks-jit:rollout-restart:orders"}
+    assert p.associate == {VIEW: PolicyScope.of({"payments"})}  # the new entry has none yet
+
+
+def test_a_username_someone_changed_recreates_the_entry() -> None:
+    desired = union_of([access_of("view", view, ["payments"])])
+    p = plan(desired, Entry(True, desired, username_is_default=False))
+    assert p.recreate and p.associate == dict(desired.policies)
 
 
 def test_applying_the_plan_reaches_the_desired_state_so_a_second_plan_is_empty() -> None:

@@ -49,3 +49,12 @@ def test_a_role_named_like_a_registered_user_is_not_that_user() -> None:
     # found by review: a role called "alice" must never act as the IAM user alice
     caller = "arn:aws:sts::111122223333:assumed-role/alice/evil"
     assert normalise_principal(caller, KNOWN) == "arn:aws:iam::111122223333:role/alice"
+
+
+def test_the_default_username_is_what_eks_gives_an_entry_created_without_one() -> None:
+    from lambdas.domain.identity import default_username, entry_identity
+
+    role = "arn:aws:iam::111122223333:role/agents/oncall-agent"
+    assert default_username(role) == "arn:aws:sts::111122223333:assumed-role/oncall-agent/{{SessionName}}"
+    assert default_username("arn:aws:iam::111122223333:user/alice") == "arn:aws:iam::111122223333:user/alice"
+    assert entry_identity(role) == ("role", "111122223333", "oncall-agent")
