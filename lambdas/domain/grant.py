@@ -18,6 +18,12 @@ from lambdas.domain.durations import format_duration
 from lambdas.domain.errors import InvalidTransition
 
 
+class ExtensionNotRevocable(InvalidTransition):
+    """An extension is never revoked on its own (HTTP 409): revoke the grant it extends."""
+
+    code = "extension_not_revocable"
+
+
 class GrantStatus(StrEnum):
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"
@@ -81,6 +87,23 @@ def next_status(status: GrantStatus, action: Action) -> GrantStatus:
         return TRANSITIONS[(status, action)]
     except KeyError:
         raise InvalidTransition(f"a grant that is {status} cannot be {EVENT_OF_ACTION[action]}") from None
+
+
+def ensure_revocable(grant: Grant) -> None:
+    """Raise unless ``grant`` may be revoked by a user (the transition table, and one rule).
+
+    An extension carries no access of its own: its effect is the longer window of the grant it
+    extends. Marking it ``revoked`` would not take that window back, so the record would say
+    something ended while the access it gave remains. Revoking it alone is refused; revoking
+    the grant it extends ends both (docs/decisions.md, "Extensions").
+    """
+    next_status(grant.status, Action.REVOKE)  # pending or ended: InvalidTransition
+    if grant.extends is not None:
+        raise ExtensionNotRevocable(
+            f"{grant.id} is an extension of grant {grant.extends}: it cannot be revoked on its own; "
+            f"revoke {grant.extends} to end the access",
+            grant_id=grant.extends,
+        )
 
 
 class Decision(BaseModel):

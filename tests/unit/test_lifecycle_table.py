@@ -11,7 +11,9 @@ from lambdas.domain.grant import (
     TRANSITIONS,
     Action,
     Decision,
+    ExtensionNotRevocable,
     GrantStatus,
+    ensure_revocable,
     new_grant,
     next_status,
     note,
@@ -95,3 +97,19 @@ def test_a_transition_bumps_the_version_and_emits_its_event() -> None:
     noted, event = note(ended, "access_removed", at=later, actor="eks-jit", changes={})
     assert noted.status is S.REVOKED and noted.version == event.version == ended.version + 1
     assert grant.status is S.PENDING_APPROVAL  # the original is untouched: grants are values
+
+
+@pytest.mark.parametrize("status", list(S))
+def test_an_extension_is_never_revocable_on_its_own_and_a_grant_only_where_the_table_allows(status) -> None:
+    grant = fresh()[0].model_copy(update={"status": status})
+    extension = grant.model_copy(update={"id": "g-2", "extends": "g-1"})
+    if (status, Action.REVOKE) in EXPECTED:
+        ensure_revocable(grant)
+        with pytest.raises(ExtensionNotRevocable) as refused:
+            ensure_revocable(extension)
+        assert refused.value.details["grant_id"] == "g-1" and refused.value.code == "extension_not_revocable"
+    else:
+        for which in (grant, extension):
+            with pytest.raises(InvalidTransition) as refused:
+                ensure_revocable(which)
+            assert refused.value.code == "invalid_state"
