@@ -217,3 +217,34 @@ def test_approvers_get_one_email_each_with_only_their_own_link(world) -> None:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert len(messages) == 1, name
         assert grant["id"] in messages[0]["Body"] and "/v1/approval-links/" in messages[0]["Body"]
+
+
+def test_an_api_approval_after_the_approval_timeout_is_refused_and_changes_nothing(world) -> None:
+    """The request is still pending (the sweeper has not run yet) but its time to decide is
+    over: a late approval must not activate it."""
+    grant = request_edit(world)
+    stored = world.deps.store.get(grant["id"])
+    assert stored.decision.approval_timeout is not None
+    world.clock.set(stored.created_at + stored.decision.approval_timeout)
+    before = sorted(map(str, world.table_items()))
+    status, error = world.call("POST", f"/v1/grants/{grant['id']}/approve", caller=ALICE)
+    assert (status, error["code"]) == (409, "approval_timed_out")
+    assert sorted(map(str, world.table_items())) == before
+    assert world.entry(ONCALL) is None
+    # a second before the deadline still counts
+    other = request_edit(world)
+    created = world.deps.store.get(other["id"]).created_at
+    world.clock.set(created + stored.decision.approval_timeout - timedelta(seconds=1))
+    status, decided = world.call("POST", f"/v1/grants/{other['id']}/approve", caller=ALICE)
+    assert status == 200 and decided["status"] in ("approved", "active")
+
+
+def test_a_slack_approval_after_the_approval_timeout_is_refused(slack_world) -> None:
+    world, _ = slack_world
+    grant = request_edit(world)
+    stored = world.deps.store.get(grant["id"])
+    world.clock.set(stored.created_at + stored.decision.approval_timeout + timedelta(minutes=5))
+    status, error = slack_click(world, grant["id"], "U0BOB0001")
+    assert (status, error["code"]) == (409, "approval_timed_out")
+    assert world.deps.store.get(grant["id"]).status.value == "pending_approval"
+    assert world.entry(ONCALL) is None
