@@ -109,7 +109,7 @@ class LocalControlPlane:
         catalog = load_catalog(self.config_path)
         resources = create_resources(catalog, region=REGION, endpoint_url=endpoint)
         identities = load_identities()
-        self._gateway = Gateway(self.port, api.handler, identities, _context)
+        self._gateway = Gateway(self.port, api.handler, identities, _context, region=REGION)
         environment = resources.environment(self.config_path, public_url=self._gateway.url, endpoint_url=endpoint)
         bootstrap.use(bootstrap.build(read_environment(environment)))
         self._gateway.start()
