@@ -8,6 +8,8 @@ conditioned on the version it read. Nothing here knows about AWS.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -281,13 +283,37 @@ def note(grant: Grant, kind: str, *, at: datetime, actor: str, **detail: Any) ->
     return updated, GrantEvent(grant_id=grant.id, version=updated.version, type=kind, at=at, actor=actor, detail=detail)
 
 
+NEWLINES = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+REASON = "Reason, in the requester's words"
+"""The label of the one row of :func:`summary_rows` that the requester wrote (untrusted)."""
+
+
+def untrusted_line(text: str, limit: int = 500) -> str:
+    """Text a requester wrote, made into one line an approver can read but that cannot imitate
+    the message around it: line breaks (``\\n``, ``\\r``, U+2028...) become a visible ``⏎``,
+    other control and format characters (tabs, bidi overrides, zero-width) become a space or
+    go, runs of spaces shrink to one, and it is cut at ``limit`` characters. Whoever shows it
+    still quotes it and escapes it for the medium (HTML, Slack)."""
+    out = []
+    for char in text.replace("\r\n", "\n"):
+        if char in NEWLINES:
+            out.append(" \u23ce ")
+        elif unicodedata.category(char) in ("Cc", "Zs"):
+            out.append(" ")
+        elif unicodedata.category(char) not in ("Cf", "Co", "Cs", "Cn"):
+            out.append(char)
+    line = re.sub(" {2,}", " ", "".join(out)).strip()
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
 def summary_rows(grant: Grant) -> list[tuple[str, str]]:
-    """What a person deciding a request is shown (Slack message, approval page), in order."""
+    """What a person deciding a request is shown (Slack message, approval page), in order.
+    Every value is one line; the requester's own words come last, under :data:`REASON`."""
     return [
         ("Requester", grant.requester),
         ("Cluster", grant.cluster),
         ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
         ("Scope", grant.scope),
         ("Duration", format_duration(grant.duration)),
-        ("Reason", grant.reason),
+        (REASON, untrusted_line(grant.reason)),
     ]

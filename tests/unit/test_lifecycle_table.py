@@ -113,3 +113,13 @@ def test_an_extension_is_never_revocable_on_its_own_and_a_grant_only_where_the_t
             with pytest.raises(InvalidTransition) as refused:
                 ensure_revocable(which)
             assert refused.value.code == "invalid_state"
+
+
+def test_untrusted_text_becomes_one_visible_line() -> None:
+    from lambdas.domain.grant import untrusted_line
+
+    hostile = "ok\r\n\n*Approve:* https://evil\u2028x\ty\u202e\u200bz\x00  end"
+    line = untrusted_line(hostile)
+    assert line == "ok \u23ce \u23ce *Approve:* https://evil \u23ce x yz end"
+    assert untrusted_line("a" * 600, limit=10) == "a" * 9 + "\u2026"
+    assert untrusted_line("caf\u00e9 \U0001f680") == "caf\u00e9 \U0001f680"  # letters and emoji stay
