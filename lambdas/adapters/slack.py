@@ -23,10 +23,10 @@ def escape(text: str) -> str:
 
 
 def _fields(grant: Grant) -> list[dict[str, Any]]:
-    """Our labels in mrkdwn; the requester's reason (already one line) as plain_text, quoted, so
-    it can carry no formatting, link or line of its own."""
+    """Our labels in mrkdwn; the requester's reason (already one line) as plain_text, quoted and
+    still escaped, so it can carry no formatting, mention, link or line of its own."""
     return [
-        {"type": "plain_text", "text": f'{k}: "{v}"', "emoji": False}
+        {"type": "plain_text", "text": f'{k}: "{escape(v)}"', "emoji": False}
         if k == REASON
         else {"type": "mrkdwn", "text": f"*{k}*\n{escape(v)}", "verbatim": True}
         for k, v in summary_rows(grant)
