@@ -221,9 +221,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def kubeconfig(grant: dict[str, Any]) -> dict[str, Any]:
+def kubeconfig(grant: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
     """A kubeconfig for an active grant: its user runs ``aws eks get-token``, so the holder needs
-    only its own IAM credentials (the same ones the grant was made for), no eks:* permission."""
+    only its own IAM credentials (the same ones the grant was made for), no eks:* permission.
+
+    ``profile`` is the AWS profile the CLI signed with: the token must be made by the same
+    principal, not by whatever the default credentials are when kubectl runs. It goes into the
+    exec args (``--profile``: an explicit profile also overrides credentials in the environment)
+    and ``env`` (``AWS_PROFILE``). The region is the cluster's (the STS endpoint the token is
+    signed for)."""
     conn = grant.get("connection")
     if grant["status"] != "active" or not conn:
         raise CliError(3, f"grant {grant['id']} is {grant['status']}: no cluster access to configure")
@@ -250,6 +256,7 @@ def kubeconfig(grant: dict[str, Any]) -> dict[str, Any]:
                         "apiVersion": "client.authentication.k8s.io/v1beta1",
                         "command": "aws",
                         "args": [
+                            *(["--profile", profile] if profile else []),
                             "--region",
                             conn["region"],
                             "eks",
@@ -259,6 +266,7 @@ def kubeconfig(grant: dict[str, Any]) -> dict[str, Any]:
                             "--output",
                             "json",
                         ],
+                        **({"env": [{"name": "AWS_PROFILE", "value": profile}]} if profile else {}),
                         "interactiveMode": "Never",
                     }
                 },
@@ -270,11 +278,14 @@ def kubeconfig(grant: dict[str, Any]) -> dict[str, Any]:
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     import yaml
 
-    text = yaml.safe_dump(kubeconfig(client(args).grant(args.id)), sort_keys=False)
+    from eks_jit.files import write_private
+
+    # The profile the API call is signed with (flag, else AWS_PROFILE); local identities have none.
+    profile = None if args.as_identity else args.profile or os.environ.get("AWS_PROFILE")
+    text = yaml.safe_dump(kubeconfig(client(args).grant(args.id), profile), sort_keys=False)
     if args.out:
         path = Path(args.out)
-        path.write_text(text)
-        path.chmod(0o600)
+        write_private(path, text)
         print(f"wrote {path} (expires with the grant; KUBECONFIG={path} kubectl ...)", file=sys.stderr)
     else:
         print(text, end="")

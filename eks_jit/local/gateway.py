@@ -1,9 +1,10 @@
 """The local API Gateway: HTTP on localhost in front of the real API handler.
 
 Like the deployed REST API: every /v1 route needs a valid SigV4 signature (service
-``execute-api``) except the approval-link and Slack routes, which verify their own
-signatures in the handler. The signer's identity becomes ``requestContext.identity`` of an
-API Gateway proxy event, exactly what AWS_IAM authorisation hands the Lambda.
+``execute-api``, the local region, the body's own payload hash) except the approval-link and
+Slack routes, which verify their own signatures in the handler. The signer's identity becomes
+``requestContext.identity`` of an API Gateway proxy event, exactly what AWS_IAM authorisation
+hands the Lambda.
 """
 
 from __future__ import annotations
@@ -71,7 +72,13 @@ def _body(body: bytes) -> dict[str, Any]:
 
 class Gateway:
     def __init__(
-        self, port: int, handler: ApiHandler, identities: dict[str, Identity], context_factory: Callable[[], Any]
+        self,
+        port: int,
+        handler: ApiHandler,
+        identities: dict[str, Identity],
+        context_factory: Callable[[], Any],
+        *,
+        region: str,
     ) -> None:
         gateway = self
 
@@ -91,6 +98,7 @@ class Gateway:
 
         self._handler = handler
         self._identities = identities
+        self._region = region
         self._context = context_factory
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
@@ -120,7 +128,9 @@ class Gateway:
         if not parts.path.startswith(PUBLIC_PREFIXES):
             try:
                 url = f"http://{headers.get('Host', f'127.0.0.1:{self.port}')}{request.path}"
-                caller = verify(request.command, url, headers, body, self._identities, datetime.now(UTC))
+                caller = verify(
+                    request.command, url, headers, body, self._identities, datetime.now(UTC), region=self._region
+                )
             except AuthError as exc:
                 return self._reply(
                     request,

@@ -4,10 +4,19 @@ The signature is recomputed with botocore's own signer (``SigV4Auth``) from the 
 received: same method, path, query, signed headers, body and ``X-Amz-Date``, with the secret
 key of the access key id the request names (local identities). A request that is unsigned,
 names an unknown key, is signed with another secret, or is older than 5 minutes is refused.
+
+As API Gateway does, the credential scope must be service ``execute-api`` in the gateway's
+own region (never whatever the request says it was signed for), and the payload hash is the
+SHA-256 of the body received: an ``X-Amz-Content-SHA256`` header must equal it
+(``UNSIGNED-PAYLOAD`` is refused), so a signature made for one body never covers another.
+
+Local mode is not a trust boundary (README, "Local mode"): this check makes the local API
+behave like the deployed one, it does not make the machine's other users untrusted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -22,6 +31,7 @@ AUTH = re.compile(
     r"SignedHeaders=(?P<signed>[^,]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
 )
 MAX_SKEW = timedelta(minutes=5)
+SERVICE = "execute-api"
 
 
 class AuthError(Exception):
@@ -40,12 +50,27 @@ class Identity:
 
 
 def verify(
-    method: str, url: str, headers: dict[str, str], body: bytes, identities: dict[str, Identity], now: datetime
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    identities: dict[str, Identity],
+    now: datetime,
+    *,
+    region: str,
 ) -> Identity:
     lower = {k.lower(): v for k, v in headers.items()}
     match = AUTH.match(lower.get("authorization", "").strip())
     if not match:
         raise AuthError("missing_signature", "the request is not signed with AWS SigV4")
+    if (match["service"], match["region"]) != (SERVICE, region):
+        raise AuthError(
+            "invalid_credential_scope",
+            f"the credential is scoped to {match['service']} in {match['region']}: sign for {SERVICE} in {region}",
+        )
+    body_hash = hashlib.sha256(body).hexdigest()
+    if lower.get("x-amz-content-sha256", body_hash) != body_hash:
+        raise AuthError("payload_mismatch", "X-Amz-Content-SHA256 is not the SHA-256 of the body sent")
     identity = identities.get(match["key"])
     if identity is None:
         raise AuthError("unknown_access_key", f"access key {match['key']} belongs to no known principal")
@@ -59,10 +84,11 @@ def verify(
     signed = match["signed"].split(";")
     request = AWSRequest(method=method, url=url, data=body, headers={h: lower.get(h, "") for h in signed})
     request.context["timestamp"] = amz_date
+    request.context["payload_signing_enabled"] = True  # the body's own hash, also over https
     signer = SigV4Auth(
         Credentials(identity.access_key_id, identity.secret_access_key, lower.get("x-amz-security-token")),
-        match["service"],
-        match["region"],
+        SERVICE,
+        region,
     )
     if signer.signed_headers(signer.headers_to_sign(request)) != match["signed"]:
         raise AuthError("invalid_signature", "the signed headers do not match the request")

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from eks_jit.files import write_private
 from eks_jit.local.sigv4 import Identity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +109,7 @@ class LocalControlPlane:
         catalog = load_catalog(self.config_path)
         resources = create_resources(catalog, region=REGION, endpoint_url=endpoint)
         identities = load_identities()
-        self._gateway = Gateway(self.port, api.handler, identities, _context)
+        self._gateway = Gateway(self.port, api.handler, identities, _context, region=REGION)
         environment = resources.environment(self.config_path, public_url=self._gateway.url, endpoint_url=endpoint)
         bootstrap.use(bootstrap.build(read_environment(environment)))
         self._gateway.start()
@@ -137,10 +138,7 @@ class LocalControlPlane:
             ],
             "resources": resources.to_json(),
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self.state_dir / "local.json"
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(state, indent=2))
+        write_state(self.state_dir, state)
         return state
 
     def stop(self) -> None:
@@ -148,6 +146,15 @@ class LocalControlPlane:
             if hasattr(self, part):
                 getattr(self, part).stop()
         (self.state_dir / "local.json").unlink(missing_ok=True)
+
+
+def write_state(state_dir: Path, state: dict[str, Any]) -> Path:
+    """``<state dir>/local.json``, readable by its owner only: it holds every identity's secret
+    key. Taken to 0600 also when an earlier run (or anyone) left the file with another mode."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "local.json"
+    write_private(path, json.dumps(state, indent=2))
+    return path
 
 
 def _context() -> Any:

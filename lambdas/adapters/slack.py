@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from lambdas.domain.errors import NotificationFailed
-from lambdas.domain.grant import Grant, summary_rows
+from lambdas.domain.grant import REASON, Grant, summary_rows, untrusted_line
 from lambdas.logic.ports import ChatMessage, Secrets
 
 APPROVE, DENY = "approve", "deny"
@@ -23,7 +23,14 @@ def escape(text: str) -> str:
 
 
 def _fields(grant: Grant) -> list[dict[str, Any]]:
-    return [{"type": "mrkdwn", "text": f"*{k}*\n{escape(v)}", "verbatim": True} for k, v in summary_rows(grant)]
+    """Our labels in mrkdwn; the requester's reason (already one line) as plain_text, quoted and
+    still escaped, so it can carry no formatting, mention, link or line of its own."""
+    return [
+        {"type": "plain_text", "text": f'{k}: "{escape(v)}"', "emoji": False}
+        if k == REASON
+        else {"type": "mrkdwn", "text": f"*{k}*\n{escape(v)}", "verbatim": True}
+        for k, v in summary_rows(grant)
+    ]
 
 
 def _confirm(verb: str, grant: Grant) -> dict[str, Any]:
@@ -76,7 +83,7 @@ def outcome_blocks(grant: Grant, outcome: str) -> list[dict[str, Any]]:
     line = (
         f"*{outcome.upper()}*"
         + (f" by {who}" if who else "")
-        + (f": {grant.status_reason}" if grant.status_reason else "")
+        + (f": {escape(untrusted_line(grant.status_reason))}" if grant.status_reason else "")
     )
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Access request* `{grant.id}`"}},

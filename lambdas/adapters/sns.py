@@ -8,15 +8,27 @@ from typing import Any
 
 from lambdas.adapters.aws import transient_errors
 from lambdas.domain.durations import format_duration
-from lambdas.domain.grant import Grant, GrantEvent
+from lambdas.domain.grant import REASON, Grant, GrantEvent, untrusted_line
 from lambdas.logic.ports import ApprovalAsk
 
 
 def summary(grant: Grant) -> str:
+    """Who asks for what, then the requester's reason as one quoted line (it cannot start a
+    line of its own, so it cannot draw a block that looks like ours)."""
     where = f"{grant.cluster}/{','.join(grant.namespaces)}" if grant.namespaces else grant.cluster
     return (
         f"{grant.requester} asks for '{grant.scope}' on {where} for {format_duration(grant.duration)}.\n"
-        f"Reason: {grant.reason}\nRequest: {grant.id}"
+        f"Request: {grant.id}\n"
+        f'{REASON}: "{untrusted_line(grant.reason)}"'
+    )
+
+
+def approval_message(ask: ApprovalAsk) -> str:
+    """The approver's email: their own link first, in a fixed place, then the request."""
+    return (
+        "Your approval link (single use, only for you; it opens a page, nothing is decided until you "
+        f"press a button):\n{ask.link}\n\n{summary(ask.grant)}\n\n"
+        "Only the link at the top of this message comes from eks-jit.\n"
     )
 
 
@@ -27,10 +39,7 @@ class SnsNotifier:
         self._outcomes = outcomes_topic
 
     def ask(self, ask: ApprovalAsk) -> None:
-        message = (
-            f"{summary(ask.grant)}\n\nYour approval link (single use, only for you; it opens a page, "
-            f"nothing is decided until you press a button):\n{ask.link}\n"
-        )
+        message = approval_message(ask)
         with transient_errors("publish approval request"):
             self._sns.publish(
                 TopicArn=self._approvals,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from lambdas.domain.grant import Grant, summary_rows
+from lambdas.domain.grant import REASON, Grant, summary_rows
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -32,8 +32,16 @@ def _page(title: str, body: str) -> str:
 
 
 def _summary(grant: Grant) -> str:
-    rows = [*summary_rows(grant), ("Request", grant.id)]
-    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows) + "</dl>"
+    """The request, the requester's reason (one line) quoted as what it is: their words."""
+    rows = [("Request", grant.id), *summary_rows(grant)]
+    return (
+        "<dl>"
+        + "".join(
+            f"<dt>{escape(k)}</dt><dd>" + (f"<q>{escape(v)}</q>" if k == REASON else escape(v)) + "</dd>"
+            for k, v in rows
+        )
+        + "</dl>"
+    )
 
 
 def confirm(grant: Grant, approver: str) -> str:

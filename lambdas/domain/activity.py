@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-_ROLE = re.compile(r"^arn:(?P<part>aws[a-z-]*):iam::(?P<acct>\d{12}):role/(?:.*/)?(?P<name>[^/]+)$")
+_ROLE = re.compile(r"^arn:(?P<part>aws[a-z-]*):iam::(?P<acct>[0-9]{12}):role/(?:.*/)?(?P<name>[^/]+)$")
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,14 @@
   only humans (``not_an_approver``).
 - The same approver counts once (``already_voted``).
 - N approvals are needed; one deny from an allowed approver ends the request.
+- Nothing is decided once the approval timeout has passed (``approval_timed_out``), even if
+  the request is still ``pending_approval`` because the sweeper has not expired it yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from lambdas.domain.errors import DomainError, InvalidTransition
 from lambdas.domain.grant import Action, Decision, Grant, GrantEvent, GrantStatus, note, transition
@@ -31,6 +33,20 @@ class AlreadyVoted(DomainError):
     """This approver already approved this request; a vote counts once (HTTP 409)."""
 
     code = "already_voted"
+
+
+class ApprovalTimedOut(InvalidTransition):
+    """The time to decide this request is over (HTTP 409); it is expired, not approved."""
+
+    code = "approval_timed_out"
+
+
+DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)  # as the approval links and the workflow's timer
+
+
+def decision_deadline(grant: Grant) -> datetime:
+    """The moment after which no decision on ``grant`` counts."""
+    return grant.created_at + (grant.decision.approval_timeout or DEFAULT_APPROVAL_TIMEOUT)
 
 
 GroupsOf = Callable[[str], tuple[str, ...]]
@@ -73,10 +89,14 @@ def votes_missing(
     return ""
 
 
-def check_decider(grant: Grant, approver: str, groups_of: GroupsOf, is_human: IsHuman) -> None:
-    """Raise the precise reason ``approver`` may not decide ``grant`` now."""
+def check_decider(grant: Grant, approver: str, groups_of: GroupsOf, is_human: IsHuman, now: datetime) -> None:
+    """Raise the precise reason ``approver`` may not decide ``grant`` at ``now``."""
     if grant.status is not GrantStatus.PENDING_APPROVAL:
         raise InvalidTransition(f"this request is {grant.status.value}: nothing left to decide")
+    if now >= decision_deadline(grant):
+        raise ApprovalTimedOut(
+            f"the time to decide this request ended at {decision_deadline(grant).isoformat()}: it expires undecided"
+        )
     if approver == grant.requester:
         raise SelfApproval("you cannot approve or deny your own request")
     if not may_decide(grant, approver, groups_of, is_human):

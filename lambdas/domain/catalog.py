@@ -24,8 +24,8 @@ MANAGED_TAG = "eks-jit:managed"
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
 ClusterName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")]
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
-IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")]
+AccountId = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+IamArn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9_+=,.@/-]+$")]
 
 
 class Strict(BaseModel):
@@ -180,7 +180,7 @@ class Cluster(Strict):
     """A cluster eks-jit may grant access to, with the attributes policies can test."""
 
     account: AccountId
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")]
     environment: Name
     namespaces: tuple[Name, ...] = Field(min_length=1)
     role_arn: IamArn | None = None  # assumed for cross-account clusters; None = same account

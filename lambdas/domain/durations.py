@@ -12,7 +12,8 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, TypeAdapter
 
-_SHORT = re.compile(r"^(?:(?P<h>\d{1,6})h)?(?:(?P<m>\d{1,7})m)?(?:(?P<s>\d{1,9})s)?$")
+# [0-9], not \d: \d also matches other scripts' digits (Arabic-Indic "\u0661\u0665m"), which int() reads.
+_SHORT = re.compile(r"^(?:(?P<h>[0-9]{1,6})h)?(?:(?P<m>[0-9]{1,7})m)?(?:(?P<s>[0-9]{1,9})s)?$")
 _ISO = TypeAdapter(timedelta)
 
 

@@ -8,6 +8,8 @@ conditioned on the version it read. Nothing here knows about AWS.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -16,6 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lambdas.domain.durations import format_duration
 from lambdas.domain.errors import InvalidTransition
+
+
+class ExtensionNotRevocable(InvalidTransition):
+    """An extension is never revoked on its own (HTTP 409): revoke the grant it extends."""
+
+    code = "extension_not_revocable"
 
 
 class GrantStatus(StrEnum):
@@ -81,6 +89,23 @@ def next_status(status: GrantStatus, action: Action) -> GrantStatus:
         return TRANSITIONS[(status, action)]
     except KeyError:
         raise InvalidTransition(f"a grant that is {status} cannot be {EVENT_OF_ACTION[action]}") from None
+
+
+def ensure_revocable(grant: Grant) -> None:
+    """Raise unless ``grant`` may be revoked by a user (the transition table, and one rule).
+
+    An extension carries no access of its own: its effect is the longer window of the grant it
+    extends. Marking it ``revoked`` would not take that window back, so the record would say
+    something ended while the access it gave remains. Revoking it alone is refused; revoking
+    the grant it extends ends both (docs/decisions.md, "Extensions").
+    """
+    next_status(grant.status, Action.REVOKE)  # pending or ended: InvalidTransition
+    if grant.extends is not None:
+        raise ExtensionNotRevocable(
+            f"{grant.id} is an extension of grant {grant.extends}: it cannot be revoked on its own; "
+            f"revoke {grant.extends} to end the access",
+            grant_id=grant.extends,
+        )
 
 
 class Decision(BaseModel):
@@ -258,13 +283,37 @@ def note(grant: Grant, kind: str, *, at: datetime, actor: str, **detail: Any) ->
     return updated, GrantEvent(grant_id=grant.id, version=updated.version, type=kind, at=at, actor=actor, detail=detail)
 
 
+NEWLINES = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+REASON = "Reason, in the requester's words"
+"""The label of the one row of :func:`summary_rows` that the requester wrote (untrusted)."""
+
+
+def untrusted_line(text: str, limit: int = 500) -> str:
+    """Text a requester wrote, made into one line an approver can read but that cannot imitate
+    the message around it: line breaks (``\\n``, ``\\r``, U+2028...) become a visible ``⏎``,
+    other control and format characters (tabs, bidi overrides, zero-width) become a space or
+    go, runs of spaces shrink to one, and it is cut at ``limit`` characters. Whoever shows it
+    still quotes it and escapes it for the medium (HTML, Slack)."""
+    out = []
+    for char in text.replace("\r\n", "\n"):
+        if char in NEWLINES:
+            out.append(" \u23ce ")
+        elif unicodedata.category(char) in ("Cc", "Zs"):
+            out.append(" ")
+        elif unicodedata.category(char) not in ("Cf", "Co", "Cs", "Cn"):
+            out.append(char)
+    line = re.sub(" {2,}", " ", "".join(out)).strip()
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
 def summary_rows(grant: Grant) -> list[tuple[str, str]]:
-    """What a person deciding a request is shown (Slack message, approval page), in order."""
+    """What a person deciding a request is shown (Slack message, approval page), in order.
+    Every value is one line; the requester's own words come last, under :data:`REASON`."""
     return [
         ("Requester", grant.requester),
         ("Cluster", grant.cluster),
         ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
         ("Scope", grant.scope),
         ("Duration", format_duration(grant.duration)),
-        ("Reason", grant.reason),
+        (REASON, untrusted_line(grant.reason)),
     ]

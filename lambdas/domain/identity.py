@@ -11,9 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-_IAM = re.compile(r"^arn:(?P<part>aws[a-z-]*):iam::(?P<acct>\d{12}):(?P<kind>role|user)/(?P<rest>.+)$")
+# ASCII only: in a str pattern \d and \w also match other scripts' digits and letters.
+_IAM = re.compile(
+    r"^arn:(?P<part>aws[a-z-]*):iam::(?P<acct>[0-9]{12}):(?P<kind>role|user)/(?P<rest>[\w+=,.@/-]+)$", re.ASCII
+)
 _STS = re.compile(
-    r"^arn:(?P<part>aws[a-z-]*):sts::(?P<acct>\d{12}):assumed-role/(?P<role>[\w+=,.@-]+)/(?P<session>[\w+=,.@-]+)$"
+    r"^arn:(?P<part>aws[a-z-]*):sts::(?P<acct>[0-9]{12}):assumed-role/(?P<role>[\w+=,.@-]+)/(?P<session>[\w+=,.@-]+)$",
+    re.ASCII,
 )
 
 
@@ -29,7 +33,7 @@ def role_name(arn: str) -> str:
 def normalise_principal(caller_arn: str, known: Mapping[str, str] | None = None) -> str:
     """The IAM role or user ARN behind ``caller_arn``.
 
-    ``known`` maps registry keys (:func:`registry_key`: ``"<account>/role/<name>"``) to registered
+    ``known`` maps registry keys (:func:`registry_key`: ``"<partition>/<account>/role/<name>"``) to registered
     role ARNs that may carry a path. A session is only ever mapped to a *role*: a role that
     happens to share its name with a registered IAM user is not that user.
     """
@@ -40,18 +44,20 @@ def normalise_principal(caller_arn: str, known: Mapping[str, str] | None = None)
     session = _STS.match(caller_arn)
     if not session:
         raise NotAPrincipal(f"'{caller_arn}' is neither an IAM role/user nor an assumed-role session")
-    key = f"{session['acct']}/role/{session['role']}"
+    key = f"{session['part']}/{session['acct']}/role/{session['role']}"
     if known and key in known:
         return known[key]
     return f"arn:{session['part']}:iam::{session['acct']}:role/{session['role']}"
 
 
 def registry_key(arn: str) -> str:
-    """The ``"<account>/<role|user>/<name>"`` key :func:`normalise_principal` looks roles up by."""
+    """The ``"<partition>/<account>/<role|user>/<name>"`` key :func:`normalise_principal` looks
+    roles up by. The partition is part of it: ``arn:aws-cn`` and ``arn:aws`` accounts with the
+    same number are different accounts."""
     match = _IAM.match(arn)
     if not match:
         raise NotAPrincipal(f"'{arn}' is not an IAM role or user ARN")
-    return f"{match['acct']}/{match['kind']}/{role_name(arn)}"
+    return f"{match['part']}/{match['acct']}/{match['kind']}/{role_name(arn)}"
 
 
 def entry_identity(arn: str) -> tuple[str, str, str]:

@@ -27,13 +27,13 @@ from typing import Any
 
 import cedarpy
 
+from lambdas.domain.approvals import DEFAULT_APPROVAL_TIMEOUT
 from lambdas.domain.catalog import Catalog, Level
 from lambdas.domain.durations import DurationFormatError, format_duration, parse_duration
 from lambdas.domain.grant import Decision
 
 SCHEMA = resources.files("lambdas.domain").joinpath("policy.cedarschema").read_text()
 NS = "EksJit"
-DEFAULT_APPROVAL_TIMEOUT = timedelta(hours=1)
 
 
 class PolicyError(ValueError):

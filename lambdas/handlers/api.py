@@ -142,6 +142,8 @@ def describe_grant(grant_id: GrantId) -> GrantDetail:
 
 @app.post("/v1/grants/<grant_id>/revoke", responses=ERRORS)
 def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
+    """End a grant now and take its access away (its extensions end with it). An extension is
+    not revoked on its own: 409 ``extension_not_revocable``, whose ``grant_id`` is the grant to revoke."""
     logger.append_keys(grant_id=grant_id)
     grant = revoke_grant(bootstrap.deps(), caller(), grant_id, body.reason if body else "")
     metrics.add_metric(name="GrantRevoked", unit=MetricUnit.Count, value=1)

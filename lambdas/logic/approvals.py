@@ -3,8 +3,6 @@ the outcome to the workflow. Every door ends in :func:`decide`."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from lambdas.domain import approvals, links
 from lambdas.domain.errors import Conflict, DomainError, Forbidden, NotificationFailed, TransientAwsError
 from lambdas.domain.grant import Action, Grant, GrantStatus
@@ -37,8 +35,7 @@ def link_for(deps: Deps, grant: Grant, approver: str) -> str:
     """The approver's own signed, single-use link, valid until the approval timeout."""
     assert deps.secrets is not None
     key = deps.secrets.get(deps.link_key_secret)["key"].encode()
-    timeout = grant.decision.approval_timeout or timedelta(hours=1)
-    token = links.sign(grant.id, approver, grant.created_at + timeout, key)
+    token = links.sign(grant.id, approver, approvals.decision_deadline(grant), key)
     return f"{deps.public_url.rstrip('/')}/v1/approval-links/{token}"
 
 
@@ -78,10 +75,11 @@ def decide(deps: Deps, grant_id: str, approver: str, verdict: str, *, comment: s
     """One approver's approve/deny, from any door. Racing decisions produce one outcome."""
     for _ in range(8):
         grant = deps.store.get(grant_id)
-        approvals.check_decider(grant, approver, deps.catalog.groups_of, deps.catalog.is_human)
+        now = deps.clock.now()
+        approvals.check_decider(grant, approver, deps.catalog.groups_of, deps.catalog.is_human, now)
         decide_one = approvals.approve if verdict == "approve" else approvals.deny
         try:
-            updated = commit(deps, grant, decide_one(grant, approver, at=deps.clock.now(), comment=comment, via=via))
+            updated = commit(deps, grant, decide_one(grant, approver, at=now, comment=comment, via=via))
         except Conflict:
             continue  # another decision landed first: look again (it may have settled it)
         logger.info("decision recorded", extra={"grant_id": grant_id, "verdict": verdict, "via": via})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lambdas.domain.errors import Forbidden, InvalidRequest
-from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, next_status
+from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, ensure_revocable
 from lambdas.logic.access_control import ensure_may_revoke, ensure_may_see, is_admin
 from lambdas.logic.lifecycle import end
 from lambdas.logic.ports import Deps
@@ -28,5 +28,5 @@ def list_grants(deps: Deps, caller: str, *, status: GrantStatus | None, mine: bo
 def revoke_grant(deps: Deps, caller: str, grant_id: str, reason: str = "") -> Grant:
     grant = deps.store.get(grant_id)
     ensure_may_revoke(deps, caller, grant)
-    next_status(grant.status, Action.REVOKE)  # an ended grant: InvalidTransition, nothing written
+    ensure_revocable(grant)  # an ended grant or an extension: refused, nothing written
     return end(deps, grant, Action.REVOKE, actor=caller, reason=reason or "revoked early")

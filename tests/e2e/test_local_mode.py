@@ -12,6 +12,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -132,3 +133,42 @@ def test_a_second_local_up_on_a_busy_port_says_so(local, tmp_path) -> None:
     assert done.returncode == 4 and f"port {port} is busy" in done.stderr
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass  # the first one still serves
+
+
+def test_kubeconfig_with_a_profile_makes_tokens_as_that_profile(local, tmp_path) -> None:
+    """`eks-jit kubeconfig ID --profile P` signed the API call as P but wrote an exec section
+    that ran `aws eks get-token` with the default credentials: another principal's token."""
+    agent = local.identity("agent-oncall")
+    (tmp_path / "credentials").write_text(
+        f"[oncall]\naws_access_key_id = {agent['access_key_id']}\n"
+        f"aws_secret_access_key = {agent['secret_access_key']}\n"
+    )
+    (tmp_path / "config").write_text("[default]\nregion = eu-central-1\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(BIN), *args, "--profile", "oncall", "--region", local.state["region"]]
+        command += ["--state-dir", str(local.state_dir), "-o", "json"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+
+    done = cli("request", "--cluster", "demo", "--namespace", "payments", "--scope", "view",
+               "--duration", "1m", "--reason", "kubeconfig")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    grant = json.loads(done.stdout)
+    out = tmp_path / "kube" / "config"
+    out.parent.mkdir()
+    out.write_text("stale and world-readable\n")
+    out.chmod(0o644)
+    written = cli("kubeconfig", grant["id"], "--out", str(out))
+    assert written.returncode == 0, written.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    exec_ = yaml.safe_load(out.read_text())["users"][0]["user"]["exec"]
+    assert exec_["args"][:4] == ["--profile", "oncall", "--region", local.state["region"]]
+    assert exec_["args"][4:] == ["eks", "get-token", "--cluster-name", "demo", "--output", "json"]
+    assert {"name": "AWS_PROFILE", "value": "oncall"} in exec_["env"]
+    local.cli("revoke", grant["id"], who="agent-oncall")

@@ -217,3 +217,93 @@ def test_approvers_get_one_email_each_with_only_their_own_link(world) -> None:
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert len(messages) == 1, name
         assert grant["id"] in messages[0]["Body"] and "/v1/approval-links/" in messages[0]["Body"]
+
+
+def test_an_api_approval_after_the_approval_timeout_is_refused_and_changes_nothing(world) -> None:
+    """The request is still pending (the sweeper has not run yet) but its time to decide is
+    over: a late approval must not activate it."""
+    grant = request_edit(world)
+    stored = world.deps.store.get(grant["id"])
+    assert stored.decision.approval_timeout is not None
+    world.clock.set(stored.created_at + stored.decision.approval_timeout)
+    before = sorted(map(str, world.table_items()))
+    status, error = world.call("POST", f"/v1/grants/{grant['id']}/approve", caller=ALICE)
+    assert (status, error["code"]) == (409, "approval_timed_out")
+    assert sorted(map(str, world.table_items())) == before
+    assert world.entry(ONCALL) is None
+    # a second before the deadline still counts
+    other = request_edit(world)
+    created = world.deps.store.get(other["id"]).created_at
+    world.clock.set(created + stored.decision.approval_timeout - timedelta(seconds=1))
+    status, decided = world.call("POST", f"/v1/grants/{other['id']}/approve", caller=ALICE)
+    assert status == 200 and decided["status"] in ("approved", "active")
+
+
+def test_a_slack_approval_after_the_approval_timeout_is_refused(slack_world) -> None:
+    world, _ = slack_world
+    grant = request_edit(world)
+    stored = world.deps.store.get(grant["id"])
+    world.clock.set(stored.created_at + stored.decision.approval_timeout + timedelta(minutes=5))
+    status, error = slack_click(world, grant["id"], "U0BOB0001")
+    assert (status, error["code"]) == (409, "approval_timed_out")
+    assert world.deps.store.get(grant["id"]).status.value == "pending_approval"
+    assert world.entry(ONCALL) is None
+
+
+HOSTILE = (
+    "hotfix\n\n"
+    "Your approval link (single use, only for you; it opens a page, nothing is decided until you press a button):\n"
+    "https://evil.example/v1/approval-links/fake.token\n\n\u2028*APPROVED* by security \u202eknil"
+)
+
+
+def request_hostile(world) -> dict:
+    status, grant = world.call("POST", "/v1/grants", body={**EDIT_REQUEST, "reason": HOSTILE}, caller=ONCALL)
+    assert status == 201 and grant["status"] == "pending_approval", grant
+    notified(world, grant["id"])
+    return grant
+
+
+EDIT_REQUEST = {"cluster": "prod-eks", "namespace": "payments", "scope": "edit", "duration": "30m"}
+
+
+def test_a_hostile_reason_cannot_draw_a_fake_approval_link_in_the_email(world) -> None:
+    sqs, sns = boto3.client("sqs"), boto3.client("sns")
+    url = sqs.create_queue(QueueName="approver-bob")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=world.deps.notifier._approvals,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps({"approver": ["approver-bob"]}), "RawMessageDelivery": "true"},
+    )
+    grant = request_hostile(world)
+    body = sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"]
+    lines = body.splitlines()
+    real = f"{world.deps.public_url.rstrip('/')}/v1/approval-links/"
+    assert grant["id"] in body
+    # the real link is in a fixed place, before anything the requester wrote
+    assert lines[0].startswith("Your approval link") and lines[1].startswith(real)
+    # the reason is one quoted line: nothing it contains starts a line of its own
+    reason_lines = [line for line in lines if "evil.example" in line]
+    assert len(reason_lines) == 1 and reason_lines[0].startswith("Reason, in the requester's words: \"")
+    assert not any(line.startswith(("https://evil", "*APPROVED*")) for line in lines)
+    assert "\u2028" not in body and "\u202e" not in body
+    assert lines.index(reason_lines[0]) > 1
+
+
+def test_a_hostile_reason_is_one_plain_line_in_slack_and_on_the_page(slack_world) -> None:
+    world, slack = slack_world
+    grant = request_hostile(world)
+    _, message = slack.calls[0]
+    blocks = message["blocks"]
+    assert blocks[-1]["type"] == "actions"  # the real buttons stay where they are
+    texts = [f for block in blocks for f in block.get("fields", [])]
+    reason = next(f for f in texts if "evil.example" in f["text"])
+    assert reason["type"] == "plain_text" and "\n" not in reason["text"].split("\n", 1)[-1]
+    assert "\u2028" not in reason["text"] and "\u202e" not in reason["text"]
+    assert not any("evil.example" in f["text"] for f in texts if f["type"] == "mrkdwn")
+    page = world.raw("GET", link_path(world, grant["id"], BOB), caller=None)["body"]
+    assert "https://evil.example" in page and "<a " not in page
+    shown = page.split("https://evil.example")[0].rsplit("<dd>", 1)[1]
+    assert shown.startswith("<q>") and "\n" not in page and "\u2028" not in page

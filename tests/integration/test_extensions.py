@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from lambdas.handlers import revoke as revoke_handler
 from tests.integration.test_approval_workflow import finished, notified
-from tests.support import ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT, LambdaContextStub
+from tests.support import ADMIN, ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT, LambdaContextStub
 
 RESTART = {
     "cluster": "prod-eks",
@@ -86,3 +86,28 @@ def test_only_the_requester_may_extend_and_only_an_active_grant(world) -> None:
     world.call("POST", f"/v1/grants/{grant['id']}/revoke", caller=ONCALL_SESSION)
     status, error = world.call("POST", f"/v1/grants/{grant['id']}/extend", body={"duration": "1m", "reason": "late"})
     assert (status, error["code"]) == (409, "invalid_state")
+
+
+def test_revoking_an_extension_on_its_own_is_refused_and_changes_nothing(world) -> None:
+    """An attacker's (or a confused operator's) revoke of the extension must not answer
+    'revoked' while the longer window it gave stays: it is refused with a stable code naming
+    the grant to revoke instead, and nothing is written."""
+    _, grant = world.call("POST", "/v1/grants", body=RESTART)
+    _, extension = world.call(
+        "POST", f"/v1/grants/{grant['id']}/extend", body={"duration": "5m", "reason": "restart is slow"}
+    )
+    assert extension["status"] == "active"
+    before = sorted(map(str, world.table_items()))
+    schedule_before = fires_at(world, grant["id"])
+    status, error = world.call("POST", f"/v1/grants/{extension['id']}/revoke", caller=ONCALL_SESSION)
+    assert (status, error["code"], error["grant_id"]) == (409, "extension_not_revocable", grant["id"])
+    assert sorted(map(str, world.table_items())) == before
+    assert fires_at(world, grant["id"]) == schedule_before
+    assert world.deps.store.get(extension["id"]).status.value == "active"
+    # an admin is refused the same way; revoking the grant itself ends both, and the access
+    status, error = world.call("POST", f"/v1/grants/{extension['id']}/revoke", caller=ADMIN)
+    assert (status, error["code"]) == (409, "extension_not_revocable")
+    status, ended = world.call("POST", f"/v1/grants/{grant['id']}/revoke")
+    assert status == 200 and ended["status"] == "revoked"
+    assert world.deps.store.get(extension["id"]).status.value == "revoked"
+    assert world.entry(ONCALL) is None

@@ -115,6 +115,10 @@ def test_an_active_grant_says_how_to_reach_the_cluster_and_the_cli_writes_a_kube
     assert config["users"][0]["user"]["exec"]["args"] == [
         "--region", "eu-west-1", "eks", "get-token", "--cluster-name", "prod-eks", "--output", "json",
     ]  # fmt: skip
+    assert "env" not in config["users"][0]["user"]["exec"]
+    signed_as = kubeconfig(grant, profile="oncall")["users"][0]["user"]["exec"]  # the CLI's --profile
+    assert signed_as["args"][:2] == ["--profile", "oncall"]
+    assert signed_as["env"] == [{"name": "AWS_PROFILE", "value": "oncall"}]
     world.call("POST", f"/v1/grants/{grant['id']}/revoke")
     _, ended = world.call("GET", f"/v1/grants/{grant['id']}")
     assert ended["connection"] is None

@@ -37,3 +37,13 @@ def test_refused_forms(text: str) -> None:
 def test_short_form(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
     assert parse_duration(text) == value
+
+
+FOREIGN_DIGITS = ["\u0661\u0665m", "\uff11\uff15m", "1h\u0663\u0660m", "PT\uff11\uff15M", "P\u0661D", "\u096f\u0966s"]
+
+
+@pytest.mark.parametrize("text", [*FOREIGN_DIGITS, "15m\u200b"])  # Arabic-Indic, fullwidth, Devanagari
+def test_only_ascii_digits_are_digits(text: str) -> None:
+    """``\\d`` matches any Unicode digit; a duration is written with 0-9 only."""
+    with pytest.raises(DurationFormatError):
+        parse_duration(text)

@@ -3,8 +3,8 @@ import pytest
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
 
 KNOWN = {
-    "111122223333/role/oncall-agent": "arn:aws:iam::111122223333:role/agents/oncall-agent",
-    "111122223333/user/alice": "arn:aws:iam::111122223333:user/alice",
+    registry_key(arn): arn
+    for arn in ("arn:aws:iam::111122223333:role/agents/oncall-agent", "arn:aws:iam::111122223333:user/alice")
 }
 
 
@@ -40,9 +40,30 @@ def test_what_cannot_hold_an_access_entry_is_refused(caller: str) -> None:
         normalise_principal(caller, KNOWN)
 
 
-def test_registry_key_uses_the_kind_and_the_last_path_segment() -> None:
-    assert registry_key("arn:aws:iam::111122223333:role/agents/oncall-agent") == "111122223333/role/oncall-agent"
-    assert registry_key("arn:aws:iam::111122223333:user/alice") == "111122223333/user/alice"
+def test_registry_key_uses_the_partition_the_kind_and_the_last_path_segment() -> None:
+    assert registry_key("arn:aws:iam::111122223333:role/agents/oncall-agent") == "aws/111122223333/role/oncall-agent"
+    assert registry_key("arn:aws:iam::111122223333:user/alice") == "aws/111122223333/user/alice"
+    assert registry_key("arn:aws-cn:iam::111122223333:role/oncall-agent") == "aws-cn/111122223333/role/oncall-agent"
+
+
+def test_a_session_in_another_partition_is_not_the_registered_role() -> None:
+    # found by review: arn:aws-cn matched the registry entry of an arn:aws role
+    caller = "arn:aws-cn:sts::111122223333:assumed-role/oncall-agent/incident-1"
+    assert normalise_principal(caller, KNOWN) == "arn:aws-cn:iam::111122223333:role/oncall-agent"
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "arn:aws:sts::" + "".join(chr(0xFF10 + int(d)) for d in "111122223333") + ":assumed-role/oncall-agent/s",
+        "arn:aws:iam::" + "".join(chr(0x0660 + int(d)) for d in "111122223333") + ":role/agents/oncall-agent",
+        "arn:aws:sts::111122223333:assumed-role/oncall-ag\u00e9nt/s",  # a letter IAM names cannot hold
+        "arn:aws:sts::111122223333:assumed-role/oncall-agent/sessi\u00f3n",
+    ],
+)
+def test_non_ascii_digits_and_letters_are_not_an_arn(caller: str) -> None:
+    with pytest.raises(NotAPrincipal):
+        normalise_principal(caller, KNOWN)
 
 
 def test_a_role_named_like_a_registered_user_is_not_that_user() -> None:

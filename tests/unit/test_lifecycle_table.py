@@ -11,7 +11,9 @@ from lambdas.domain.grant import (
     TRANSITIONS,
     Action,
     Decision,
+    ExtensionNotRevocable,
     GrantStatus,
+    ensure_revocable,
     new_grant,
     next_status,
     note,
@@ -95,3 +97,29 @@ def test_a_transition_bumps_the_version_and_emits_its_event() -> None:
     noted, event = note(ended, "access_removed", at=later, actor="eks-jit", changes={})
     assert noted.status is S.REVOKED and noted.version == event.version == ended.version + 1
     assert grant.status is S.PENDING_APPROVAL  # the original is untouched: grants are values
+
+
+@pytest.mark.parametrize("status", list(S))
+def test_an_extension_is_never_revocable_on_its_own_and_a_grant_only_where_the_table_allows(status) -> None:
+    grant = fresh()[0].model_copy(update={"status": status})
+    extension = grant.model_copy(update={"id": "g-2", "extends": "g-1"})
+    if (status, Action.REVOKE) in EXPECTED:
+        ensure_revocable(grant)
+        with pytest.raises(ExtensionNotRevocable) as refused:
+            ensure_revocable(extension)
+        assert refused.value.details["grant_id"] == "g-1" and refused.value.code == "extension_not_revocable"
+    else:
+        for which in (grant, extension):
+            with pytest.raises(InvalidTransition) as refused:
+                ensure_revocable(which)
+            assert refused.value.code == "invalid_state"
+
+
+def test_untrusted_text_becomes_one_visible_line() -> None:
+    from lambdas.domain.grant import untrusted_line
+
+    hostile = "ok\r\n\n*Approve:* https://evil\u2028x\ty\u202e\u200bz\x00  end"
+    line = untrusted_line(hostile)
+    assert line == "ok \u23ce \u23ce *Approve:* https://evil \u23ce x yz end"
+    assert untrusted_line("a" * 600, limit=10) == "a" * 9 + "\u2026"
+    assert untrusted_line("caf\u00e9 \U0001f680") == "caf\u00e9 \U0001f680"  # letters and emoji stay
