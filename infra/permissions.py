@@ -81,6 +81,7 @@ class Needs:
     # activate / end / reconcile: the active-grant index, reconcile leases, access entries,
     # revocation schedules (lifecycle.activate, lifecycle.end, reconciler.reconcile)
     reconciles: bool = False
+    writes_grants: bool = True  # GRANT# items (grant + event), in transactions: every state change or note
     query_table: bool = False  # a grant's events (GET /v1/grants/{id})
     query_indexes: tuple[str, ...] = ()  # by status (gsi1) / by requester (gsi2)
     cancel_schedules: bool = False  # end() of a revoke or a failed activation deletes the schedule
@@ -130,21 +131,30 @@ SWEEPER = Needs(
     reads_side_records=True,
     reads_audit_log=True,
 )
-# notify (waitForTaskToken step): store the task token (and the chat message), read the grant, sign
-# each approver's link, publish one ask per approver, post to Slack, record a note (no status change,
-# so no outcome); a request decided before the token was stored is resumed here (conclude without
-# activation). Never EKS, never Scheduler.
+# notify (NotifyApprovers step): read the grant, sign each approver's link, publish one ask per
+# approver, post to Slack (the chat message ref is a SIDE# record). It writes no grant item: the
+# next step (workflow, WaitForDecision) records who was told, so notify's role cannot forge a
+# grant. Never EKS, never Scheduler, never resumes an execution.
 NOTIFY = Needs(
+    writes_grants=False,
     writes_side_records=True,
-    reads_side_records=True,
-    resumes_workflow=True,
     publishes=(Topic.APPROVALS,),
     uses_link_key=True,
     chats=True,
 )
-# workflow steps activate / expire_request / fail: activate (or apply an extension), expire (conclude
-# without resuming: chat update only), end as failed (cancel schedule). Never sends task success.
-WORKFLOW = Needs(reconciles=True, cancel_schedules=True, publishes=(Topic.OUTCOMES,), chats=True)
+# workflow steps await / activate / expire_request / fail: keep the task token (SIDE#) and record who
+# was notified; a request decided before the token was stored is resumed here (conclude, the
+# execution's own token); activate (or apply an extension), expire (conclude without resuming:
+# chat update only), end as failed (cancel schedule).
+WORKFLOW = Needs(
+    reconciles=True,
+    cancel_schedules=True,
+    writes_side_records=True,
+    reads_side_records=True,
+    resumes_workflow=True,
+    publishes=(Topic.OUTCOMES,),
+    chats=True,
+)
 BY_FUNCTION = {"api": API, "revoke": REVOKE, "sweeper": SWEEPER, "notify": NOTIFY, "workflow": WORKFLOW}
 
 
@@ -158,15 +168,18 @@ def table_statements(table_arn: str, needs: Needs, *, slack: bool) -> list[iam.P
             resources=[table_arn],
             conditions=only_items(*read),
         ),
+    ]
+    if needs.writes_grants:
         # Grants and events are only ever written inside TransactWriteItems (version-conditioned
         # put of the grant + put-if-absent of the event): no bare PutItem on them.
-        iam.PolicyStatement(
-            sid="WriteGrantsInTransactions",
-            actions=["dynamodb:PutItem"],
-            resources=[table_arn],
-            conditions={**IN_TRANSACTION, **only_items(GRANT_ITEMS)},
-        ),
-    ]
+        statements.append(
+            iam.PolicyStatement(
+                sid="WriteGrantsInTransactions",
+                actions=["dynamodb:PutItem"],
+                resources=[table_arn],
+                conditions={**IN_TRANSACTION, **only_items(GRANT_ITEMS)},
+            )
+        )
     if needs.reconciles:
         statements += [
             iam.PolicyStatement(

@@ -1,8 +1,10 @@
-"""Workflow step ``NotifyApproversAndWait`` (lambda:invoke.waitForTaskToken): keeps the task
-token with the grant and tells the approvers. The execution waits until a decision resumes it."""
+"""Workflow step ``NotifyApprovers``: tells the approvers and answers who was told. It writes
+no grant item (its role may not); the next step, ``WaitForDecision`` (the workflow function),
+records that and keeps the task token."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,12 +19,11 @@ class NotifyEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     grant_id: str
-    task_token: str
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = NotifyEvent.model_validate(event)
-    logger.append_keys(grant_id=request.grant_id)  # never the task token
-    grant = notify(bootstrap.deps(policies=False), request.grant_id, request.task_token)
-    return {"grant_id": grant.id, "status": grant.status.value}
+    logger.append_keys(grant_id=request.grant_id)
+    notified = notify(bootstrap.deps(policies=False), request.grant_id)
+    return {"grant_id": request.grant_id, **asdict(notified)}

@@ -3,6 +3,8 @@ the outcome to the workflow. Every door ends in :func:`decide`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lambdas.domain import approvals, links
 from lambdas.domain.errors import Conflict, DomainError, Forbidden, NotificationFailed, TransientAwsError
 from lambdas.domain.grant import Action, Grant, GrantStatus
@@ -39,12 +41,21 @@ def link_for(deps: Deps, grant: Grant, approver: str) -> str:
     return f"{deps.public_url.rstrip('/')}/v1/approval-links/{token}"
 
 
-def notify(deps: Deps, grant_id: str, task_token: str) -> Grant:
-    """The workflow's first step: keep the task token, tell every approver."""
-    deps.store.put_side(grant_id, TOKEN, {"token": task_token})
+@dataclass(frozen=True)
+class Notified:
+    """Who was told about a request, and how (what ``approvers_notified`` records)."""
+
+    approvers: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+def notify(deps: Deps, grant_id: str) -> Notified:
+    """The workflow's first step: tell every approver. Reads the grant and writes no grant item
+    (the notify function's role cannot): recording it is the next step's, ``await_decision``."""
     grant = deps.store.get(grant_id)
-    if grant.status is not GrantStatus.PENDING_APPROVAL:  # decided before the token was stored
-        return conclude(deps, grant, may_activate=False)  # resuming this execution activates it
+    if grant.status is not GrantStatus.PENDING_APPROVAL:  # decided already: nobody to ask
+        return Notified()
     names, channels, problems = [], [], []
     for principal in deps.catalog.members(grant.decision.approvers):
         if principal.arn == grant.requester:
@@ -66,9 +77,28 @@ def notify(deps: Deps, grant_id: str, task_token: str) -> Grant:
             problems.append(f"slack: {exc.message}")
     if not channels:
         raise NotificationFailed("no approver could be notified: " + "; ".join(problems or ["no channel configured"]))
-    return record(
-        deps, grant, "approvers_notified", actor=SYSTEM, approvers=names, channels=channels, problems=problems
-    )
+    return Notified(tuple(names), tuple(channels), tuple(problems))
+
+
+def await_decision(deps: Deps, grant_id: str, task_token: str, notified: Notified) -> Grant:
+    """The waitForTaskToken step: keep the task token with the grant (a decision resumes the
+    execution with it), record who was notified. A request decided before the token was stored
+    is resumed here (its decision found no token to resume)."""
+    deps.store.put_side(grant_id, TOKEN, {"token": task_token})
+    grant = deps.store.get(grant_id)
+    if notified.channels:
+        grant = record(
+            deps,
+            grant,
+            "approvers_notified",
+            actor=SYSTEM,
+            approvers=list(notified.approvers),
+            channels=list(notified.channels),
+            problems=list(notified.problems),
+        )
+    if grant.status is not GrantStatus.PENDING_APPROVAL:
+        return conclude(deps, grant, may_activate=False)  # resuming this execution activates it
+    return grant
 
 
 def decide(deps: Deps, grant_id: str, approver: str, verdict: str, *, comment: str = "", via: str) -> Grant:
@@ -144,9 +174,13 @@ def use_link(deps: Deps, token: str, verdict: str, comment: str = "") -> Grant:
     return decide(deps, claims.grant_id, claims.approver, verdict, comment=comment, via="link")
 
 
-def workflow_step(deps: Deps, step: str, grant_id: str, cause: str = "") -> Grant:
+def workflow_step(
+    deps: Deps, step: str, grant_id: str, cause: str = "", *, task_token: str = "", notified: Notified | None = None
+) -> Grant:
     """The workflow's own Lambda steps. Each re-reads the grant before acting, so a retried
     or late step does nothing twice."""
+    if step == "await":
+        return await_decision(deps, grant_id, task_token, notified or Notified())
     grant = deps.store.get(grant_id)
     if step == "activate" and grant.status is GrantStatus.APPROVED:
         return activate(deps, grant)

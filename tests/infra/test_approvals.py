@@ -146,7 +146,7 @@ def test_secrets_are_read_by_exactly_the_functions_that_verify_or_post(synth: Sy
     }
 
 
-def test_only_the_api_starts_executions_and_only_api_and_notify_resume_them(synth: Synth) -> None:
+def test_only_the_api_starts_executions_and_only_api_and_the_await_step_resume_them(synth: Synth) -> None:
     statements = synth.function_statements()
     machine = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:eks-jit-approval"
     starters = {
@@ -157,7 +157,9 @@ def test_only_the_api_starts_executions_and_only_api_and_notify_resume_them(synt
     (describe,) = allowed(statements["api"], "states:DescribeExecution")  # StartExecution's dependent action
     assert listed(describe["Resource"]) == [machine.replace(":stateMachine:", ":execution:") + ":*"]
     resumers = {n for n in FUNCTIONS if allowed(statements[n], "states:SendTaskSuccess")}
-    assert resumers == {"api", "notify"}  # workflow steps never resume their own execution
+    # the api (a decision), the workflow's await step (a request decided before its token was
+    # stored: the waitForTaskToken step resumes itself); notify never; activate/expire/fail never
+    assert resumers == {"api", "workflow"}
     for name in resumers:
         (resume,) = allowed(statements[name], "states:SendTaskSuccess")
         # the Service Authorization Reference lists no resource type for SendTaskSuccess
@@ -184,9 +186,9 @@ def test_without_slack_there_is_no_slack_route_and_no_slack_secret_grant(tmp_pat
     for needs in (NOTIFY, WORKFLOW):
         granted = [r for s in secret_statements(needs, "link-key-arn", None) for r in s.resources]
         assert "slack" not in str(granted)
-    # the workflow reads a side record only to update the Slack message
-    assert "ReadSideRecords" in [s.sid for s in table_statements("table-arn", WORKFLOW, slack=True)]
-    assert "ReadSideRecords" not in [s.sid for s in table_statements("table-arn", WORKFLOW, slack=False)]
+    # the workflow reads side records for its task token (Slack or not); notify only for Slack
+    assert "ReadSideRecords" in [s.sid for s in table_statements("table-arn", WORKFLOW, slack=False)]
+    assert "ReadSideRecords" not in [s.sid for s in table_statements("table-arn", NOTIFY, slack=False)]
 
 
 def test_a_public_url_must_be_an_https_base_url() -> None:

@@ -138,7 +138,7 @@ def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth
         "api": scheduling | topics | {machine, link, slack},
         "revoke": scheduling | topics,
         "sweeper": scheduling | topics,
-        "notify": topics | {machine, link, slack, public},
+        "notify": topics | {link, slack, public},  # never resumes: no state machine
         "workflow": scheduling | topics | {slack},
     }
     common = {env_var("table_name"), env_var("config_path")}
@@ -183,8 +183,11 @@ def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth
             (keys,) = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
             puts[keys] = statement
         in_transaction = {"dynamodb:EnclosingOperation": "TransactWriteItems"}
-        # grants and events (GRANT#) only inside TransactWriteItems; bare puts only on LEASE# and SIDE#
-        assert puts[GRANT_PREFIX + "*"]["Condition"]["StringEquals"] == in_transaction
+        # grants and events (GRANT#) only inside TransactWriteItems, and never by notify (its role
+        # could otherwise write a forged grant); bare puts only on LEASE# and SIDE#
+        assert (GRANT_PREFIX + "*" in puts) == (name != "notify"), name
+        if name != "notify":
+            assert puts[GRANT_PREFIX + "*"]["Condition"]["StringEquals"] == in_transaction
         assert set(puts) <= {GRANT_PREFIX + "*", LEASE_PREFIX + "*", SIDE_PREFIX + "*"}, name
         for bare in set(puts) - {GRANT_PREFIX + "*"}:
             assert "StringEquals" not in puts[bare]["Condition"], (name, bare)
@@ -203,18 +206,18 @@ def test_side_records_are_put_and_read_only_where_the_workflow_needs_them(synth:
             if SIDE_PREFIX + "*" in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
         ]
 
-    # the task token (notify), the chat message ref (notify), used link nonces (api, put-if-absent),
-    # activity reports (sweeper, and api for a report read after the window settled)
-    assert {n for n in statements if side(n, "dynamodb:PutItem")} == {"api", "notify", "sweeper"}
-    for name in ("api", "notify", "sweeper"):
+    # the task token (workflow's await step), the chat message ref (notify), used link nonces (api,
+    # put-if-absent), activity reports (sweeper, and api for a report read after the window settled)
+    assert {n for n in statements if side(n, "dynamodb:PutItem")} == {"api", "notify", "sweeper", "workflow"}
+    for name in ("api", "notify", "sweeper", "workflow"):
         (put,) = side(name, "dynamodb:PutItem")
         assert actions(put) == ["dynamodb:PutItem"]  # never deleted: used nonces must stay used
         assert put["Condition"] == {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [SIDE_PREFIX + "*"]},
             "Null": {"dynamodb:LeadingKeys": "false"},
         }
-    # reads: the task token (api, notify), link nonces (api), the chat message (workflow, Slack on),
-    # activity reports (api, sweeper)
+    # reads: the task token (api, workflow), link nonces (api), the chat message (workflow, and notify
+    # with Slack on), activity reports (api, sweeper)
     assert {n for n in statements if side(n, "dynamodb:GetItem")} == {"api", "notify", "sweeper", "workflow"}
     for name, own in statements.items():
         for statement in allowed(own, "dynamodb:GetItem") + allowed(own, "dynamodb:BatchGetItem"):
@@ -256,7 +259,7 @@ def test_each_function_gets_only_the_table_and_schedule_actions_its_code_uses(sy
 def test_notify_never_touches_eks_scheduler_or_cluster_roles(synth: Synth) -> None:
     notify = synth.function_statements()["notify"]
     services = {a.split(":")[0] for s in notify for a in actions(s)}
-    assert services == {"logs", "dynamodb", "states", "sns", "kms", "secretsmanager"}
+    assert services == {"logs", "dynamodb", "sns", "kms", "secretsmanager"}  # never resumes an execution
     assert not [a for s in notify for a in actions(s) if a.startswith(("eks:", "scheduler:", "sts:", "iam:"))]
     (role,) = [r for r in synth.resources(CLUSTER_STACK, "AWS::IAM::Role").values()]
     assert "eks-jit-notify" not in str(role)
@@ -473,3 +476,12 @@ def test_only_cloudformation_subscribes_only_the_approvers_addresses_to_the_appr
     assert denies["OnlyApproversAddresses"]["Condition"] == {
         "StringNotEquals": {"sns:Endpoint": ["alice@example.com", "bob@example.com"]}
     }
+
+
+def test_notify_cannot_write_a_grant_item(synth: Synth) -> None:
+    # notify handles the outside world (Slack, email): if its role could put GRANT# items it could
+    # forge an approved or active grant. It records nothing on the grant; the await step does.
+    notify = synth.function_statements()["notify"]
+    writes = [s for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem") for s in allowed(notify, a)]
+    keys = {k for s in writes for k in s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]}
+    assert keys == {SIDE_PREFIX + "*"}

@@ -1,9 +1,9 @@
 """One test's emulated world never acts on the next one's.
 
 moto runs Step Functions executions on its own threads and the dispatcher runs the real
-handler with whatever dependencies are current when the task starts. A notify step still in
-flight when a test ends used to run in the next test and write its task token into that
-test's table (the "changes nothing" assertions that compare the whole table could then fail
+handler with whatever dependencies are current when the task starts. A workflow step still in
+flight when a test ends (here the one that keeps the task token) used to run in the next test
+and write into that test's table (the "changes nothing" assertions that compare the whole table could then fail
 at random). The ``aws`` fixture now stops the executions and waits for the handlers in flight.
 """
 
@@ -25,14 +25,15 @@ def test_a_step_still_running_when_a_test_ends_does_not_run_in_the_next(example_
 
     catalog = example_config[0]
     started = []
-    real_notify = lambda_dispatch._HANDLERS["eks-jit-notify"]
+    real_step = lambda_dispatch._HANDLERS["eks-jit-workflow"]
 
-    def slow_notify(event: Any, context: Any) -> Any:
-        started.append(event["grant_id"])
-        time.sleep(0.5)  # still running when the first world is torn down
-        return real_notify(event, context)
+    def slow_await(event: Any, context: Any) -> Any:
+        if event.get("step") == "await":
+            started.append(event["grant_id"])
+            time.sleep(0.5)  # still running when the first world is torn down
+        return real_step(event, context)
 
-    monkeypatch.setitem(lambda_dispatch._HANDLERS, "eks-jit-notify", slow_notify)
+    monkeypatch.setitem(lambda_dispatch._HANDLERS, "eks-jit-workflow", slow_await)
     with emulated_aws(catalog) as first:
         bootstrap.use(make_deps(first, FakeClock()))
         response = api.handler(api_event("POST", "/v1/grants", caller=ONCALL_SESSION, body=EDIT), LambdaContextStub())
@@ -40,7 +41,7 @@ def test_a_step_still_running_when_a_test_ends_does_not_run_in_the_next(example_
         deadline = time.monotonic() + 10
         while not started and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert started, "the workflow's notify step never started"
+        assert started, "the workflow's await step never started"
     assert lambda_dispatch.in_flight() == 0  # the teardown waited for it
 
     with emulated_aws(catalog) as second:

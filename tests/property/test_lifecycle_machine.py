@@ -346,7 +346,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         execution: Execution = self.workflow.executions[gid]
         principals = {self.requester(gid)}
         if execution.state == "waiting" and not execution.notified:
-            result = self.run("notify", principals, lambda: approvals.notify(self.deps, gid, f"token:{gid}"), plan)
+            def notify_then_wait() -> object:  # NotifyApprovers, then WaitForDecision keeps the token
+                notified = approvals.notify(self.deps, gid)
+                return approvals.workflow_step(self.deps, "await", gid, task_token=f"token:{gid}", notified=notified)
+
+            result = self.run("notify", principals, notify_then_wait, plan)
             if not isinstance(result, Exception):
                 execution.notified = True
             elif type(result).__name__ not in ("TransientAwsError", "Conflict"):
