@@ -79,10 +79,13 @@ class Demo:
         eks = self.aws("eks")
         if AGENT not in eks.list_access_entries(clusterName="demo")["accessEntries"]:
             return None
-        found = eks.describe_access_entry(clusterName="demo", principalArn=AGENT)["accessEntry"]
-        policies = eks.list_associated_access_policies(clusterName="demo", principalArn=AGENT)[
-            "associatedAccessPolicies"
-        ]
+        try:  # three calls: the entry may be removed (expiry) between them
+            found = eks.describe_access_entry(clusterName="demo", principalArn=AGENT)["accessEntry"]
+            policies = eks.list_associated_access_policies(clusterName="demo", principalArn=AGENT)[
+                "associatedAccessPolicies"
+            ]
+        except eks.exceptions.ResourceNotFoundException:
+            return None
         return {
             "kubernetesGroups": found["kubernetesGroups"],
             "accessPolicies": {p["policyArn"].rsplit("/", 1)[-1]: p["accessScope"] for p in policies},
