@@ -38,7 +38,8 @@ def test_a_genuine_link_verifies() -> None:
         ("padding added to the claims", lambda b, s: f"{b}==.{s}" if len(b) % 4 == 2 else f"{b}=.{s}"),
         ("a character outside base64url", lambda b, s: f"{b}.{s[:10]}!{s[10:]}"),
         ("a newline inside", lambda b, s: f"{b}.{s[:10]}\n{s[10:]}"),
-        ("standard base64 alphabet", lambda b, s: f"{b}.{s.replace('-', '+').replace('_', '/')}"),
+        ("standard base64 alphabet", lambda b, s: f"{b}.{s[:5]}+{s[6:]}"),
+        ("standard base64 alphabet in the claims", lambda b, s: f"{b[:5]}/{b[6:]}.{s}"),
         ("same bytes, another last character", lambda b, s: f"{b}.{same_bytes_other_last_char(s)}"),
         ("claims: same bytes, another last character", lambda b, s: f"{same_bytes_other_last_char(b)}.{s}"),
         ("signature one character short", lambda b, s: f"{b}.{s[:-1]}"),
@@ -50,8 +51,7 @@ def test_a_genuine_link_verifies() -> None:
 def test_any_other_spelling_of_the_token_is_refused(why: str, mangle) -> None:
     body, signature = token().split(".")
     mangled = mangle(body, signature)
-    if mangled == token():
-        pytest.skip("this mangling happens to be a no-op for this token")
+    assert mangled != token(), why
     with pytest.raises(BadLink) as refused:
         verify(mangled, KEY, NOW)
     assert refused.value.reason in ("malformed", "tampered"), why
