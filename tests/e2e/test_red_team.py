@@ -44,3 +44,32 @@ def test_a_forged_approved_grant_is_failed_by_the_sweeper_not_activated(local) -
     assert found.status.value == "failed", found
     assert found.status_reason.startswith("activation refused: policy does not allow it now")
     assert AGENT not in local.entries()
+
+
+def test_revoking_an_extension_on_its_own_is_refused_and_the_window_stays_true(local) -> None:
+    import json
+
+    def cli(*args: str):
+        return local.cli(*args, who="agent-oncall")
+
+    done = cli("request", "--cluster", "demo", "--namespace", "payments", "--scope", "view",
+               "--duration", "1m", "--reason", "red team: extension")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    grant = json.loads(done.stdout)
+    extended = cli("extend", grant["id"], "--duration", "1m", "--reason", "more")
+    assert extended.returncode == 0, extended.stderr
+    extension = json.loads(extended.stdout)
+    assert extension["status"] == "active"
+    longer = json.loads(cli("status", grant["id"]).stdout)["expires_at"]
+    assert longer > grant["expires_at"]
+
+    refused = cli("revoke", extension["id"])
+    assert refused.returncode == 4, refused  # not allowed / wrong state, one line on stderr
+    assert "extension_not_revocable" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    # nothing says "ended" while the access stays: the grant and its extension are as they were
+    assert json.loads(cli("status", extension["id"]).stdout)["status"] == "active"
+    assert json.loads(cli("status", grant["id"]).stdout)["expires_at"] == longer
+    # revoking the grant ends both and takes the access away
+    assert cli("revoke", grant["id"]).returncode == 0
+    assert json.loads(cli("status", extension["id"]).stdout)["status"] == "revoked"
+    assert AGENT not in local.entries()
