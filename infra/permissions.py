@@ -393,10 +393,7 @@ def audit_log_statements(clusters: Mapping[str, Cluster], needs: Needs) -> list[
         iam.PolicyStatement(
             sid="ReadAuditLogs",
             actions=["logs:FilterLogEvents"],
-            resources=[
-                f"arn:{Aws.PARTITION}:logs:{c.region}:{c.account}:log-group:/aws/eks/{n}/cluster"
-                for n, c in clusters.items()
-            ],
+            resources=[audit_log_group_arn(n, c, Aws.PARTITION) for n, c in clusters.items()],
         ),
     ]
 
@@ -512,6 +509,12 @@ def statements_for(needs: Needs, targets: Targets, catalog: Catalog) -> list[iam
     ]
 
 
+def audit_log_group_arn(name: str, cluster: Cluster, partition: str) -> str:
+    """The cluster's control-plane log group as IAM authorises FilterLogEvents on it: with the
+    trailing ``:*`` (botocore's logs model, LogGroup.arn); without it every read is AccessDenied."""
+    return f"arn:{partition}:logs:{cluster.region}:{cluster.account}:log-group:/aws/eks/{name}/cluster:*"
+
+
 def accepted_wildcards(
     catalog: Catalog,
     clusters: Mapping[str, Cluster],
@@ -539,6 +542,14 @@ def accepted_wildcards(
                 f"({SCHEDULES[:-1]}<grant id>); the wildcard covers only those names in eks-jit's own "
                 f"schedule group '{group}'."
             )
+    if needs.reads_audit_log:
+        reasons |= {
+            audit_log_group_arn(name, cluster, NAG_PARTITION): (
+                f"The ':*' is how IAM names the log group itself for logs:FilterLogEvents (the ARN without it "
+                f"never matches); it covers cluster {name}'s control-plane log group and nothing else."
+            )
+            for name, cluster in clusters.items()
+        }
     if needs.starts_workflow and state_machine is not None:
         reasons[execution_arn_pattern(state_machine, NAG_PARTITION, NAG_REGION, NAG_ACCOUNT)] = (
             f"Executions are named after the grant they approve, so their ARNs are only known at run time; "

@@ -381,7 +381,7 @@ def test_cluster_access_stack_trusts_only_the_control_plane_functions_that_chang
             if statement["Action"] == "logs:FilterLogEvents":  # activity reports: this cluster's audit log only
                 assert (
                     resource
-                    == f"arn:<AWS::Partition>:logs:eu-central-1:{OTHER_ACCOUNT}:log-group:/aws/eks/shared-eks/cluster"
+                    == f"arn:<AWS::Partition>:logs:eu-central-1:{OTHER_ACCOUNT}:log-group:/aws/eks/shared-eks/cluster:*"
                 )
                 continue
             assert resource.startswith(f"arn:<AWS::Partition>:eks:eu-central-1:{OTHER_ACCOUNT}:")
@@ -400,7 +400,8 @@ def test_only_the_activity_readers_read_audit_logs_and_only_their_clusters(synth
     assert readers == {"api", "sweeper"}
     for name in readers:
         (logs,) = allowed(statements[name], "logs:FilterLogEvents")
-        assert all(":log-group:/aws/eks/" in r and r.endswith("/cluster") for r in listed(logs["Resource"]))
+        # the ":*" form: IAM checks FilterLogEvents against the log group's ARN with it
+        assert all(":log-group:/aws/eks/" in r and r.endswith("/cluster:*") for r in listed(logs["Resource"]))
         (describe,) = allowed(statements[name], "eks:DescribeCluster")
         assert all(":cluster/" in r for r in listed(describe["Resource"]))
 
