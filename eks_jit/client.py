@@ -50,7 +50,8 @@ class Client:
         if not endpoint.startswith(("https://", "http://")):
             raise ApiError(0, "bad_endpoint", f"the endpoint must be an http(s) URL, not '{endpoint}'")
         session = boto3.session.Session(profile_name=profile, region_name=region)
-        self.endpoint = endpoint.rstrip("/")
+        # the stage URL; one copied with a route on it (".../v1/grants") means the same API
+        self.endpoint = endpoint.rstrip("/").removesuffix("/v1/grants")
         self.region = region or session.region_name or "us-east-1"
         resolved = credentials or session.get_credentials()
         if resolved is None:

@@ -95,7 +95,12 @@ class EksJitStack(Stack):
                 sweeper_rate=Duration.minutes(settings.sweeper_rate_minutes),
             ),
         )
-        CfnOutput(self, "ApiUrl", value=api.stage.url_for_path("/v1/grants"), description="POST here to ask")
+        CfnOutput(
+            self,
+            "ApiUrl",
+            value=api.stage.url_for_path("/"),
+            description="the endpoint for eks-jit --endpoint, $EKS_JIT_ENDPOINT and eks_jit.client.Client",
+        )
         CfnOutput(self, "TableName", value=storage.table.table_name)
         CfnOutput(self, "NotificationsTopic", value=notifications.topic.topic_arn, description="alarms")
         CfnOutput(self, "OutcomesTopic", value=notifications.outcomes.topic_arn, description="every status change")

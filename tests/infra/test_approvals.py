@@ -174,6 +174,11 @@ def test_outputs_name_what_the_operator_configures(synth: Synth) -> None:
         outputs
     )
     assert "/v1/slack/interactions" in str(outputs["SlackInteractionsUrl"]["Value"])
+    # ApiUrl is the base the CLI and client take: it names no route (".../v1/grants" answered
+    # route_not_found when given as the endpoint)
+    (parts,) = [v[1] for k, v in outputs["ApiUrl"]["Value"].items() if k == "Fn::Join"]
+    assert parts[0] == "https://" and parts[-2:] == [{"Ref": parts[-2]["Ref"]}, "/"]  # <stage>/, no route
+    assert "Stage" in parts[-2]["Ref"]
 
 
 # -- no synth: the configuration-dependent parts -------------------------------------------------
