@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ from tests import kube_stub
 from tests.support import EXAMPLE_CONFIG
 
 DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/payments/deployments/payments-api"
+# Timestamps inside the stored object are opaque data to the policy (nothing compares them with a
+# clock); fixed so the test is the same every run.
+CREATED = datetime(2026, 1, 5, 9, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+LAST_RESTART = datetime(2026, 1, 4, 3, 12, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+NEXT_RESTART = datetime(2026, 2, 1, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -35,7 +41,7 @@ DEPLOYMENT: dict[str, Any] = {
         "uid": "6f1c2a9e-0d7b-4a55-9b1e-3c1f0e2d4b11",
         "resourceVersion": "918273",
         "generation": 7,
-        "creationTimestamp": "2026-01-05T09:00:00Z",
+        "creationTimestamp": CREATED,
         "labels": {"app": "payments-api", "team": "payments"},
         "annotations": {"deployment.kubernetes.io/revision": "7"},
         "managedFields": [
@@ -43,7 +49,7 @@ DEPLOYMENT: dict[str, Any] = {
                 "manager": "argocd-controller",
                 "operation": "Apply",
                 "apiVersion": "apps/v1",
-                "time": "2026-01-05T09:00:00Z",
+                "time": CREATED,
                 "fieldsType": "FieldsV1",
                 "fieldsV1": {"f:spec": {"f:replicas": {}}},
             }
@@ -57,7 +63,7 @@ DEPLOYMENT: dict[str, Any] = {
         "template": {
             "metadata": {
                 "labels": {"app": "payments-api"},
-                "annotations": {"prometheus.io/scrape": "true", RESTART_ANNOTATION: "2026-01-04T03:12:00Z"},
+                "annotations": {"prometheus.io/scrape": "true", RESTART_ANNOTATION: LAST_RESTART},
             },
             "spec": {
                 "serviceAccountName": "payments-api",
@@ -175,7 +181,7 @@ def test_the_first_restart_adds_the_annotation_to_a_template_without_annotations
     old = copy.deepcopy(DEPLOYMENT)
     del old["spec"]["template"]["metadata"]["annotations"]
     new = copy.deepcopy(old)
-    new["spec"]["template"]["metadata"]["annotations"] = {RESTART_ANNOTATION: "2026-02-01T00:00:00Z"}
+    new["spec"]["template"]["metadata"]["annotations"] = {RESTART_ANNOTATION: NEXT_RESTART}
     assert policy.refusals(old, as_the_api_server_stores(old, new, "kubectl-rollout")) == []
 
 
@@ -228,7 +234,7 @@ ATTACKS = {
                 {
                     "spec": {
                         "template": {
-                            "metadata": {"annotations": {RESTART_ANNOTATION: "2026-02-01T00:00:00Z"}},
+                            "metadata": {"annotations": {RESTART_ANNOTATION: NEXT_RESTART}},
                             "spec": {"containers": [{"name": "app", "image": "attacker.example/miner:1"}]},
                         }
                     }
