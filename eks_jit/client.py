@@ -97,8 +97,16 @@ class Client:
     def activity(self, grant_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/grants/{grant_id}/activity")
 
-    def audit(self, since: str, until: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v1/audit", query={"since": since, "until": until})["rows"])
+    def audit(self, since: str, until: str, *, page_size: int | None = None) -> list[dict[str, Any]]:
+        """Every row of [since, until), following the API's pages (``next``) to the last."""
+        query = {"since": since, "until": until} | ({"limit": str(page_size)} if page_size else {})
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", "/v1/audit", query=query)
+            rows += page["rows"]
+            if not page.get("next"):
+                return rows
+            query = query | {"next": page["next"]}
 
     def whoami(self) -> dict[str, Any]:
         return self._call("GET", "/v1/whoami")

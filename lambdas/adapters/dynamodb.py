@@ -8,7 +8,8 @@ updated when the grant enters or leaves ``active``. A lost condition is a :class
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -43,6 +44,11 @@ def _load(item: dict[str, Any]) -> dict[str, Any]:
 
 def _ts(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _order_key(at: datetime) -> str:
+    """A ``gsi1sk`` bound: the same ISO-8601 UTC form the items carry, so strings sort as times."""
+    return at.astimezone(UTC).isoformat()
 
 
 def grant_key(grant_id: str) -> dict[str, Any]:
@@ -85,9 +91,9 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
             "extends": grant.extends,
             "extended_by": list(grant.extended_by) or None,
             "gsi1pk": f"STATUS#{grant.status.value}",
-            "gsi1sk": f"{order.isoformat()}#{grant.id}",
+            "gsi1sk": f"{_order_key(order)}#{grant.id}",
             "gsi2pk": f"REQUESTER#{grant.requester}",
-            "gsi2sk": f"{grant.created_at.isoformat()}#{grant.id}",
+            "gsi2sk": f"{_order_key(grant.created_at)}#{grant.id}",
         }
     )
 
@@ -240,27 +246,66 @@ class DynamoGrantStore:
         return [event_from_item(i) for i in items]
 
     def by_requester(self, requester: str, status: GrantStatus | None = None, limit: int = 50) -> list[Grant]:
-        grants = (
-            grant_from_item(i)
-            for i in self._query(
-                IndexName=GSI2,
-                KeyConditionExpression="gsi2pk = :r",
-                ExpressionAttributeValues=_dump({":r": f"REQUESTER#{requester}"}),
-                ScanIndexForward=False,
-            )
+        condition = {"FilterExpression": "#st = :st", "ExpressionAttributeNames": {"#st": "status"}} if status else {}
+        values = {":r": f"REQUESTER#{requester}"} | ({":st": status.value} if status else {})
+        items = self._query(
+            page_size=limit,
+            IndexName=GSI2,
+            KeyConditionExpression="gsi2pk = :r",
+            ExpressionAttributeValues=_dump(values),
+            ScanIndexForward=False,
+            **condition,
         )
-        matching = [g for g in grants if status is None or g.status is status]
-        return matching[:limit]
+        # Pages of ``limit``, read until ``limit`` grants match: the cost follows the answer, not the history.
+        return [grant_from_item(i) for i in islice(items, limit)]
 
-    def by_status(self, status: GrantStatus, before: datetime | None = None) -> Iterator[Grant]:
+    def by_status(
+        self,
+        status: GrantStatus,
+        before: datetime | None = None,
+        *,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Grant]:
         condition, values = "gsi1pk = :s", {":s": f"STATUS#{status.value}"}
         if before is not None:
             condition += " AND gsi1sk <= :b"
-            values[":b"] = f"{before.isoformat()}#~"  # "~" sorts after every id: expires_at == before counts
-        for item in self._query(
-            IndexName=GSI1, KeyConditionExpression=condition, ExpressionAttributeValues=_dump(values)
-        ):
+            values[":b"] = f"{_order_key(before)}#~"  # "~" sorts after every id: expires_at == before counts
+        items = self._query(
+            page_size=limit,
+            IndexName=GSI1,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_dump(values),
+            ScanIndexForward=not newest_first,
+        )
+        for item in islice(items, limit):
             yield grant_from_item(item)
+
+    def created_between(
+        self,
+        status: GrantStatus,
+        since: datetime,
+        until: datetime,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Grant]:
+        """Ended grants in ``status`` created in [since, until), oldest first, strictly after the
+        cursor (created_at, id), at most ``limit``. One key condition on ``gsi1sk`` (``created_at#id``
+        once a grant has ended): DynamoDB reads only the range, so years of history cost nothing here."""
+        if not status.is_terminal:
+            raise ValueError(f"gsi1sk orders {status.value} grants by another time; read them with by_status")
+        low = _order_key(since) if after is None else f"{_order_key(after[0])}#{after[1]}"
+        values = {":s": f"STATUS#{status.value}", ":low": low, ":high": _order_key(until)}
+        items = self._query(
+            page_size=None if limit is None else limit + (after is not None),
+            IndexName=GSI1,
+            KeyConditionExpression="gsi1pk = :s AND gsi1sk BETWEEN :low AND :high",
+            ExpressionAttributeValues=_dump(values),
+        )
+        # BETWEEN is inclusive: the cursor's own grant, listed on the page before, is skipped.
+        found = (grant_from_item(i) for i in items if after is None or _load(i)["gsi1sk"] != low)
+        yield from islice(found, limit)
 
     def active_for(self, principal: str, cluster: str) -> list[Grant]:
         with transient_errors("read access index"):
@@ -298,9 +343,12 @@ class DynamoGrantStore:
             plain = _load(item)
             yield plain["principal_arn"], plain["cluster"]
 
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def _query(self, page_size: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Items page by page; ``page_size`` (Query's ``Limit``) when the caller wants only a few,
+        so DynamoDB examines about that many rather than a full 1 MB page."""
+        paging = {"PaginationConfig": {"PageSize": page_size}} if page_size else {}
         with transient_errors("query grants"):
-            pages = self._ddb.get_paginator("query").paginate(TableName=self._table, **kwargs)
+            pages = self._ddb.get_paginator("query").paginate(TableName=self._table, **kwargs, **paging)
             for page in pages:
                 yield from page["Items"]
 

@@ -200,3 +200,4 @@ class AuditRow(BaseModel):
 
 class AuditList(BaseModel):
     rows: list[AuditRow]
+    next: str | None = Field(default=None, description="pass as ?next= for the following page; absent on the last")

@@ -25,7 +25,7 @@ from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
 from lambdas import bootstrap
-from lambdas.api import pages
+from lambdas.api import pages, paging
 from lambdas.api.errors import body_of, status_of, validation_body
 from lambdas.api.models import (
     ActivityView,
@@ -206,10 +206,17 @@ def grant_activity(grant_id: GrantId) -> ActivityView:
 def audit_grants(
     since: Annotated[datetime, Query(description="ISO-8601, inclusive")],
     until: Annotated[datetime, Query(description="ISO-8601, exclusive")],
+    limit: Annotated[int, Query(ge=1, le=activity.AUDIT_PAGE_MAX, description="rows per page")] = activity.AUDIT_PAGE,
+    next_token: Annotated[
+        str | None,
+        Query(alias="next", max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="the previous page's 'next'"),
+    ] = None,
 ) -> AuditList:
-    """Every grant requested in [since, until) with who asked, who approved, the window, how it
-    ended and what was done. Auditors and admins only."""
-    rows = activity.audit(bootstrap.deps(), caller(), _aware(since), _aware(until))
+    """Every grant requested in [since, until), oldest first, with who asked, who approved, the
+    window, how it ended and what was done; one page at a time (``next`` is absent on the last).
+    Auditors and admins only."""
+    after = paging.decode(next_token) if next_token else None
+    page = activity.audit(bootstrap.deps(), caller(), _aware(since), _aware(until), limit=limit, after=after)
     return AuditList(
         rows=[
             AuditRow(
@@ -217,8 +224,9 @@ def audit_grants(
                 activity=report.one_line() if report else "no report yet",
                 forbidden=len(report.forbidden) if report else 0,
             )
-            for grant, report in rows
-        ]
+            for grant, report in page.rows
+        ],
+        next=paging.encode(page.next) if page.next else None,
     )
 
 

@@ -4,6 +4,7 @@ from the EKS audit log, stored next to the grant when it closes; and the auditor
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -82,12 +83,14 @@ def activity(deps: Deps, caller: str, grant_id: str) -> ActivityReport:
 
 
 def write_due_reports(deps: Deps) -> list[str]:
-    """The sweeper's part: reports for grants that closed a while ago and have none."""
+    """The sweeper's part: reports for grants that closed a while ago and have none. Reads only
+    grants created within the look-back (a key range), so its cost does not grow with history."""
     written = []
-    since = deps.clock.now() - deps.timing.audit_lookback - deps.catalog.settings.max_duration
+    now = deps.clock.now()
+    since = now - deps.timing.audit_lookback - deps.catalog.settings.max_duration
     for status in CLOSED:
-        for grant in deps.store.by_status(status):
-            if grant.created_at < since or grant.extends or not _settled(deps, grant):
+        for grant in deps.store.created_between(status, since, now):
+            if grant.extends or not _settled(deps, grant):
                 continue
             if deps.store.get_side(grant.id, REPORT) is None:
                 store_report(deps, grant)
@@ -95,20 +98,59 @@ def write_due_reports(deps: Deps) -> list[str]:
     return written
 
 
-def audit(deps: Deps, caller: str, since: datetime, until: datetime) -> list[tuple[Grant, ActivityReport | None]]:
-    """Every grant requested in [since, until), with its stored activity report if any."""
+Cursor = tuple[datetime, str]  # (created_at, id) of the last row a page gave
+AUDIT_PAGE = 200
+AUDIT_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[tuple[Grant, ActivityReport | None]]
+    next: Cursor | None  # where the next page starts; None on the last page
+
+
+def _position(grant: Grant) -> Cursor:
+    return grant.created_at, grant.id
+
+
+def audit(
+    deps: Deps, caller: str, since: datetime, until: datetime, *, limit: int = AUDIT_PAGE, after: Cursor | None = None
+) -> AuditPage:
+    """One page of the grants requested in [since, until), oldest first, each with its stored
+    activity report if any. Ended grants are read by key range, at most ``limit + 1`` per status;
+    the live statuses (pending, approved, active) stay small and are read whole."""
     ensure_auditor(deps, caller)
     if until <= since:
         raise InvalidRequest("'until' must be after 'since'", code="invalid_range", field="until")
-    rows = []
+    if not 1 <= limit <= AUDIT_PAGE_MAX:
+        raise InvalidRequest(f"'limit' must be 1 to {AUDIT_PAGE_MAX}", code="invalid_limit", field="limit")
+    if after is not None and not since <= after[0] < until:
+        raise InvalidRequest(
+            "the 'next' token belongs to another time range: pass the same 'since' and 'until' as the first page",
+            code="invalid_next_token",
+            field="next",
+        )
+    candidates: list[Grant] = []
     for status in GrantStatus:
-        for grant in deps.store.by_status(status):
-            if since <= grant.created_at < until:
-                report = _stored(deps, grant.id)
-                if report is None and grant.activated_at is None and grant.status.is_terminal:
-                    report = ActivityReport(grant.id, "never_active", None, None)
-                rows.append((grant, report))
-    return sorted(rows, key=lambda row: row[0].created_at)
+        if status.is_terminal:
+            candidates += deps.store.created_between(status, since, until, after=after, limit=limit + 1)
+        else:
+            candidates += (
+                g
+                for g in deps.store.by_status(status)
+                if since <= g.created_at < until and (after is None or _position(g) > after)
+            )
+    candidates.sort(key=_position)
+    page = candidates[:limit]
+    rows = [(grant, _report_row(deps, grant)) for grant in page]
+    return AuditPage(rows, _position(page[-1]) if len(candidates) > limit else None)
+
+
+def _report_row(deps: Deps, grant: Grant) -> ActivityReport | None:
+    report = _stored(deps, grant.id)
+    if report is None and grant.activated_at is None and grant.status.is_terminal:
+        report = ActivityReport(grant.id, "never_active", None, None)
+    return report
 
 
 def _json(value: Any) -> str:

@@ -33,8 +33,28 @@ class GrantStore(Protocol):
 
     def by_requester(self, requester: str, status: GrantStatus | None = None, limit: int = 50) -> list[Grant]: ...
 
-    def by_status(self, status: GrantStatus, before: datetime | None = None) -> Iterator[Grant]:
-        """Grants in ``status``; for ``active``, ``before`` bounds ``expires_at``."""
+    def by_status(
+        self,
+        status: GrantStatus,
+        before: datetime | None = None,
+        *,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Grant]:
+        """Grants in ``status``, by ``expires_at`` for ``active`` (which ``before`` bounds) and by
+        ``created_at`` otherwise. Read in full only for the live statuses, which stay small."""
+
+    def created_between(
+        self,
+        status: GrantStatus,
+        since: datetime,
+        until: datetime,
+        *,
+        after: tuple[datetime, str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Grant]:
+        """Ended grants in ``status`` created in [since, until), oldest first, strictly after the
+        cursor (created_at, id), at most ``limit``; reads only that range, not the whole history."""
 
     def active_for(self, principal: str, cluster: str) -> list[Grant]:
         """The active grants of ``principal`` on ``cluster``, read strongly consistent."""

@@ -22,7 +22,7 @@ def list_grants(deps: Deps, caller: str, *, status: GrantStatus | None, mine: bo
         raise Forbidden("only eks-jit admins may list other principals' grants")
     if status is None:
         raise InvalidRequest("listing all principals' grants needs a status", code="status_required", field="status")
-    return list(deps.store.by_status(status))[:limit]
+    return list(deps.store.by_status(status, newest_first=True, limit=limit))
 
 
 def revoke_grant(deps: Deps, caller: str, grant_id: str, reason: str = "") -> Grant:

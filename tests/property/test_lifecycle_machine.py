@@ -346,6 +346,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         execution: Execution = self.workflow.executions[gid]
         principals = {self.requester(gid)}
         if execution.state == "waiting" and not execution.notified:
+
             def notify_then_wait() -> object:  # NotifyApprovers, then WaitForDecision keeps the token
                 notified = approvals.notify(self.deps, gid)
                 return approvals.workflow_step(self.deps, "await", gid, task_token=f"token:{gid}", notified=notified)
