@@ -60,7 +60,7 @@ def count_lifecycle(scope: str = "rollout-restart") -> dict[str, Counter[str]]:
         botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
         try:
             grant = request_grant(
-                deps, AccessRequest(ONCALL, "prod-eks", "payments", scope, timedelta(minutes=15), "b")
+                deps, AccessRequest(ONCALL, "prod-eks", "payments", scope, timedelta(minutes=15), "bench")
             )
             phases["request"], calls = calls.copy(), Counter()
             deps.clock.advance(timedelta(minutes=15))  # type: ignore[attr-defined]

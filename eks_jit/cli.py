@@ -3,11 +3,15 @@
 Exit codes (stable, for scripts):
   0  done: the grant is active, or the action succeeded
   1  denied: by policy or by an approver
-  2  usage error or invalid request (HTTP 400)
-  3  the grant ended without (or lost) access: expired, cancelled, failed; or --wait timed out
-  4  not allowed, not found or conflicting state (HTTP 403/404/409)
+  2  bad input: a usage error, an invalid request (HTTP 400), an unknown profile or local
+     identity, a malformed endpoint, no credentials
+  3  the grant is not (or no longer) giving access: expired, revoked, cancelled, failed; or a
+     wait timed out (the grant is printed, so a script still gets its id)
+  4  not allowed, not found or conflicting state (HTTP 403/404/409/410)
   5  the API is unreachable or failed (HTTP 5xx)
-Every non-zero exit prints one line on stderr saying why.
+Every non-zero exit prints one line on stderr saying why; with ``-o json`` the reason is also a
+JSON object on stdout, ``{"code", "message", "exit", ...}`` (or the grant itself, when the
+answer is a grant that ended or a wait that timed out).
 """
 
 from __future__ import annotations
@@ -18,22 +22,31 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 DEFAULT_CONFIG = Path("config/example/eks-jit.yaml")
 DEFAULT_STATE = Path(".eks-jit")
-EXIT_BY_STATUS = {"active": 0, "denied": 1, "expired": 3, "cancelled": 3, "failed": 3, "revoked": 0}
+EXIT_BY_STATUS = {"active": 0, "denied": 1, "expired": 3, "cancelled": 3, "failed": 3, "revoked": 3}
 
 
 class CliError(Exception):
-    def __init__(self, code: int, message: str) -> None:
+    """A refusal by the CLI itself: exit ``code``, a stable ``error`` code and a one-line message."""
+
+    def __init__(self, code: int, message: str, error: str = "usage") -> None:
         super().__init__(message)
-        self.code = code
+        self.code, self.error = code, error
 
 
 # -- output ------------------------------------------------------------------------------------------
 
-GRANT_COLUMNS = ("id", "status", "scope", "cluster", "namespaces", "expires_at", "requester")
+GRANT_COLUMNS = ("id", "kind", "status", "scope", "cluster", "namespaces", "expires_at", "requester")
+# What an approver needs to decide, without opening each request
+PENDING_COLUMNS = ("id", "kind", "requester", "cluster", "namespaces", "scope", "duration", "reason", "created_at")
+
+
+def with_kind(grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Marks extensions (``extension of <grant>``): their window is their grant's, not their own."""
+    return [g | {"kind": f"extension of {g['extends'][:8]}" if g.get("extends") else "grant"} for g in grants]
 
 
 def _cell(value: Any) -> str:
@@ -80,15 +93,19 @@ def client(args: argparse.Namespace) -> Any:
     state = local_state(args)
     endpoint = args.endpoint or os.environ.get("EKS_JIT_ENDPOINT") or (state or {}).get("api_endpoint")
     if not endpoint:
-        raise CliError(2, "no API endpoint: pass --endpoint, set EKS_JIT_ENDPOINT, or run `eks-jit local up`")
+        raise CliError(
+            2, "no API endpoint: pass --endpoint, set EKS_JIT_ENDPOINT, or run `eks-jit local up`", "no_endpoint"
+        )
     credentials = None
     if args.as_identity:
         if not state:
-            raise CliError(2, f"--as {args.as_identity} needs local mode ({args.state_dir}/local.json not found)")
+            raise CliError(
+                2, f"--as {args.as_identity} needs local mode ({args.state_dir}/local.json not found)", "not_local_mode"
+            )
         found = next((i for i in state["identities"] if i["name"] == args.as_identity), None)
         if not found:
             names = ", ".join(i["name"] for i in state["identities"])
-            raise CliError(2, f"no local identity '{args.as_identity}' (known: {names})")
+            raise CliError(2, f"no local identity '{args.as_identity}' (known: {names})", "unknown_identity")
         credentials = Credentials(found["access_key_id"], found["secret_access_key"])
     region = args.region or (state or {}).get("region") if args.as_identity else args.region
     return Client(endpoint, region=region, profile=args.profile, credentials=credentials)
@@ -102,11 +119,19 @@ def _progress(grant: dict[str, Any], waited: float) -> None:
 
 
 def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
+    timed_out = None
     if getattr(args, "wait", False) and grant["status"] in ("pending_approval", "approved"):
-        grant = client(args).wait(grant["id"], timeout=args.timeout, interval=1.0, progress=_progress)
+        api = client(args)
+        try:
+            grant = api.wait(grant["id"], timeout=args.timeout, interval=1.0, progress=_progress)
+        except TimeoutError as exc:
+            timed_out, grant = str(exc), api.grant(grant["id"])
         if sys.stderr.isatty():
             print(file=sys.stderr)
     show(args, grant, describe_grant(grant))
+    if timed_out:
+        print(f"eks-jit: {timed_out} (eks-jit wait {grant['id']} to keep waiting)", file=sys.stderr)
+        return 3
     code = EXIT_BY_STATUS.get(grant["status"], 0)
     if code:
         print(
@@ -138,7 +163,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     api = client(args)
     grants = api.approvals() if args.pending else api.grants(status=args.status, mine=not args.all, limit=args.limit)
-    show(args, grants, table(grants, GRANT_COLUMNS) if grants else "(none)")
+    columns = PENDING_COLUMNS if args.pending else GRANT_COLUMNS
+    show(args, grants, table(with_kind(grants), columns) if grants else "(none)")
     return 0
 
 
@@ -232,7 +258,7 @@ def kubeconfig(grant: dict[str, Any], profile: str | None = None) -> dict[str, A
     signed for)."""
     conn = grant.get("connection")
     if grant["status"] != "active" or not conn:
-        raise CliError(3, f"grant {grant['id']} is {grant['status']}: no cluster access to configure")
+        raise CliError(3, f"grant {grant['id']} is {grant['status']}: no cluster access to configure", "not_active")
     name = f"eks-jit-{grant['id'][:8]}"
     context: dict[str, Any] = {"cluster": conn["cluster"], "user": name}
     if grant["namespaces"]:
@@ -282,7 +308,9 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
     # The profile the API call is signed with (flag, else AWS_PROFILE); local identities have none.
     profile = None if args.as_identity else args.profile or os.environ.get("AWS_PROFILE")
-    text = yaml.safe_dump(kubeconfig(client(args).grant(args.id), profile), sort_keys=False)
+    config = kubeconfig(client(args).grant(args.id), profile)
+    # kubectl reads a kubeconfig written as JSON as well as YAML: -o json is honoured, file or stdout
+    text = json.dumps(config, indent=2) + "\n" if args.output == "json" else yaml.safe_dump(config, sort_keys=False)
     if args.out:
         path = Path(args.out)
         write_private(path, text)
@@ -305,7 +333,7 @@ def cmd_rbac_render(args: argparse.Namespace) -> int:
     try:
         catalog, _ = load_config(args.config)
     except ConfigError as exc:
-        raise CliError(2, str(exc)) from None
+        raise CliError(2, str(exc), "invalid_config") from None
     for path in render(catalog, args.out, args.kubernetes_version):
         print(path)
     return 0
@@ -321,7 +349,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     try:
         state = plane.start()
     except PortBusy as exc:
-        raise CliError(4, str(exc)) from None
+        raise CliError(4, str(exc), "port_busy") from None
     print(f"eks-jit local mode is up (state: {Path(args.state_dir).resolve()}/local.json)")
     print(f"  API endpoint  {state['api_endpoint']}   (SigV4, service execute-api, region {state['region']})")
     aws = state["aws_endpoint"]
@@ -340,17 +368,56 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------------------
 
 
-def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--endpoint", help="API base URL (default: $EKS_JIT_ENDPOINT or local mode's)")
-    common.add_argument("--profile", help="AWS profile to sign with")
-    common.add_argument("--region", help="AWS region to sign for")
-    common.add_argument("--as", dest="as_identity", default=os.environ.get("EKS_JIT_AS"), help="local mode identity")
-    common.add_argument("--state-dir", default=str(DEFAULT_STATE), help="local mode state (default: %(default)s)")
-    common.add_argument("--output", "-o", choices=("table", "json", "csv"), default="table", help="csv: audit only")
+class Parser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr (and JSON on stdout with ``-o json``), exit 2."""
 
-    top = argparse.ArgumentParser(prog="eks-jit", description="Just-in-time, self-expiring access to Amazon EKS.")
-    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    def error(self, message: str) -> NoReturn:
+        raise CliError(2, f"{message} (see: {self.prog} --help)")
+
+
+class Once(argparse.Action):
+    """A flag that takes one value: given twice is an error, not 'the last one wins'."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, flag: Any = None
+    ) -> None:
+        if getattr(namespace, self.dest, None) not in (None, self.default):
+            hint = (
+                " (one grant covers one namespace: request one grant per namespace)" if self.dest == "namespace" else ""
+            )
+            raise CliError(2, f"{flag} given more than once{hint}")
+        setattr(namespace, self.dest, value)
+
+
+def _common(suppress: bool) -> Parser:
+    """The flags every command takes, before or after the command's name. After it, they are
+    parsed with no defaults (SUPPRESS), so they override the ones given before it only if given."""
+    common = Parser(add_help=False)
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    common.add_argument(
+        "--endpoint", default=default(None), help="API base URL (default: $EKS_JIT_ENDPOINT or local mode's)"
+    )
+    common.add_argument("--profile", default=default(None), help="AWS profile to sign with")
+    common.add_argument("--region", default=default(None), help="AWS region to sign for")
+    common.add_argument(
+        "--as", dest="as_identity", default=default(os.environ.get("EKS_JIT_AS")), help="local mode identity"
+    )
+    common.add_argument("--state-dir", default=default(str(DEFAULT_STATE)), help="local mode state (default: .eks-jit)")
+    common.add_argument(
+        "--output", "-o", choices=("table", "json", "csv"), default=default("table"), help="csv: audit only"
+    )
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common(suppress=True)
+    top = Parser(
+        prog="eks-jit", description="Just-in-time, self-expiring access to Amazon EKS.", parents=[_common(False)]
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     def add(name: str, run: Any, helptext: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=helptext, description=helptext)
@@ -358,11 +425,11 @@ def parser() -> argparse.ArgumentParser:
         return sub
 
     request = add("request", cmd_request, "ask for access")
-    request.add_argument("--cluster", required=True)
-    request.add_argument("--namespace", help="omit for a cluster-wide scope")
-    request.add_argument("--scope", required=True, help="a scope from the catalog, e.g. rollout-restart")
-    request.add_argument("--duration", required=True, help="90s, 15m, 1h or ISO-8601")
-    request.add_argument("--reason", required=True)
+    request.add_argument("--cluster", required=True, action=Once)
+    request.add_argument("--namespace", action=Once, help="omit for a cluster-wide scope")
+    request.add_argument("--scope", required=True, action=Once, help="a scope from the catalog, e.g. rollout-restart")
+    request.add_argument("--duration", required=True, action=Once, help="90s, 15m, 1h or ISO-8601")
+    request.add_argument("--reason", required=True, action=Once, help="why, for the approver and the audit")
     request.add_argument("--wait", action="store_true", help="wait until active, denied or expired")
     request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
     add("status", cmd_status, "show a grant and its events").add_argument("id")
@@ -385,9 +452,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--comment", "--reason", dest="comment", default="")
     add("whoami", cmd_whoami, "who the API takes me to be")
     extend = add("extend", cmd_extend, "ask to lengthen an active grant (same policy, whole window)")
-    extend.add_argument("id")
-    extend.add_argument("--duration", required=True, help="how much longer")
-    extend.add_argument("--reason", required=True)
+    extend.add_argument("id", help="the grant (not one of its extensions)")
+    extend.add_argument("--duration", required=True, action=Once, help="additional time, added to the current expiry")
+    extend.add_argument("--reason", required=True, action=Once)
     extend.add_argument("--wait", action="store_true")
     extend.add_argument("--timeout", type=float, default=3600.0)
     kube = add("kubeconfig", cmd_kubeconfig, "write a kubeconfig for an active grant (aws eks get-token)")
@@ -412,32 +479,57 @@ def parser() -> argparse.ArgumentParser:
     up = local.add_parser("up", help="run the whole control plane locally (no AWS account)")
     up.add_argument("--port", type=int, default=8765, help="API port (default: %(default)s; 0 picks a free one)")
     up.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
-    up.add_argument("--state-dir", default=str(DEFAULT_STATE), help="where local.json goes (default: %(default)s)")
+    up.add_argument("--state-dir", default=argparse.SUPPRESS, help="where local.json goes (default: .eks-jit)")
     up.set_defaults(run=cmd_local_up)
     return top
+
+
+USAGE_CODES = frozenset({"bad_endpoint", "no_credentials", "profile_not_found"})
+
+
+def exit_code(status: int, code: str) -> int:
+    """The exit code of an API error (the table at the top of this module)."""
+    if status == 403 and code == "policy_denied":
+        return 1
+    if status == 400 or code in USAGE_CODES:
+        return 2
+    if status in (403, 404, 409, 410):
+        return 4
+    return 5
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """``-o json`` anywhere on the line, also when parsing it failed."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return any(a in ("-ojson", "--output=json") or (a in ("-o", "--output") and b == "json") for a, b in pairs)
+
+
+def _fail(json_out: bool, exit_with: int, code: str, message: str, **extra: Any) -> int:
+    print(f"eks-jit: {message}", file=sys.stderr)
+    if json_out:
+        known = {k: v for k, v in extra.items() if v is not None}
+        print(json.dumps({"code": code, "message": message, "exit": exit_with, **known}, indent=2))
+    return exit_with
 
 
 def main(argv: list[str] | None = None) -> int:
     from eks_jit.client import ApiError
 
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    json_out = _wants_json(argv)
     try:
+        args = parser().parse_args(argv)
+        if args.output == "csv" and not getattr(args, "csv_ok", False):
+            raise CliError(2, f"-o csv is for `eks-jit audit` only; use -o table or -o json with {args.command}")
         return int(args.run(args))
     except CliError as exc:
-        print(f"eks-jit: {exc}", file=sys.stderr)
-        return exc.code
+        return _fail(json_out, exc.code, exc.error, str(exc))
     except ApiError as exc:
-        print(f"eks-jit: {exc.code}: {exc.message}" + (f" (field: {exc.field})" if exc.field else ""), file=sys.stderr)
-        if exc.status == 403 and exc.code == "policy_denied":
-            return 1
-        if exc.status == 400:
-            return 2
-        if exc.status in (403, 404, 409, 410):
-            return 4
-        return 5
-    except TimeoutError as exc:
-        print(f"eks-jit: {exc}", file=sys.stderr)
-        return 3
+        message = f"{exc.code}: {exc.message}" + (f" (field: {exc.field})" if exc.field else "")
+        code = exit_code(exc.status, exc.code)
+        return _fail(
+            json_out, code, exc.code, message, status=exc.status or None, field=exc.field, grant_id=exc.grant_id
+        )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ProfileNotFound
 
 SETTLED = frozenset({"active", "denied", "expired", "revoked", "cancelled", "failed"})
 
@@ -49,7 +50,12 @@ class Client:
     ) -> None:
         if not endpoint.startswith(("https://", "http://")):
             raise ApiError(0, "bad_endpoint", f"the endpoint must be an http(s) URL, not '{endpoint}'")
-        session = boto3.session.Session(profile_name=profile, region_name=region)
+        try:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+        except ProfileNotFound:
+            raise ApiError(
+                0, "profile_not_found", f"no AWS profile '{profile}' (aws configure list-profiles)"
+            ) from None
         # the stage URL; one copied with a route on it (".../v1/grants") means the same API
         self.endpoint = endpoint.rstrip("/").removesuffix("/v1/grants")
         self.region = region or session.region_name or "us-east-1"

@@ -26,6 +26,21 @@ class ExtensionNotRevocable(InvalidTransition):
     code = "extension_not_revocable"
 
 
+class ExtensionNotExtendable(InvalidTransition):
+    """An extension is never extended itself (HTTP 409): extend the grant it extends."""
+
+    code = "extension_not_extendable"
+
+
+MIN_REASON = 3  # characters, after trimming: what an approver at 3 a.m. and an auditor read
+
+
+def why_reason_is_short(reason: str) -> str | None:
+    if len(reason.strip()) >= MIN_REASON:
+        return None
+    return f"give a reason of at least {MIN_REASON} characters: the approver and the audit read it"
+
+
 class GrantStatus(StrEnum):
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"

@@ -49,6 +49,7 @@ from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry
 from lambdas.domain.links import BadLink, LinkAlreadyUsed
 from lambdas.logic import activity, approvals
 from lambdas.logic.access_control import is_admin
+from lambdas.logic.deciding import namespaces_for
 from lambdas.logic.queries import get_grant, list_grants, revoke_grant
 from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
 from lambdas.observability import MetricUnit, logger, metrics
@@ -105,7 +106,11 @@ def caller() -> str:
 
 @app.post("/v1/grants", responses={201: {"description": "the grant: active if auto-approved"}, **ERRORS})
 def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView]:
-    duration = _duration(body.duration)
+    try:
+        duration = _duration(body.duration)
+    except InvalidRequest:
+        namespaces_for(bootstrap.deps(), body.cluster, body.namespace, body.scope)  # a wrong target says so first
+        raise
     logger.append_keys(cluster=body.cluster, scope=body.scope)
     grant = request_grant(
         bootstrap.deps(),

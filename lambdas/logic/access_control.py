@@ -29,5 +29,11 @@ def ensure_auditor(deps: Deps, caller: str) -> None:
 
 
 def ensure_may_revoke(deps: Deps, caller: str, grant: Grant) -> None:
-    if caller != grant.requester and not is_admin(deps, caller):
-        raise Forbidden("only the requester or an eks-jit admin may revoke this grant")
+    """The requester, an eks-jit admin, and the people who approved the grant may end it: taking
+    access away only narrows it, and whoever gave it must be able to take it back at 3 a.m.
+    Approvers who did not approve it, and auditors, may not."""
+    if caller == grant.requester or caller in grant.approved_by or is_admin(deps, caller):
+        return
+    humans = [a for a in grant.approved_by if not a.startswith("policy:")]
+    who = f", the approvers who approved it ({', '.join(humans)})" if humans else ""
+    raise Forbidden(f"only its requester ({grant.requester}){who} or an eks-jit admin may revoke this grant")

@@ -79,6 +79,12 @@ def activity(deps: Deps, caller: str, grant_id: str) -> ActivityReport:
     report = build_report(deps, grant)
     if report.status == "complete":
         report.status = "partial"  # the audit log may still be catching up
+        settles = (grant.ended_at or grant.expires_at or deps.clock.now()) + deps.timing.audit_delay
+        report.note = (
+            f"partial: the grant {'ended' if grant.ended_at else 'is still active'} and EKS delivers audit events "
+            f"to CloudWatch Logs minutes late, so requests may be missing; the final report is stored after "
+            f"{settles.isoformat()}"
+        )
     return report
 
 

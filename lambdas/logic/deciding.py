@@ -29,6 +29,12 @@ class AccessRequest:
     reason: str
 
 
+def namespaces_for(deps: Deps, cluster_name: str, namespace: str | None, scope_name: str) -> tuple[str, ...]:
+    """The namespaces a request for (cluster, namespace, scope) covers, or the InvalidRequest that
+    names what is wrong with them: checked first, as the error that helps most."""
+    return _namespaces(deps, AccessRequest("", cluster_name, namespace, scope_name, timedelta(0), ""))
+
+
 def _namespaces(deps: Deps, req: AccessRequest) -> tuple[str, ...]:
     cluster = deps.catalog.clusters.get(req.cluster)
     if cluster is None:

@@ -11,7 +11,16 @@ from dataclasses import replace
 from datetime import timedelta
 
 from lambdas.domain.errors import Forbidden, InvalidRequest, InvalidTransition, PolicyDenied
-from lambdas.domain.grant import Action, Decision, Grant, GrantStatus, new_grant, transition
+from lambdas.domain.grant import (
+    Action,
+    Decision,
+    ExtensionNotExtendable,
+    Grant,
+    GrantStatus,
+    new_grant,
+    transition,
+    why_reason_is_short,
+)
 from lambdas.logic import approvals
 from lambdas.logic.deciding import AccessRequest, decide
 from lambdas.logic.lifecycle import activate
@@ -23,7 +32,16 @@ __all__ = ["AccessRequest", "request_extension", "request_grant", "submit"]
 def request_grant(deps: Deps, req: AccessRequest) -> Grant:
     """Record the request; an auto-approved one comes back already ``active`` (or ``failed``)."""
     namespaces, decision = decide(deps, req)
+    _check_reason(req.reason)
     return submit(deps, req, namespaces, decision)
+
+
+def _check_reason(reason: str) -> None:
+    """After the cluster, scope, namespace and duration (the most useful error wins), before
+    anything is written; a policy denial with a one-letter reason is still bad input first."""
+    short = why_reason_is_short(reason)
+    if short:
+        raise InvalidRequest(short, code="reason_too_short", field="reason")
 
 
 def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str) -> Grant:
@@ -34,7 +52,12 @@ def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, 
     parent = deps.store.get(grant_id)
     if caller != parent.requester:
         raise Forbidden("only the requester may extend this grant")
-    if parent.status is not GrantStatus.ACTIVE or parent.extends is not None:
+    if parent.extends is not None:
+        raise ExtensionNotExtendable(
+            f"{parent.id} is an extension of grant {parent.extends}: extend {parent.extends} instead",
+            grant_id=parent.extends,
+        )
+    if parent.status is not GrantStatus.ACTIVE:
         raise InvalidTransition(f"a grant that is {parent.status.value} cannot be extended")
     whole = AccessRequest(
         caller,
@@ -45,6 +68,7 @@ def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, 
         reason,
     )
     namespaces, decision = decide(deps, whole)
+    _check_reason(reason)
     return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id)
 
 

@@ -37,7 +37,14 @@ CASES = [
     ("over the global maximum", with_(duration="13h"), 400, "duration_exceeds_maximum", "duration"),
     ("missing scope", with_(scope=None), 400, "invalid_request", "scope"),
     ("missing reason", with_(reason=None), 400, "invalid_request", "reason"),
-    ("empty reason", with_(reason="  "), 400, "invalid_request", "reason"),
+    ("empty reason", with_(reason="  "), 400, "reason_too_short", "reason"),
+    ("two-letter reason", with_(reason="ok"), 400, "reason_too_short", "reason"),
+    # the most useful error wins: the target first, then the duration, then the reason
+    ("unknown cluster, short reason", with_(cluster="nope-eks", reason="x"), 400, "unknown_cluster", "cluster"),
+    ("unknown cluster, bad duration", with_(cluster="nope-eks", duration="soon"), 400, "unknown_cluster", "cluster"),
+    ("unknown scope, bad duration", with_(scope="root", duration="soon"), 400, "unknown_scope", "scope"),
+    ("bad duration, short reason", with_(duration="soon", reason="x"), 400, "invalid_duration", "duration"),
+    ("too long, short reason", with_(duration="13h", reason="x"), 400, "duration_exceeds_maximum", "duration"),
     ("unknown field", with_(role="admin"), 400, "invalid_request", "role"),
     ("duration as a list", with_(duration=["15m"]), 400, "invalid_request", "duration"),
 ]

@@ -149,7 +149,7 @@ def test_throttling_never_leaves_access_the_grants_do_not_justify(world, operati
     deps = world.deps.__class__(**{**world.deps.__dict__, "eks": EksAccessEntries(catalog.clusters, lambda *_: flaky)})
     body = {**RESTART, "scope": "view"} if operation == "associate_access_policy" else RESTART
     grant = request_grant(
-        deps, AccessRequest(ONCALL, "prod-eks", "payments", body["scope"], timedelta(minutes=15), "x")
+        deps, AccessRequest(ONCALL, "prod-eks", "payments", body["scope"], timedelta(minutes=15), "probe failing")
     )
     if operation == "delete_access_entry":
         assert grant.status is GrantStatus.ACTIVE

@@ -1,0 +1,191 @@
+"""The CLI keeps its exit-code table (eks_jit/cli.py's docstring): one test per row, run as a
+script would run it, against local mode; and with -o json, every failure is JSON on stdout too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BIN
+
+pytestmark = pytest.mark.e2e
+
+RESTART = ("request", "--cluster", "demo", "--namespace", "payments", "--scope", "rollout-restart",
+           "--duration", "5m", "--reason", "readiness probe failing")  # fmt: skip
+EDIT = ("request", "--cluster", "demo", "--namespace", "payments", "--scope", "edit",
+        "--duration", "5m", "--reason", "fix a ConfigMap")  # fmt: skip
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("eks-jit: "), done.stderr
+    return lines[0]
+
+
+def json_error(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    error = json.loads(done.stdout)
+    assert error["exit"] == done.returncode and error["code"] and error["message"], error
+    return error
+
+
+def test_0_active(local) -> None:
+    done = local.cli(*RESTART, who="agent-oncall")
+    assert done.returncode == 0 and json.loads(done.stdout)["status"] == "active"
+    local.cli("revoke", json.loads(done.stdout)["id"], who="agent-oncall")
+
+
+def test_1_denied_by_policy(local) -> None:
+    done = local.cli(*RESTART[:6], "view", *RESTART[7:], who="agent-other")
+    assert done.returncode == 1 and "policy_denied" in one_line(done)
+    assert json_error(done)["code"] == "policy_denied" and json_error(done)["grant_id"]
+
+
+def test_1_denied_by_an_approver(local) -> None:
+    grant = json.loads(local.cli(*EDIT, who="agent-oncall").stdout)
+    assert local.cli("deny", grant["id"], "--comment", "not now", who="approver-bob").returncode == 0
+    done = local.cli("wait", grant["id"], who="agent-oncall")
+    assert done.returncode == 1 and json.loads(done.stdout)["status"] == "denied"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (
+            (
+                "request",
+                "--cluster",
+                "demo",
+                "--namespace",
+                "payments",
+                "--scope",
+                "view",
+                "--duration",
+                "forever",
+                "--reason",
+                "x",
+            ),
+            "invalid_duration",
+        ),
+        (
+            (
+                "request",
+                "--cluster",
+                "demo",
+                "--namespace",
+                "payments",
+                "--namespace",
+                "orders",
+                "--scope",
+                "view",
+                "--duration",
+                "5m",
+                "--reason",
+                "two namespaces",
+            ),
+            "usage",
+        ),
+        (("request", "--cluster", "demo"), "usage"),
+        (("frobnicate",), "usage"),
+    ],
+)
+def test_2_bad_input_through_local_mode(local, args, code) -> None:
+    done = local.cli(*args, who="agent-oncall")
+    assert done.returncode == 2, done.stderr
+    one_line(done)
+    assert json_error(done)["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (
+            ("whoami", "--endpoint", "https://abc.execute-api.eu-west-1.amazonaws.com/prod", "--profile", "no-such"),
+            "profile_not_found",
+        ),
+        (("whoami", "--endpoint", "abc123.execute-api.eu-west-1.amazonaws.com"), "bad_endpoint"),
+    ],
+)
+def test_2_bad_input_before_any_call(tmp_path, args, code) -> None:
+    done = run(*args, "--state-dir", str(tmp_path), "-o", "json")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    one_line(done)
+    assert json_error(done)["code"] == code
+
+
+def test_2_csv_where_it_is_not_offered(local) -> None:
+    done = run("list", "--as", "agent-oncall", "--state-dir", str(local.state_dir), "-o", "csv")
+    assert done.returncode == 2 and "-o csv is for `eks-jit audit` only" in one_line(done)
+    assert done.stdout == ""
+
+
+def test_2_the_most_useful_error_wins(local) -> None:
+    done = local.cli("request", "--cluster", "nope", "--namespace", "payments", "--scope", "view",
+                     "--duration", "forever", "--reason", "x", who="agent-oncall")  # fmt: skip
+    assert done.returncode == 2 and json_error(done)["code"] == "unknown_cluster"
+    done = local.cli(*RESTART[:-1], "x", who="agent-oncall")
+    assert done.returncode == 2 and json_error(done)["code"] == "reason_too_short"
+
+
+def test_2_an_unknown_local_identity(local) -> None:
+    done = local.cli("whoami", who="agent-nobody")
+    assert done.returncode == 2 and "known: agent-oncall" in one_line(done)
+    assert json_error(done)["code"] == "unknown_identity"
+
+
+def test_3_wait_on_a_revoked_grant_is_not_success(local) -> None:
+    grant = json.loads(local.cli(*RESTART, who="agent-oncall").stdout)
+    assert local.cli("revoke", grant["id"], who="agent-oncall").returncode == 0
+    done = local.cli("wait", grant["id"], who="agent-oncall")
+    assert done.returncode == 3 and json.loads(done.stdout)["status"] == "revoked"
+    assert "is revoked" in one_line(done)
+
+
+def test_3_a_wait_that_times_out_prints_the_grant(local) -> None:
+    done = local.cli(*EDIT, "--wait", "--timeout", "1", who="agent-oncall")
+    assert done.returncode == 3
+    grant = json.loads(done.stdout)
+    assert grant["status"] == "pending_approval" and grant["id"]
+    assert f"eks-jit wait {grant['id']}" in done.stderr.strip().splitlines()[-1]
+    local.cli("cancel", grant["id"], who="agent-oncall")
+
+
+def test_3_kubeconfig_of_a_grant_that_ended(local) -> None:
+    grant = json.loads(local.cli(*RESTART, who="agent-oncall").stdout)
+    local.cli("revoke", grant["id"], who="agent-oncall")
+    done = local.cli("kubeconfig", grant["id"], who="agent-oncall")
+    assert done.returncode == 3 and json_error(done)["code"] == "not_active"
+
+
+def test_4_not_found_and_not_allowed(local) -> None:
+    missing = local.cli("status", "00000000-0000-0000-0000-000000000000", who="agent-oncall")
+    assert missing.returncode == 4 and json_error(missing)["code"] == "grant_not_found"
+    grant = json.loads(local.cli(*EDIT, who="agent-oncall").stdout)
+    mine = local.cli("approve", grant["id"], who="agent-oncall")
+    assert mine.returncode == 4 and json_error(mine)["code"] == "self_approval"
+    local.cli("cancel", grant["id"], who="agent-oncall")
+
+
+def test_5_the_api_is_unreachable(local) -> None:
+    done = local.cli("whoami", "--endpoint", "http://127.0.0.1:9", who="agent-oncall")
+    assert done.returncode == 5 and json_error(done)["code"] == "unreachable"
+
+
+def test_flags_may_come_before_the_command(local) -> None:
+    done = run("--as", "agent-oncall", "--state-dir", str(local.state_dir), "-o", "json", "whoami")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["principal"].endswith("role/agents/oncall-agent")
+
+
+def test_kubeconfig_honours_json(local) -> None:
+    grant = json.loads(local.cli(*RESTART, who="agent-oncall").stdout)
+    done = local.cli("kubeconfig", grant["id"], who="agent-oncall")
+    assert done.returncode == 0 and json.loads(done.stdout)["kind"] == "Config"
+    local.cli("revoke", grant["id"], who="agent-oncall")
