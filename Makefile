@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: install lint typecheck test unit integration infra e2e shifted-clock openapi rbac bench soak synth clean demo local
+.PHONY: install lint typecheck test unit integration infra e2e shifted-clock openapi rbac bench soak synth clean demo local layer-check
 
 install: $(STAMP)
 
@@ -72,6 +72,12 @@ soak: install
 
 synth: install
 	npx --yes aws-cdk@2 synth --quiet
+
+# Builds the dependency layer for the lambda_python setting (cp3XX aarch64 wheels) and imports every
+# handler on a same-pinned x86_64 build with that Python (python3.X via LAYER_CHECK_PYTHON, pyenv or
+# PATH). Not in `make test`: CI promises Python 3.11 only. docs/deploy.md, "Lambda runtime".
+layer-check: install
+	$(BIN)/python -m infra.layer_check
 
 clean:
 	rm -rf $(VENV) cdk.out .eks-jit .mypy_cache .ruff_cache

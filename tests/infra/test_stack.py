@@ -144,7 +144,7 @@ def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth
     common = {env_var("table_name"), env_var("config_path")}
     common |= {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
     for name, props in functions.items():
-        assert props["Runtime"] == "python3.11" and props["Architectures"] == ["arm64"]
+        assert props["Runtime"] == "python3.13" and props["Architectures"] == ["arm64"]
         env = props["Environment"]["Variables"]
         assert set(env) == common | own[name], name
         assert env[env_var("config_path")] == "/var/task/eks-jit-config/eks-jit.yaml"
