@@ -105,12 +105,16 @@ def main() -> int:
             print(f"layer-check: not built for {python.identifier}/aarch64: {foreign}", file=sys.stderr)
             return 1
         extensions = len(list(target.rglob("*.so")))
-        print(f"layer ({PIP_PLATFORM}, {python.identifier}): {len(distributions(target))} distributions, "
-              f"{extensions} compiled extensions, all cp{python.version.replace('.', '')}-aarch64")
+        print(
+            f"layer ({PIP_PLATFORM}, {python.identifier}): {len(distributions(target))} distributions, "
+            f"{extensions} compiled extensions, all cp{python.version.replace('.', '')}-aarch64"
+        )
         build(proxy, [arg.replace(PIP_PLATFORM, PROXY_PLATFORM) for arg in python.pip_target()])
         if distributions(proxy) != distributions(target):
-            print(f"layer-check: the proxy holds other versions: {distributions(proxy)} vs {distributions(target)}",
-                  file=sys.stderr)
+            print(
+                f"layer-check: the proxy holds other versions: {distributions(proxy)} vs {distributions(target)}",
+                file=sys.stderr,
+            )
             return 1
         print(f"proxy ({PROXY_PLATFORM}): the same {len(distributions(proxy))} distributions at the same versions")
         bundle_dir = work / "bundle"

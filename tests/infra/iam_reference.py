@@ -112,7 +112,8 @@ class Renderer:
                 ref = value["Ref"]
                 pseudo = {"AWS::Partition": "aws", "AWS::Region": self.region, "AWS::AccountId": self.account}
                 pseudo |= {"AWS::URLSuffix": "amazonaws.com"}
-                pseudo |= {"AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/S/1a2b3c4d-0-0-0-0"}
+                stack_id = f"arn:aws:cloudformation:{self.region}:{self.account}:stack/S/1a2b3c4d-0-0-0-0"
+                pseudo |= {"AWS::StackId": stack_id}
                 if ref in pseudo:
                     return pseudo[ref]
                 return self.arn_of(ref, None)
