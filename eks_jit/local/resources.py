@@ -148,7 +148,7 @@ def create_resources(
     for name, cluster in catalog.clusters.items():
         client("eks", cluster.region).create_cluster(
             name=name,
-            roleArn=f"arn:aws:iam::{cluster.account}:role/eks-cluster-role",
+            roleArn=f"arn:{cluster.partition}:iam::{cluster.account}:role/eks-cluster-role",
             resourcesVpcConfig={"subnetIds": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]},
             accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
             logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]},
