@@ -88,7 +88,8 @@ synth: install
 
 # Builds the dependency layer for the lambda_python setting (cp3XX aarch64 wheels) and imports every
 # handler on a same-pinned x86_64 build with that Python (python3.X via LAYER_CHECK_PYTHON, pyenv or
-# PATH). Not in `make test`: CI promises Python 3.11 only. docs/deploy.md, "Lambda runtime".
+# PATH; LAMBDA_PYTHON=3.12 checks another allowed value). Not in `make test`: CI promises Python 3.11
+# only. docs/deploy.md, "Lambda runtime".
 layer-check: install
 	$(BIN)/python -m infra.layer_check
 

@@ -10,7 +10,8 @@ for the Python of the ``lambda_python`` setting?
    interpreter's own site-packages are not looked at, only the proxy layer and the bundle), load the
    bundled configuration and take one Cedar decision.
 
-Needs ``python<version>`` (``LAYER_CHECK_PYTHON``, pyenv's, or on PATH). Not part of ``make test``: CI
+``LAMBDA_PYTHON=3.12`` checks another allowed value than the setting's default. Needs
+``python<version>`` (``LAYER_CHECK_PYTHON``, pyenv's, or on PATH). Not part of ``make test``: CI
 promises Python 3.11 only. Prints what it checked; exits non-zero on the first failure.
 """
 
@@ -90,7 +91,8 @@ def find_interpreter(python: LambdaPython) -> str | None:
 
 
 def main() -> int:
-    deployment = load_deployment({})
+    chosen = os.environ.get("LAMBDA_PYTHON")  # make layer-check LAMBDA_PYTHON=3.12: another allowed value
+    deployment = load_deployment({"lambda_python": chosen} if chosen else {})
     python = LambdaPython(deployment.settings.lambda_python)
     interpreter = find_interpreter(python)
     if interpreter is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import STACK, STACK_INSTANCE, Synth, listed, resolve
+from tests.infra.conftest import CLUSTER_STACK, STACK, STACK_INSTANCE, Synth, listed, resolve
 
 pytestmark = pytest.mark.infra
 PUSH_TO_LOGS = "arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
@@ -37,6 +37,15 @@ def test_no_retained_log_group_has_a_name_the_next_deployment_would_collide_with
         name = group["Properties"].get("LogGroupName")
         # No name: CloudFormation makes a unique one. A name: it carries this stack instance's id.
         assert name is None or resolve(name).endswith(f"-{STACK_INSTANCE}"), (logical, name)
+
+
+@pytest.mark.parametrize("stack", [STACK, CLUSTER_STACK])
+def test_no_retained_resource_of_any_kind_has_a_fixed_name(synth: Synth, stack: str) -> None:
+    for logical, resource in synth.template(stack)["Resources"].items():
+        if resource.get("DeletionPolicy") != "Retain":
+            continue
+        names = {k: v for k, v in resource.get("Properties", {}).items() if k.endswith("Name")}
+        assert all(resolve(v).endswith(f"-{STACK_INSTANCE}") for v in names.values()), (logical, names)
 
 
 def test_each_function_logs_to_its_own_retained_group_not_lambda_s_default(synth: Synth) -> None:
