@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,39 @@ from constructs import Construct
 
 from infra.settings import ROOT, Deployment
 
-RUNTIME = lambda_.Runtime.PYTHON_3_11
 ARCHITECTURE = lambda_.Architecture.ARM_64
 PIP_PLATFORM = "manylinux2014_aarch64"
-PYTHON_VERSION = "3.11"
 TASK_ROOT = "/var/task"
 BUNDLE_CONFIG_DIR = "eks-jit-config"
 PACKAGE = ROOT / "lambdas"
 LAYER_SOURCE = Path(__file__).resolve().parent / "layer"
 LOCK_FILE = ROOT / "requirements.lock"
-# Never run: every asset bundles locally. CDK insists on naming an image.
-_UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/sam/build-python3.11")
+
+
+@dataclass(frozen=True)
+class LambdaPython:
+    """Everything that names the Python of the functions, derived from one version (``"3.13"``)."""
+
+    version: str
+
+    @property
+    def runtime(self) -> lambda_.Runtime:
+        """The Lambda runtime ``python<version>``, as CDK knows it (``Runtime.PYTHON_3_13``)."""
+        runtime: lambda_.Runtime = getattr(lambda_.Runtime, "PYTHON_" + self.version.replace(".", "_"))
+        return runtime
+
+    @property
+    def identifier(self) -> str:
+        return f"python{self.version}"
+
+    @property
+    def build_image(self) -> DockerImage:
+        """Never run: every asset bundles locally. CDK insists on naming an image."""
+        return DockerImage.from_registry(f"public.ecr.aws/sam/build-{self.identifier}")
+
+    def pip_target(self) -> list[str]:
+        """pip's options that resolve wheels for the Lambda platform and this Python."""
+        return ["--platform", PIP_PLATFORM, "--implementation", "cp", "--python-version", self.version]
 
 
 def _package_files() -> list[Path]:
@@ -95,59 +118,63 @@ class _CopyFunctionSources:
         return True
 
 
+def layer_install_command(target: Path, pip_target: list[str]) -> list[str]:
+    """``pip install`` of the runtime dependencies into ``target`` (a layer's ``python/``) for the
+    platform ``pip_target`` names: the layer build, and ``infra/layer_check.py``'s proxies."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        *pip_target,
+        "--only-binary=:all:",
+        "--target",
+        str(target),
+        "--constraint",
+        str(LOCK_FILE),
+        *runtime_requirements(),
+    ]
+
+
 @jsii.implements(ILocalBundling)
 class _PipInstallLayer:
+    def __init__(self, python: LambdaPython) -> None:
+        self._python = python
+
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--platform",
-            PIP_PLATFORM,
-            "--implementation",
-            "cp",
-            "--python-version",
-            PYTHON_VERSION,
-            "--only-binary=:all:",
-            "--target",
-            str(Path(output_dir) / "python"),
-            "--constraint",
-            str(LOCK_FILE),
-            *runtime_requirements(),
-        ]
+        command = layer_install_command(Path(output_dir) / "python", self._python.pip_target())
         subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
         return True
 
 
-def function_code(bundle: FunctionBundle) -> lambda_.Code:
+def function_code(bundle: FunctionBundle, python: LambdaPython) -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(PACKAGE),
         asset_hash_type=AssetHashType.CUSTOM,
         asset_hash=bundle.asset_hash(),
-        bundling=BundlingOptions(image=_UNUSED_IMAGE, local=_CopyFunctionSources(bundle)),
+        bundling=BundlingOptions(image=python.build_image, local=_CopyFunctionSources(bundle)),
     )
 
 
-def layer_hash() -> str:
-    inputs = "\n".join([*runtime_requirements(), PIP_PLATFORM, PYTHON_VERSION]).encode()
+def layer_hash(python: LambdaPython) -> str:
+    inputs = "\n".join([*runtime_requirements(), *python.pip_target()]).encode()
     return _digest([("requirements", inputs), ("lock", LOCK_FILE.read_bytes())])
 
 
-def dependencies_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
+def dependencies_layer(scope: Construct, construct_id: str, python: LambdaPython) -> lambda_.LayerVersion:
     return lambda_.LayerVersion(
         scope,
         construct_id,
         description="eks-jit runtime dependencies: " + ", ".join(runtime_requirements()),
-        compatible_runtimes=[RUNTIME],
+        compatible_runtimes=[python.runtime],
         compatible_architectures=[ARCHITECTURE],
         code=lambda_.Code.from_asset(
             str(LAYER_SOURCE),
             asset_hash_type=AssetHashType.CUSTOM,
-            asset_hash=layer_hash(),
-            bundling=BundlingOptions(image=_UNUSED_IMAGE, local=_PipInstallLayer()),
+            asset_hash=layer_hash(python),
+            bundling=BundlingOptions(image=python.build_image, local=_PipInstallLayer(python)),
         ),
     )

@@ -1,8 +1,9 @@
 """The one place that makes a Lambda function: shared defaults set once.
 
-Every function gets the same code bundle and dependency layer, Python 3.11 on arm64
-(Graviton: about 20% cheaper per GB-second than x86_64, and every dependency ships a
-``manylinux2014_aarch64`` wheel), its own retained log group, and its own IAM role that holds
+Every function gets the same code bundle and dependency layer, the Python of the
+``lambda_python`` setting on arm64 (Graviton: about 20% cheaper per GB-second than x86_64, and every dependency ships a
+``manylinux2014_aarch64`` wheel), its own retained log group (named per stack instance:
+:func:`log_group_name`), and its own IAM role that holds
 nothing but the right to write to that log group until the caller grants what the function
 uses (``infra/permissions.py``). Roles and functions have stable names so a cluster role in
 another account can trust exactly these roles.
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.bundling import ARCHITECTURE, RUNTIME, FunctionBundle, dependencies_layer, function_code
+from infra.bundling import ARCHITECTURE, FunctionBundle, LambdaPython, dependencies_layer, function_code
 from infra.nag import acknowledge
 from infra.settings import Deployment
 from lambdas.config import Environment
@@ -39,6 +40,19 @@ def function_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}"
 
 
+def stack_instance() -> str:
+    """The first 8 hex digits of the stack's id (``arn:...:stack/EksJit/<uuid>``): the same for every
+    update of one stack, new for a stack created again after ``cdk destroy``."""
+    return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
+
+
+def log_group_name(base: str) -> str:
+    """``<base>-<stack instance>``. Log groups are retained on destroy (the audit trail outlives the
+    deployment), so a fixed name would make the next deployment's ``CreateLogGroup`` fail ("already
+    exists"); with the stack instance in it, the next deployment writes to new groups beside the old."""
+    return f"{base}-{stack_instance()}"
+
+
 def role_name(prefix: str, name: str, region: str = Aws.REGION) -> str:
     """Roles are global to an account: the region keeps two regional deployments apart."""
     return f"{prefix}-{name}-{region}"
@@ -56,8 +70,9 @@ class FunctionFactory:
         self._deployment = deployment
         settings = deployment.settings
         bundle = FunctionBundle(deployment)
-        self._code = function_code(bundle)
-        self._layer = dependencies_layer(scope, "Dependencies")
+        self.python = LambdaPython(settings.lambda_python)
+        self._code = function_code(bundle, self.python)
+        self._layer = dependencies_layer(scope, "Dependencies", self.python)
         self._retention = logs.RetentionDays[settings.log_retention]
         self.environment = {
             env_var("table_name"): table_name,
@@ -94,7 +109,7 @@ class FunctionFactory:
         log_group = logs.LogGroup(
             scope,
             f"{construct_id}Logs",
-            log_group_name=f"/aws/lambda/{fn_name}",
+            log_group_name=log_group_name(f"/aws/lambda/{fn_name}"),  # the function's LoggingConfig names it
             retention=self._retention,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -110,7 +125,7 @@ class FunctionFactory:
             construct_id,
             function_name=fn_name,
             description=description,
-            runtime=RUNTIME,
+            runtime=self.python.runtime,
             architecture=ARCHITECTURE,
             handler=handler,
             code=self._code,
@@ -127,8 +142,8 @@ class FunctionFactory:
         acknowledge(
             function,
             "AwsSolutions-L1",
-            "Python 3.11 on purpose: the project (requires-python 3.11), its tests, local mode and the "
-            "dependency layer's wheels (--python-version 3.11) are all 3.11; the runtime moves with the "
-            "project, never ahead of what was tested.",
+            f"{self.python.identifier} on purpose (the lambda_python setting): the newest runtime whose layer "
+            "this project builds and import-checks (`make layer-check`: cp3XX aarch64 wheels, every handler "
+            "imported under that Python); a newer one is adopted once that check runs for it.",
         )
         return Made(function=function, role=role, log_group=log_group)

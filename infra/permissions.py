@@ -33,7 +33,7 @@ from aws_cdk import aws_iam as iam
 
 from lambdas.adapters.scheduler import schedule_name
 from lambdas.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, GSI1, GSI2, LEASE_PREFIX, SIDE_PREFIX
-from lambdas.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level
+from lambdas.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level, access_policy_arn
 from lambdas.domain.identity import entry_identity
 
 GRANT_ITEMS = GRANT_PREFIX + "*"  # grants and their append-only events: only inside transactions
@@ -281,7 +281,10 @@ def registered_entry_arns(catalog: Catalog, name: str, cluster: Cluster, partiti
 
 
 def _policies(catalog: Catalog, level: Level) -> list[str]:
-    return sorted({arn for scope in catalog.scopes.values() if scope.level is level for arn in scope.access_policies})
+    """The access policies the catalog grants at ``level``, in the deployment's partition (IAM compares
+    ``eks:policyArn`` with the ARN EKS is sent: the cluster's partition, which is the stack's)."""
+    names = {arn for scope in catalog.scopes.values() if scope.level is level for arn in scope.access_policies}
+    return [access_policy_arn(arn, Aws.PARTITION) for arn in sorted(names)]
 
 
 def eks_statements(catalog: Catalog, clusters: Mapping[str, Cluster], needs: Needs) -> list[iam.PolicyStatement]:

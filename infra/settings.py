@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
@@ -61,8 +61,16 @@ class DeploySettings(BaseModel):
     schedule_group: str = Field(default="eks-jit", pattern=r"^[0-9a-zA-Z-_.]{1,64}$")
     sweeper_rate_minutes: int = Field(default=1, ge=1, le=60, description="how often the sweeper runs")
     log_retention: str = Field(default="ONE_YEAR", description="a logs.RetentionDays name")
+    # The Python of every function and of the dependency layer's wheels (infra/bundling.py,
+    # LambdaPython): one value. The project's tests run on 3.11; `make layer-check` builds the layer
+    # for the chosen version and imports every handler with it (docs/deploy.md, "Lambda runtime").
+    lambda_python: Literal["3.11", "3.12", "3.13"] = Field(default="3.13", description="Lambda runtime python<x>")
     api_throttle_rate: float = Field(default=10, gt=0, le=10_000, description="steady requests per second")
     api_throttle_burst: int = Field(default=20, ge=1, le=5_000)
+    # API Gateway's account-wide (per region) CloudWatch Logs role, which stage logging needs. Off:
+    # the account already names one (docs/deploy.md step 2). On: this stack creates the role and
+    # sets it, both retained on destroy because every REST API of the account and region uses it.
+    api_gateway_cloudwatch_role: bool = False
     allowed_org_id: Annotated[str | None, BeforeValidator(_optional)] = Field(
         default=None, pattern=r"^o-[a-z0-9]{10,32}$"
     )

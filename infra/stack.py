@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, Fn, Stack
 from constructs import Construct
 
 from infra import permissions
@@ -107,6 +107,14 @@ class EksJitStack(Stack):
         CfnOutput(self, "ApprovalsTopic", value=notifications.approvals.topic_arn)
         CfnOutput(self, "ApprovalStateMachine", value=approvals.state_machine.state_machine_arn)
         CfnOutput(self, "LinkKeySecret", value=approvals.link_key.secret_arn)
+        # Log group names carry this stack instance (infra/functions.py, log_group_name): say them.
+        CfnOutput(
+            self,
+            "LogGroups",
+            value=Fn.join(",", [m.log_group.log_group_name for m, _ in made] + [approvals.log_group.log_group_name]),
+            description="the functions' log groups (api, revoke, sweeper, notify, workflow), then the workflow's",
+        )
+        CfnOutput(self, "ApiAccessLogGroup", value=api.access_logs.log_group_name)
         if approvals.slack_secret is not None:
             CfnOutput(
                 self,

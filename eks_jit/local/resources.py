@@ -15,8 +15,11 @@ from typing import Any
 
 import boto3
 
+from infra.settings import DeploySettings
 from lambdas.adapters.table import create_table_kwargs
 from lambdas.domain.catalog import Catalog
+
+LAMBDA_PYTHON = DeploySettings.model_fields["lambda_python"].default  # the deployed functions' Python
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_MACHINE = ROOT / "statemachines" / "approval.asl.json"
@@ -114,7 +117,7 @@ def create_resources(
     functions = {
         short: lam.create_function(
             FunctionName=f"eks-jit-{short}",
-            Runtime="python3.11",
+            Runtime=f"python{LAMBDA_PYTHON}",
             Role=role,
             Handler=handler,
             Code={"ZipFile": _zip()},
@@ -145,7 +148,7 @@ def create_resources(
     for name, cluster in catalog.clusters.items():
         client("eks", cluster.region).create_cluster(
             name=name,
-            roleArn=f"arn:aws:iam::{cluster.account}:role/eks-cluster-role",
+            roleArn=f"arn:{cluster.partition}:iam::{cluster.account}:role/eks-cluster-role",
             resourcesVpcConfig={"subnetIds": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"]},
             accessConfig={"authenticationMode": "API_AND_CONFIG_MAP"},
             logging={"clusterLogging": [{"types": ["api", "audit", "authenticator"], "enabled": True}]},

@@ -206,7 +206,9 @@ class Api(Construct):
             description="eks-jit: just-in-time EKS access grants (SigV4; approval links and Slack self-verify)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             policy=resource_policy(deployment, self.routes),
-            cloud_watch_role=False,
+            # Account-wide: see DeploySettings.api_gateway_cloudwatch_role and _account_role().
+            cloud_watch_role=settings.api_gateway_cloudwatch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if settings.api_gateway_cloudwatch_role else None,
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
@@ -241,6 +243,8 @@ class Api(Construct):
                 templates={"application/json": f'{{"code": "{code}", "message": $context.error.messageString}}'},
             )
         self._acknowledge()
+        if settings.api_gateway_cloudwatch_role:
+            self._acknowledge_account_role()
 
     def _add(
         self, route: Route, integration: apigw.Integration, validator: apigw.RequestValidator, body: apigw.Model
@@ -274,6 +278,22 @@ class Api(Construct):
         stage's own url would make the notify function depend on the deployment, hence on every
         method, hence on the api function, which names the state machine that invokes notify.)"""
         return f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE}"
+
+    def _acknowledge_account_role(self) -> None:
+        """``api_gateway_cloudwatch_role``: CDK's ``CloudWatchRole`` and ``AWS::ApiGateway::Account``
+        (the stage depends on it, so logging is configured before the stage is created), both
+        retained: the setting is account-wide, and deleting the role would break every API that logs."""
+        role = self.rest_api.node.find_child("CloudWatchRole")
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-wide API Gateway logging role (api_gateway_cloudwatch_role): every REST and WebSocket "
+            "API of this account and region logs through it, into log groups this stack cannot name "
+            "(API-Gateway-Execution-Logs_<api id>/<stage>, other APIs' access logs), so a policy scoped to "
+            "eks-jit's log groups would silently break their logging. AWS's managed policy is the one the "
+            "API Gateway guide names for this role: CloudWatch Logs actions only, assumable by API Gateway only.",
+        )
 
     def _acknowledge(self) -> None:
         acknowledge(

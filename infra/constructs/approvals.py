@@ -28,7 +28,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import permissions
-from infra.functions import FunctionFactory, Made, env_var
+from infra.functions import FunctionFactory, Made, env_var, log_group_name
 from infra.nag import acknowledge, policy_of
 from infra.settings import ROOT, Deployment
 
@@ -129,7 +129,7 @@ class Approvals(Construct):
             environment={**scheduling_env, **messaging_env, **slack_env},
         )
 
-        log_name = f"/aws/vendedlogs/states/{self.name}"
+        log_name = log_group_name(f"/aws/vendedlogs/states/{self.name}")  # known here: the key policy names it
         self.log_key = kms.Key(self, "LogKey", description="eks-jit approval workflow log", enable_key_rotation=True)
         self.log_key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.adapters.aws import RETRIES, error_code, transient_errors
 from lambdas.domain.access import Access, Entry, PolicyScope
-from lambdas.domain.catalog import MANAGED_TAG, Cluster
+from lambdas.domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy
 from lambdas.domain.errors import AccessApplyError, UnmanagedAccessEntry
 from lambdas.domain.identity import default_username
 
@@ -57,13 +57,19 @@ class EksAccessEntries:
         self._clients = clients
 
     def cluster(self, name: str, *, session: str) -> ClusterEntries:
-        return ClusterEntries(name, self._clients(name, self._clusters[name], session))
+        cluster = self._clusters[name]
+        return ClusterEntries(name, self._clients(name, cluster, session), partition=cluster.partition)
 
 
 class ClusterEntries:
-    def __init__(self, name: str, eks: Any) -> None:
+    """One cluster's entries. Access policies cross this boundary translated: EKS names them in the
+    cluster's partition (``arn:aws-cn:eks::aws:cluster-access-policy/...``), the reconciler in the
+    catalog's one spelling, so its desired and actual states compare whatever the partition."""
+
+    def __init__(self, name: str, eks: Any, *, partition: str = "aws") -> None:
         self._name = name
         self._eks = eks
+        self._partition = partition
 
     def _call(self, what: str, principal: str, op: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
         try:
@@ -97,7 +103,7 @@ class ClusterEntries:
                 for page in pages:
                     for assoc in page["associatedAccessPolicies"]:
                         scope = assoc["accessScope"]
-                        policies[assoc["policyArn"]] = (
+                        policies[canonical_access_policy(assoc["policyArn"])] = (
                             PolicyScope.cluster()
                             if scope["type"] == "cluster"
                             else PolicyScope.of(scope.get("namespaces", []))
@@ -128,7 +134,7 @@ class ClusterEntries:
             principal,
             "associate_access_policy",
             principalArn=principal,
-            policyArn=policy_arn,
+            policyArn=access_policy_arn(policy_arn, self._partition),
             accessScope=access_scope,
         )
 
@@ -139,7 +145,7 @@ class ClusterEntries:
             "disassociate_access_policy",
             missing_ok=True,
             principalArn=principal,
-            policyArn=policy_arn,
+            policyArn=access_policy_arn(policy_arn, self._partition),
         )
 
     def delete(self, principal: str) -> None:

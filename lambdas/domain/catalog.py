@@ -18,6 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from lambdas.domain.durations import Duration
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
+"""The catalog's one spelling of an EKS access policy ARN (the ``aws`` partition's). The ARN sent to
+EKS carries the cluster's partition: :func:`access_policy_arn`, applied by the EKS adapter."""
+_ACCESS_POLICY = re.compile(r"^arn:aws(-[a-z]+)*:eks::aws:cluster-access-policy/(?P<name>[A-Za-z0-9]+)$")
+# Region prefixes of the partitions other than ``aws`` (botocore's endpoints data, ``regionRegex``).
+PARTITIONS = (
+    ("cn-", "aws-cn"),
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("us-iso-", "aws-iso"),
+)
 GROUP_PREFIX = "eks-jit"
 MANAGED_TAG = "eks-jit:managed"
 
@@ -45,6 +57,30 @@ POD_ENTRY_SUBRESOURCES = frozenset({"pods/exec", "pods/attach", "pods/portforwar
 # EKS access policies that give no Secrets and no exec/attach/port-forward (EKS user guide,
 # "Review access policy permissions"): the only ones a read-only scope may use.
 READ_ONLY_ACCESS_POLICIES = frozenset({ACCESS_POLICY_PREFIX + "AmazonEKSViewPolicy"})
+
+
+def partition_of(region: str) -> str:
+    """The partition a region is in: ``cn-north-1`` -> ``aws-cn``, ``us-gov-west-1`` -> ``aws-us-gov``."""
+    return next((partition for prefix, partition in PARTITIONS if region.startswith(prefix)), "aws")
+
+
+def canonical_access_policy(arn: str) -> str:
+    """Any partition's ARN of an EKS access policy (or its bare name) in the catalog's spelling."""
+    if not arn.startswith("arn:"):
+        return ACCESS_POLICY_PREFIX + arn
+    match = _ACCESS_POLICY.match(arn)
+    return ACCESS_POLICY_PREFIX + match["name"] if match else arn
+
+
+def access_policy_arn(arn: str, partition: str) -> str:
+    """The catalog's ARN of an access policy as a cluster of ``partition`` names it
+    (``arn:aws-cn:eks::aws:cluster-access-policy/AmazonEKSViewPolicy``)."""
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{canonical_access_policy(arn).rsplit('/', 1)[-1]}"
+
+
+def arn_partition(arn: str) -> str:
+    return arn.split(":", 2)[1]
+
 
 _SEGMENT = re.compile(r'[A-Za-z_][A-Za-z0-9_]*|\["([^"\]]+)"\]')
 
@@ -141,8 +177,9 @@ class Scope(Strict):
     @field_validator("access_policies", mode="before")
     @classmethod
     def _full_arn(cls, value: object) -> object:
+        """Names and every partition's ARNs, in the catalog's one spelling (:data:`ACCESS_POLICY_PREFIX`)."""
         if isinstance(value, list | tuple):
-            return tuple(v if str(v).startswith("arn:") else ACCESS_POLICY_PREFIX + str(v) for v in value)
+            return tuple(canonical_access_policy(str(v)) for v in value)
         return value
 
     @model_validator(mode="after")
@@ -186,8 +223,23 @@ class Cluster(Strict):
     role_arn: IamArn | None = None  # assumed for cross-account clusters; None = same account
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def partition(self) -> str:
+        """``aws``, ``aws-cn``, ``aws-us-gov``...: from the region. Every ARN eks-jit sends to this
+        cluster's EKS (access policies included) is in it."""
+        return partition_of(self.region)
+
     def arn(self, name: str) -> str:
-        return f"arn:aws:eks:{self.region}:{self.account}:cluster/{name}"
+        return f"arn:{self.partition}:eks:{self.region}:{self.account}:cluster/{name}"
+
+    @model_validator(mode="after")
+    def _role_in_partition(self) -> Cluster:
+        if self.role_arn is not None and arn_partition(self.role_arn) != self.partition:
+            raise ValueError(
+                f"role_arn is in partition {arn_partition(self.role_arn)} but region {self.region} is in "
+                f"{self.partition}: a role is assumed within its own partition"
+            )
+        return self
 
 
 class Principal(Strict):
@@ -247,6 +299,20 @@ class Catalog(Strict):
         for user, name in self.slack.users.items():
             if name not in names:
                 raise ValueError(f"slack.users.{user} names unknown principal '{name}'")
+        return self
+
+    @model_validator(mode="after")
+    def _one_partition(self) -> Catalog:
+        """IAM, STS and EKS never cross a partition: one control plane serves the clusters of its own."""
+        partitions = {c.partition for c in self.clusters.values()}
+        if len(partitions) > 1:
+            raise ValueError(f"clusters span partitions {sorted(partitions)}: one deployment per partition")
+        (partition,) = partitions
+        for p in self.principals:
+            if arn_partition(p.arn) != partition:
+                raise ValueError(
+                    f"principal '{p.name}' is in partition {arn_partition(p.arn)}, the clusters in {partition}"
+                )
         return self
 
     def principal(self, arn: str) -> Principal | None:

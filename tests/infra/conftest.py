@@ -32,6 +32,7 @@ SHARED_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/platform/eks-jit-cluster-acces
 ORG = "o-exampleorg01"
 STACK = "EksJit"
 CLUSTER_STACK = "EksJitClusterAccess-shared-eks"
+STACK_INSTANCE = "split(-,split(/,<AWS::StackId>)[2])[0]"  # infra.functions.stack_instance, as resolve() renders it
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -95,13 +96,12 @@ class Synth:
         return {name: by_role[props["Role"]["Fn::GetAtt"][0]] for name, props in self.functions().items()}
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def synthesize(work: Path, **extra: Any) -> Synth:
+    """The app of this module's docstring, in ``work``, with ``extra`` CDK context on top."""
     from aws_cdk import App
 
     from infra.app import build
 
-    work = tmp_path_factory.mktemp("infra")
     (work / "config").mkdir()
     config = write_config(
         work / "config",
@@ -124,6 +124,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         "control_plane_account": ACCOUNT,
         "control_plane_region": "eu-west-1",
         "allowed_org_id": ORG,
+        **extra,
     }
     app = App(context=context, outdir=str(work / "cdk.out"))
     deployment = build(app)
@@ -131,9 +132,21 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return Synth(outdir=work / "cdk.out", config=config, deployment=deployment)
 
 
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("infra"))
+
+
+@pytest.fixture(scope="session")
+def synth_with_account_role(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The same app with ``api_gateway_cloudwatch_role`` on (a second synth: about 10 s)."""
+    return synthesize(tmp_path_factory.mktemp("infra-account-role"), api_gateway_cloudwatch_role="true")
+
+
 def resolve(value: Any) -> Any:
     """Render the intrinsics used in policies as text: pseudo parameters as ``<AWS::X>``,
-    ``Fn::GetAtt`` as ``<Logical.Attr>``, ``Ref`` as ``<Logical>``, ``Fn::Join`` joined."""
+    ``Fn::GetAtt`` as ``<Logical.Attr>``, ``Ref`` as ``<Logical>``, ``Fn::Join`` joined,
+    ``Fn::Split``/``Fn::Select`` as ``split(<sep>,<value>)[<index>]``."""
     if isinstance(value, dict):
         if "Ref" in value:
             return f"<{value['Ref']}>"
@@ -142,6 +155,12 @@ def resolve(value: Any) -> Any:
         if "Fn::Join" in value:
             separator, parts = value["Fn::Join"]
             return separator.join(str(resolve(p)) for p in parts)
+        if "Fn::Split" in value:
+            separator, source = value["Fn::Split"]
+            return f"split({separator},{resolve(source)})"
+        if "Fn::Select" in value:
+            index, source = value["Fn::Select"]
+            return f"{resolve(source)}[{index}]"
         return {k: resolve(v) for k, v in value.items()}
     if isinstance(value, list):
         return [resolve(v) for v in value]

@@ -112,6 +112,8 @@ class Renderer:
                 ref = value["Ref"]
                 pseudo = {"AWS::Partition": "aws", "AWS::Region": self.region, "AWS::AccountId": self.account}
                 pseudo |= {"AWS::URLSuffix": "amazonaws.com"}
+                stack_id = f"arn:aws:cloudformation:{self.region}:{self.account}:stack/S/1a2b3c4d-0-0-0-0"
+                pseudo |= {"AWS::StackId": stack_id}
                 if ref in pseudo:
                     return pseudo[ref]
                 return self.arn_of(ref, None)
@@ -121,6 +123,12 @@ class Renderer:
             if "Fn::Join" in value:
                 separator, parts = value["Fn::Join"]
                 return separator.join(str(self.render(p)) for p in parts)
+            if "Fn::Split" in value:
+                separator, source = value["Fn::Split"]
+                return str(self.render(source)).split(separator)
+            if "Fn::Select" in value:
+                index, source = value["Fn::Select"]
+                return self.render(source)[int(index)]
             return {k: self.render(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.render(v) for v in value]

@@ -17,7 +17,7 @@ from infra.constructs.approvals import DEFINITION
 from infra.permissions import NOTIFY, WORKFLOW, secret_statements, table_statements
 from infra.settings import load_deployment, read_settings
 from lambdas.config import ConfigError
-from tests.infra.conftest import STACK, Synth, actions, allowed, listed, resolve, write_config
+from tests.infra.conftest import STACK, STACK_INSTANCE, Synth, actions, allowed, listed, resolve, write_config
 
 pytestmark = pytest.mark.infra
 FUNCTIONS = ("api", "revoke", "sweeper", "notify", "workflow")
@@ -80,12 +80,12 @@ def test_the_workflow_logs_every_event_but_no_execution_data_to_a_retained_encry
     log_group = logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     group = synth.resources(STACK, "AWS::Logs::LogGroup")[log_group]
     assert group["DeletionPolicy"] == "Retain"
-    assert group["Properties"]["LogGroupName"] == "/aws/vendedlogs/states/eks-jit-approval"
+    assert resolve(group["Properties"]["LogGroupName"]) == f"/aws/vendedlogs/states/eks-jit-approval-{STACK_INSTANCE}"
     key = synth.resources(STACK, "AWS::KMS::Key")[group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]]
     (logs,) = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if s.get("Sid", "").startswith("CloudWatchLogs")]
     assert resolve(logs["Principal"]) == {"Service": "logs.<AWS::Region>.amazonaws.com"}
     context = resolve(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
-    assert context.endswith(":log-group:/aws/vendedlogs/states/eks-jit-approval")
+    assert context.endswith(f":log-group:/aws/vendedlogs/states/eks-jit-approval-{STACK_INSTANCE}")
 
 
 def test_each_approver_is_emailed_only_their_own_asks(synth: Synth) -> None:

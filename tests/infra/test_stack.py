@@ -14,7 +14,7 @@ from infra.constructs.api import ROUTES
 from infra.functions import env_var
 from lambdas.adapters.scheduler import schedule_name
 from lambdas.adapters.table import GRANT_PREFIX, INDEXES, LEASE_PREFIX, SIDE_PREFIX, TTL_ATTRIBUTE, create_table_kwargs
-from lambdas.domain.catalog import ACCESS_POLICY_PREFIX, MANAGED_TAG, Level
+from lambdas.domain.catalog import MANAGED_TAG, Level
 from lambdas.domain.identity import entry_identity
 from tests.infra.conftest import (
     ACCOUNT,
@@ -31,6 +31,7 @@ from tests.infra.conftest import (
 )
 
 pytestmark = pytest.mark.infra
+PARTITION_POLICY = "arn:<AWS::Partition>:eks::aws:cluster-access-policy/"
 HANDLERS = {
     "api": "lambdas.handlers.api.handler",
     "revoke": "lambdas.handlers.revoke.handler",
@@ -144,7 +145,7 @@ def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth
     common = {env_var("table_name"), env_var("config_path")}
     common |= {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
     for name, props in functions.items():
-        assert props["Runtime"] == "python3.11" and props["Architectures"] == ["arm64"]
+        assert props["Runtime"] == "python3.13" and props["Architectures"] == ["arm64"]
         env = props["Environment"]["Variables"]
         assert set(env) == common | own[name], name
         assert env[env_var("config_path")] == "/var/task/eks-jit-config/eks-jit.yaml"
@@ -274,7 +275,12 @@ def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -
         for n, c in local.items()
         for p in catalog.principals
     }
-    namespaced = {a for s in catalog.scopes.values() if s.level is Level.NAMESPACE for a in s.access_policies}
+    namespaced = {
+        PARTITION_POLICY + a.rsplit("/", 1)[-1]
+        for s in catalog.scopes.values()
+        if s.level is Level.NAMESPACE
+        for a in s.access_policies
+    }
     statements = synth.function_statements()
     for name in RECONCILERS:
         own = statements[name]
@@ -289,12 +295,13 @@ def test_eks_actions_only_on_configured_clusters_and_own_entries(synth: Synth) -
             condition = statement["Condition"]
             assert condition["StringEquals"][f"aws:ResourceTag/{MANAGED_TAG}"] == "true"
             policies = set(condition["ArnEquals"]["eks:policyArn"])
-            assert policies and all(p.startswith(ACCESS_POLICY_PREFIX) for p in policies)
+            # The deployment's partition: IAM compares with the ARN the adapter sends, the cluster's.
+            assert policies and all(p.startswith(PARTITION_POLICY) for p in policies)
             if condition["StringEquals"]["eks:accessScope"] == "namespace":
                 assert policies == namespaced
                 assert set(condition["ForAllValues:StringEquals"]["eks:namespaces"]) == {"payments", "orders"}
             else:  # cluster-wide only for what a cluster-level scope grants (cluster-view)
-                assert policies == {ACCESS_POLICY_PREFIX + "AmazonEKSViewPolicy"}
+                assert policies == {PARTITION_POLICY + "AmazonEKSViewPolicy"}
         (create,) = allowed(own, "eks:CreateAccessEntry")
         assert set(create["Condition"]["ArnEquals"]["eks:principalArn"]) == {p.arn for p in catalog.principals}
         assert create["Condition"]["ForAllValues:StringLike"] == {"eks:kubernetesGroups": ["eks-jit:*"]}
