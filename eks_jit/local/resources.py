@@ -96,31 +96,36 @@ def registered_principals(catalog: Catalog) -> list[str]:
     return list(dict.fromkeys([*(p.arn for p in catalog.principals), *settings.admins, *settings.auditors]))
 
 
-def create_principals(arns: Iterable[str], *, region: str, endpoint_url: str | None = None) -> None:
-    """Create the IAM roles and users ``arns`` name, with their paths, each in its own account.
-
-    moto keeps IAM per account; another account is reached the way an administrator would,
-    by assuming a role in it (moto issues keys of that account). Idempotent."""
+def iam_client(account: str, *, region: str, endpoint_url: str | None = None, partition: str = "aws") -> Any:
+    """An IAM client for ``account``: the caller's own, or reached by assuming a role in it
+    (moto issues keys of the role's account), as an administrator would."""
     sts = boto3.client("sts", region_name=region, endpoint_url=endpoint_url)
-    own_account = sts.get_caller_identity()["Account"]
+    if sts.get_caller_identity()["Account"] == account:
+        return boto3.client("iam", region_name=region, endpoint_url=endpoint_url)
+    creds = sts.assume_role(
+        RoleArn=f"arn:{partition}:iam::{account}:role/OrganizationAccountAccessRole",
+        RoleSessionName="eks-jit-local-setup",
+    )["Credentials"]
+    return boto3.client(
+        "iam",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def create_principals(arns: Iterable[str], *, region: str, endpoint_url: str | None = None) -> None:
+    """Create the IAM roles and users ``arns`` name, with their paths, each in its own account
+    (moto keeps IAM per account: :func:`iam_client`). Idempotent."""
     clients: dict[str, Any] = {}
     for arn in arns:
         _, partition, _, _, account, resource = arn.split(":", 5)
         kind, _, rest = resource.partition("/")
         path, _, name = rest.rpartition("/")
         if account not in clients:
-            credentials: dict[str, str] = {}
-            if account != own_account:
-                creds = sts.assume_role(
-                    RoleArn=f"arn:{partition}:iam::{account}:role/OrganizationAccountAccessRole",
-                    RoleSessionName="eks-jit-local-setup",
-                )["Credentials"]
-                credentials = {
-                    "aws_access_key_id": creds["AccessKeyId"],
-                    "aws_secret_access_key": creds["SecretAccessKey"],
-                    "aws_session_token": creds["SessionToken"],
-                }
-            clients[account] = boto3.client("iam", region_name=region, endpoint_url=endpoint_url, **credentials)
+            clients[account] = iam_client(account, region=region, endpoint_url=endpoint_url, partition=partition)
         iam = clients[account]
         iam_path = f"/{path}/" if path else "/"
         try:
