@@ -4,6 +4,11 @@ Only entries tagged ``eks-jit:managed=true`` are reported as managed; the reconc
 changes any other. For a cluster in another account, the adapter assumes the cluster's
 role with a session name that carries the grant id, so CloudTrail in that account shows
 which grant caused each change.
+
+It never calls UpdateAccessEntry: groups change by delete + create (the reconciler's
+``recreate``), because IAM checks ``eks:kubernetesGroups`` on CreateAccessEntry only. Should it
+ever call it, it must send both ``kubernetesGroups`` and ``username``: EKS resets a field the
+request omits (terraform-provider-aws#36484; the emulation does the same).
 """
 
 from __future__ import annotations
