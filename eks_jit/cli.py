@@ -108,12 +108,21 @@ def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
             print(file=sys.stderr)
     show(args, grant, describe_grant(grant))
     code = EXIT_BY_STATUS.get(grant["status"], 0)
+    if grant["status"] == "active" and not grant.get("extends"):  # an extension adds no new access
+        propagation_hint(grant)
     if code:
         print(
             f"eks-jit: grant {grant['id']} is {grant['status']}: {grant.get('status_reason') or 'no reason given'}",
             file=sys.stderr,
         )
     return code
+
+
+def propagation_hint(grant: dict[str, Any]) -> None:
+    """One line on stderr: ``active`` means EKS accepted the entry, not that it is in effect yet."""
+    from eks_jit.client import PROPAGATION_HINT
+
+    print(f"eks-jit: grant {grant['id']} is active. {PROPAGATION_HINT}", file=sys.stderr)
 
 
 # -- commands --------------------------------------------------------------------------------------------
@@ -282,13 +291,15 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
     # The profile the API call is signed with (flag, else AWS_PROFILE); local identities have none.
     profile = None if args.as_identity else args.profile or os.environ.get("AWS_PROFILE")
-    text = yaml.safe_dump(kubeconfig(client(args).grant(args.id), profile), sort_keys=False)
+    grant = client(args).grant(args.id)
+    text = yaml.safe_dump(kubeconfig(grant, profile), sort_keys=False)
     if args.out:
         path = Path(args.out)
         write_private(path, text)
         print(f"wrote {path} (expires with the grant; KUBECONFIG={path} kubectl ...)", file=sys.stderr)
     else:
         print(text, end="")
+    propagation_hint(grant)
     return 0
 
 

@@ -84,7 +84,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
@@ -721,6 +721,11 @@ class AccessEntryBackend:
         )
 
 
+def _naive_utc(when: datetime) -> datetime:
+    """moto keeps naive UTC times."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
 def _current_principal_id(principal_arn: str) -> str | None:
     """The id of the IAM principal the ARN names now, if it exists."""
     try:
@@ -742,7 +747,7 @@ def authentication(
     from moto.eks.models import eks_backends
 
     backend = AccessEntryBackend(eks_backends[account][region])
-    return backend.authentication(cluster_name, principal_arn, at or utcnow())[0]
+    return backend.authentication(cluster_name, principal_arn, _naive_utc(at) if at else utcnow())[0]
 
 
 def caller_principal_arn(account_id: str, partition: str, region: str, access_key: str) -> str:
@@ -885,7 +890,7 @@ class AccessEntryResponse(EKSResponse):
             cluster_name = self._query("clusterName")[0]
             principal_arn = self._query("principalArn")[0]
             at_text = self._query("at")
-            at = datetime.fromisoformat(at_text[0]).replace(tzinfo=None) if at_text else utcnow()
+            at = _naive_utc(datetime.fromisoformat(at_text[0])) if at_text else utcnow()
         except (IndexError, ValueError):
             problem = {"message": "clusterName and principalArn are required; at is an ISO 8601 time"}
             return 400, {"Content-Type": "application/json"}, json.dumps(problem)

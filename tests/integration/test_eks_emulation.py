@@ -6,7 +6,6 @@ against a ``ThreadedMotoServer`` (real HTTP, so path encoding and routing are ex
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -15,13 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.eks import urls as eks_urls
@@ -29,6 +24,7 @@ from moto.eks.responses import EKSResponse
 from moto.server import ThreadedMotoServer
 
 from eks_jit.emulation import eks_access_entries, register
+from eks_jit.local.authenticator import seen_by_authenticator
 from eks_jit.local.resources import create_principals
 
 REGION = "eu-west-1"
@@ -661,13 +657,7 @@ def seen(eks: EKSClient, principal: str, at: Any) -> dict[str, Any]:
             "kubernetesGroups": list(mapping.kubernetes_groups),
             "accessPolicies": [arn for arn, _ in mapping.access_policies],
         }
-    query = urlencode({"clusterName": CLUSTER, "principalArn": principal, "at": at.isoformat()})
-    request = AWSRequest(method="GET", url=f"{eks.meta.endpoint_url}/emulation/authentication?{query}")
-    SigV4Auth(Credentials("testing", "testing"), "eks", REGION).add_auth(request)
-    with urllib.request.urlopen(
-        urllib.request.Request(request.url, headers=dict(request.headers.items())), timeout=10
-    ) as response:
-        body = json.loads(response.read())
+    body = seen_by_authenticator(eks.meta.endpoint_url, REGION, CLUSTER, principal, at)
     body["accessPolicies"] = [p["policyArn"] for p in body.get("accessPolicies", [])]
     return dict(body)
 
