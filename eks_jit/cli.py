@@ -133,12 +133,21 @@ def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
         print(f"eks-jit: {timed_out} (eks-jit wait {grant['id']} to keep waiting)", file=sys.stderr)
         return 3
     code = EXIT_BY_STATUS.get(grant["status"], 0)
+    if grant["status"] == "active" and not grant.get("extends"):  # an extension adds no new access
+        propagation_hint(grant)
     if code:
         print(
             f"eks-jit: grant {grant['id']} is {grant['status']}: {grant.get('status_reason') or 'no reason given'}",
             file=sys.stderr,
         )
     return code
+
+
+def propagation_hint(grant: dict[str, Any]) -> None:
+    """One line on stderr: ``active`` means EKS accepted the entry, not that it is in effect yet."""
+    from eks_jit.client import PROPAGATION_HINT
+
+    print(f"eks-jit: grant {grant['id']} is active. {PROPAGATION_HINT}", file=sys.stderr)
 
 
 # -- commands --------------------------------------------------------------------------------------------
@@ -308,7 +317,8 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 
     # The profile the API call is signed with (flag, else AWS_PROFILE); local identities have none.
     profile = None if args.as_identity else args.profile or os.environ.get("AWS_PROFILE")
-    config = kubeconfig(client(args).grant(args.id), profile)
+    grant = client(args).grant(args.id)
+    config = kubeconfig(grant, profile)
     # kubectl reads a kubeconfig written as JSON as well as YAML: -o json is honoured, file or stdout
     text = json.dumps(config, indent=2) + "\n" if args.output == "json" else yaml.safe_dump(config, sort_keys=False)
     if args.out:
@@ -317,6 +327,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
         print(f"wrote {path} (expires with the grant; KUBECONFIG={path} kubectl ...)", file=sys.stderr)
     else:
         print(text, end="")
+    propagation_hint(grant)
     return 0
 
 

@@ -9,16 +9,25 @@
 
 Credentials and region resolve as boto3's do (environment, profile, instance role...), or are
 passed in. Errors raise :class:`ApiError` with the API's stable ``code``.
+
+``active`` means EKS accepted the access entry and its policies. EKS applies such changes
+eventually ("may take several seconds to be effective after the initial API call returns
+successfully", EKS User Guide), so the first Kubernetes calls of a grant can still answer
+401 Unauthorized or 403 Forbidden. Ride that out with :func:`retry_while_propagating`:
+
+    from eks_jit.client import retry_while_propagating
+    retry_while_propagating(lambda: subprocess.run(["kubectl", ...], check=True, capture_output=True))
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import boto3
@@ -28,6 +37,15 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ProfileNotFound
 
 SETTLED = frozenset({"active", "denied", "expired", "revoked", "cancelled", "failed"})
+PROPAGATION_GRACE = 30.0
+"""Seconds to go on retrying a 401/403 from the cluster after a grant became active. EKS
+publishes no bound for its propagation ("several seconds"); 30 s is several times that and
+still well inside the minute an MCP tool call may take."""
+PROPAGATION_HINT = (
+    "EKS may take several seconds to honour a new grant: retry a 401 Unauthorized or 403 Forbidden "
+    f"from kubectl for up to {PROPAGATION_GRACE:.0f}s"
+)
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -36,6 +54,48 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None, grant_id: str | None = None):
         super().__init__(f"{code}: {message}")
         self.status, self.code, self.message, self.field, self.grant_id = status, code, message, field, grant_id
+
+
+def is_denied(error: BaseException) -> bool:
+    """Whether ``error`` is the cluster answering 401 or 403, as the usual clients raise it: an
+    HTTP status on the error or its response (kubernetes' ApiException, urllib, requests), or
+    kubectl's own words on stderr (it exits 1 for every error). eks-jit's own 403 (a policy
+    denial, :class:`ApiError`) is a decision, not propagation: never retried."""
+    if isinstance(error, ApiError):
+        return False
+    for holder in (error, getattr(error, "response", None)):
+        for attr in ("status", "status_code", "code"):
+            value = getattr(holder, attr, None)
+            if isinstance(value, int) and not isinstance(value, bool) and value in (401, 403):
+                return True
+    if isinstance(error, subprocess.CalledProcessError):
+        said = error.stderr or error.output or ""
+        text = said.decode(errors="replace") if isinstance(said, bytes) else str(said)
+        return "(Unauthorized)" in text or "(Forbidden)" in text
+    return False
+
+
+def retry_while_propagating(
+    call: Callable[[], T],
+    *,
+    within: float = PROPAGATION_GRACE,
+    interval: float = 1.0,
+    denied: Callable[[BaseException], bool] = is_denied,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> T:
+    """``call()``, tried again every ``interval`` s while it fails with a 401/403 (``denied``),
+    for at most ``within`` s; then the last denial is raised. Use it for the first calls after a
+    grant becomes active: EKS may take several seconds to apply the access entry. A denial that
+    outlasts ``within`` is real (wrong scope, namespace, or the grant has ended)."""
+    deadline = monotonic() + within
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not denied(error) or monotonic() + interval > deadline:
+                raise
+        sleep(interval)
 
 
 class Client:

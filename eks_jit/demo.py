@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from eks_jit.local.authenticator import seen_by_authenticator
 from eks_jit.local.inbox import Inbox
 
 BIN = Path(sys.executable).parent / "eks-jit"
@@ -99,6 +100,25 @@ class Demo:
         print("  " + (json.dumps(entry) if entry else "(no access entry: the agent holds no Kubernetes permission)"))
         return entry
 
+    def authenticated(self) -> tuple[bool, bool]:
+        """Whether the emulated cluster's authenticator maps the agent now (not the EKS API), and
+        whether every access-entry change made so far has reached it."""
+        seen = seen_by_authenticator(self.state["aws_endpoint"], self.state["region"], "demo", AGENT)
+        settles = seen["settlesAt"]
+        return bool(seen["authenticated"]), not settles or datetime.fromisoformat(settles) <= datetime.now(UTC)
+
+    def until_authenticated(self, wanted: bool, deadline: datetime) -> datetime:
+        """Poll the authenticator until every change made so far has reached it and it maps the
+        agent (or no longer does); when. Settled, not just mapped: an entry reaches it before its
+        policy does, and a deletion made before the creation arrived must not look like no lag."""
+        while True:
+            mapped, settled = self.authenticated()
+            if mapped is wanted and settled:
+                return datetime.now(UTC)
+            if datetime.now(UTC) > deadline:
+                raise StoryBroken(f"the authenticator still {'did not map' if wanted else 'mapped'} the agent")
+            time.sleep(0.05)
+
     def events(self, grant_id: str) -> None:
         grant = self.cli("status", grant_id, who="agent-oncall")
         for e in grant["events"]:
@@ -153,11 +173,20 @@ class Demo:
             grant["status"] == "active",
             f"policy auto-approved it: {grant['decision']['policies'][0]}, active in one call",
         )
+        answered = datetime.now(UTC)
         entry = self.show_entry()
         check(
             entry is not None and entry["kubernetesGroups"] == ["eks-jit:rollout-restart:payments"],
             "EKS now has a managed access entry with only the payments rollout-restart group",
         )
+        delay = self.state.get("propagation_delay_seconds", 0)
+        print(
+            f'  `active` means EKS accepted the entry; like EKS ("may take several seconds"), the emulated '
+            f"cluster applies it {delay:.0f}s later."
+        )
+        print("  Until then kubectl gets 401 Unauthorized: the agent retries (eks_jit.client.retry_while_propagating)")
+        mapped_at = self.until_authenticated(True, answered + timedelta(seconds=delay + 10))
+        ok(f"the cluster's authenticator maps the agent {(mapped_at - answered).total_seconds():.1f}s after `active`")
         expires = datetime.fromisoformat(grant["expires_at"])
         print(
             "  The agent runs `kubectl rollout restart deployment/payments-api -n payments`;"
@@ -170,6 +199,11 @@ class Demo:
         check(
             self.entry() is None,
             f"the entry disappeared on its own, {(gone_at - expires).total_seconds():.2f}s after expires_at",
+        )
+        unmapped_at = self.until_authenticated(False, gone_at + timedelta(seconds=delay + 10))
+        ok(
+            f"the authenticator stopped mapping the agent {(unmapped_at - expires).total_seconds():.2f}s after "
+            "expires_at: revocation lag = removal + EKS propagation"
         )
         final = self.cli("status", grant["id"], who="agent-oncall")
         check(final["status"] == "expired", "the grant is expired")
@@ -209,6 +243,10 @@ class Demo:
             entry is not None and "AmazonEKSEditPolicy" in entry["accessPolicies"],
             "EKS has AmazonEKSEditPolicy on payments",
         )
+        delay = self.state.get("propagation_delay_seconds", 0)
+        activated = datetime.fromisoformat(active["activated_at"])
+        mapped_at = self.until_authenticated(True, activated + timedelta(seconds=delay + 10))
+        ok(f"the agent's kubectl goes through {(mapped_at - activated).total_seconds():.1f}s after activation")
         again = urllib.request.Request(link, data=form, method="POST")
         try:
             urllib.request.urlopen(again, timeout=10)
@@ -217,9 +255,12 @@ class Demo:
             check(exc.code == 410, "the link is single use: a second press is refused (410)")
         print("  The fix is in; the agent gives the access back early:")
         revoked = self.cli("revoke", grant["id"], "--reason", "fixed", who="agent-oncall")
+        revoked_at = datetime.now(UTC)
         check(revoked["status"] == "revoked", "revoked")
         self.show_entry()
         check(self.entry() is None, "the access entry is gone at once")
+        unmapped_at = self.until_authenticated(False, revoked_at + timedelta(seconds=delay + 10))
+        ok(f"the authenticator let go {(unmapped_at - revoked_at).total_seconds():.1f}s later (EKS propagation)")
         self.events(grant["id"])
 
     def epilogue(self) -> None:

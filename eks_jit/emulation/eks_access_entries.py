@@ -39,6 +39,24 @@ policies", "Change authentication mode", "Set a custom username")
     * One entry per IAM principal (ResourceInUseException); at most 3,000 per cluster
       (ResourceLimitExceededException).  Principals are IAM role or user ARNs, never STS
       session ARNs nor service-linked roles (``role/aws-service-role/...``).
+    * The principal must exist in IAM at exactly that ARN, path included ("an access entry
+      includes the ARN of one, and only one, existing IAM principal"); otherwise
+      ``InvalidParameterException: The specified principalArn is invalid: invalid principal.``
+      (the message real EKS answers, terraform-aws-eks#2969: an IAM Identity Center role given
+      without ``/aws-reserved/sso.amazonaws.com/...``).  Looked up in moto's IAM backend of the
+      principal's own account: STANDARD entries may name a principal of another account (User
+      Guide), so that account's IAM is the one that knows it.  The entry keeps the principal's
+      unique id: a principal deleted and created again under the same ARN is not mapped.
+    * UpdateAccessEntry sets both ``kubernetesGroups`` and ``username``: a field the request
+      omits goes back to its default (no groups; the default username), as real EKS does
+      (terraform-provider-aws#36484).  Send every field you mean to keep.
+    * Changes take effect for authentication only after a propagation delay ("access entry
+      creation and updates are eventually consistent, and may take several seconds to be
+      effective after the initial API call returns successfully", User Guide); the API answers
+      at once.  :func:`set_propagation_delay` sets the delay (0 unless set; local mode sets a
+      few seconds), :func:`authentication` and the emulation-only route
+      ``GET /emulation/authentication?clusterName=&principalArn=[&at=]`` tell what the
+      cluster's authenticator maps a principal to at a given time.  Deletions lag too.
     * Types STANDARD (default), EC2_LINUX, EC2_WINDOWS, FARGATE_LINUX, EC2, HYBRID_LINUX,
       HYPERPOD_LINUX.  Only STANDARD entries take a username, Kubernetes groups or access
       policies; the others need an IAM role of the cluster's account.
@@ -52,7 +70,7 @@ policies", "Change authentication mode", "Set a custom username")
       ``associatedAt`` and bumps ``modifiedAt``.  Deleting an entry drops its policies.
 
 Simplifications
-    Changes are synchronous (UpdateClusterConfig reports a Successful update);
+    API changes are synchronous (UpdateClusterConfig reports a Successful update);
     ``clientRequestToken`` is not used for idempotency; the node-entry usernames for EC2
     and HYPERPOD_LINUX are not in the User Guide table and are best guesses.
 """
@@ -66,10 +84,11 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
+from moto.core import DEFAULT_ACCOUNT_ID as DEFAULT_ACCOUNT
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 from moto.eks import urls as eks_urls
@@ -82,10 +101,11 @@ from moto.eks.exceptions import (
 )
 from moto.eks.models import Cluster, EKSBackend
 from moto.eks.responses import EKSResponse
+from moto.iam.models import iam_backends
 from moto.moto_api._internal import mock_random
 from moto.sts.models import sts_backends
 
-__all__ = ["AccessEntryResponse", "register"]
+__all__ = ["AccessEntryResponse", "authentication", "register", "set_propagation_delay"]
 
 CONFIG_MAP: Final = "CONFIG_MAP"
 API_AND_CONFIG_MAP: Final = "API_AND_CONFIG_MAP"
@@ -165,6 +185,8 @@ ROUTES: Final = (
     "{0}/clusters/(?P<name>[^/]+)/access-entries/(?P<principalArn>.+)$",
     "{0}/access-policies$",
 )
+AUTHENTICATION_ROUTE: Final = "{0}/emulation/authentication$"
+INVALID_PRINCIPAL: Final = "The specified principalArn is invalid: invalid principal."
 
 T = TypeVar("T")
 
@@ -221,6 +243,43 @@ class AccessEntry:
     created_at: datetime = field(default_factory=utcnow)
     modified_at: datetime = field(default_factory=utcnow)
     policies: dict[str, AssociatedAccessPolicy] = field(default_factory=dict)
+    principal_id: str | None = None  # the IAM role/user id EKS stores with the entry (not in the shape)
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """What the cluster's authenticator maps a principal to (once a change has propagated):
+    its Kubernetes username and groups, and the access policies the EKS authorizer applies."""
+
+    username: str
+    kubernetes_groups: tuple[str, ...]
+    access_policies: tuple[tuple[str, AccessScope], ...]
+    principal_id: str | None
+
+    @classmethod
+    def of(cls, entry: AccessEntry) -> Authentication:
+        policies = tuple(
+            (arn, AccessScope(a.access_scope.type, list(a.access_scope.namespaces)))
+            for arn, a in sorted(entry.policies.items())
+        )
+        return cls(entry.username, tuple(entry.kubernetes_groups), policies, entry.principal_id)
+
+
+@dataclass
+class Propagation:
+    """How long an access-entry change takes to reach the cluster's authenticator."""
+
+    delay: timedelta = timedelta(0)
+
+
+PROPAGATION = Propagation()
+
+
+def set_propagation_delay(seconds: float) -> None:
+    """From now on, each access-entry change takes ``seconds`` to take effect for authentication."""
+    if seconds < 0:
+        raise ValueError("a propagation delay cannot be negative")
+    PROPAGATION.delay = timedelta(seconds=seconds)
 
 
 @dataclass
@@ -234,6 +293,25 @@ class ClusterAccessConfig:
     authentication_mode: str = CONFIG_MAP
     bootstrap_cluster_creator_admin_permissions: bool = True
     entries: dict[str, AccessEntry] = field(default_factory=dict)
+    # principal ARN -> [(effective at, mapping or None)], oldest first: what the authenticator sees
+    propagation: dict[str, list[tuple[datetime, Authentication | None]]] = field(default_factory=dict)
+
+    def propagate(self, principal_arn: str, now: datetime, delay: timedelta) -> None:
+        """Record the principal's entry as it is now, effective for authentication at ``now + delay``."""
+        entry = self.entries.get(principal_arn)
+        history = self.propagation.setdefault(principal_arn, [])
+        history.append((now + delay, Authentication.of(entry) if entry else None))
+        while len(history) > 1 and history[1][0] <= now:  # superseded before anyone can see it
+            history.pop(0)
+
+    def seen_by_authenticator(self, principal_arn: str, at: datetime) -> tuple[Authentication | None, datetime | None]:
+        """The mapping in effect at ``at``, and when the last recorded change takes (took) effect."""
+        history = self.propagation.get(principal_arn, [])
+        current = None
+        for effective_at, mapping in history:
+            if effective_at <= at:
+                current = mapping
+        return current, history[-1][0] if history else None
 
 
 @dataclass(frozen=True)
@@ -267,6 +345,24 @@ def parse_principal(principal_arn: str) -> Principal:
     if match["kind"] == "role" and match["path"].startswith(_SERVICE_LINKED_PATH):
         raise _invalid(f"Access entries do not support service-linked roles: {principal_arn}")
     return Principal(principal_arn, match["partition"], match["account"], match["kind"], match["name"])
+
+
+def existing_principal_id(principal: Principal) -> str:
+    """The unique id of the IAM role or user that ``principal`` names, exactly: same account,
+    same path, same name. IAM names are unique in an account whatever the path, so a role
+    found by name under another path is not this principal."""
+    iam = iam_backends[principal.account][principal.partition]
+    candidates: Iterable[Any] = (
+        (role for role in iam.roles.values() if role.name == principal.name)
+        if principal.kind == "role"
+        else [iam.users[principal.name]]
+        if principal.name in iam.users
+        else []
+    )
+    for found in candidates:
+        if found.arn == principal.arn:
+            return str(found.id)
+    raise _invalid(INVALID_PRINCIPAL)
 
 
 def check_entry_type(entry_type: str, principal: Principal, cluster_account: str) -> None:
@@ -415,9 +511,11 @@ class AccessEntryBackend:
         if config.authentication_mode == CONFIG_MAP:
             return
         if config.bootstrap_cluster_creator_admin_permissions:
-            self.create_entry(cluster_name, creator_arn)
+            # EKS knows the creator from the CreateCluster call; the cluster takes minutes to
+            # become active, so the creator's access has propagated by then.
+            self.create_entry(cluster_name, creator_arn, creator=True, delay=timedelta(0))
             admin_policy = access_policy_arn(self._backend.partition, CLUSTER_ADMIN_POLICY)
-            self.associate_policy(cluster_name, creator_arn, admin_policy, {"type": "cluster"})
+            self.associate_policy(cluster_name, creator_arn, admin_policy, {"type": "cluster"}, delay=timedelta(0))
 
     def update_authentication_mode(self, cluster_name: str, mode: object) -> dict[str, Any]:
         """Move the cluster's mode towards API; returns the ``Update`` record."""
@@ -468,12 +566,18 @@ class AccessEntryBackend:
         kubernetes_groups: list[str] | None = None,
         username: str | None = None,
         tags: dict[str, str] | None = None,
+        *,
+        creator: bool = False,
+        delay: timedelta | None = None,
     ) -> AccessEntry:
+        """``creator``: the cluster creator's entry, made by EKS from the CreateCluster call
+        (moto's default caller exists in no IAM backend)."""
         config = self._api_cluster(cluster_name)
         entry_type = entry_type or STANDARD
         principal = parse_principal(principal_arn)
         check_entry_type(entry_type, principal, self._backend.account_id)
         self._check_entry_fields(entry_type, kubernetes_groups, username)
+        principal_id = _current_principal_id(principal_arn) if creator else existing_principal_id(principal)
         if principal_arn in config.entries:
             raise ResourceInUseException(
                 clusterName=cluster_name,
@@ -493,8 +597,10 @@ class AccessEntryBackend:
             kubernetes_groups=list(kubernetes_groups or []),
             access_entry_arn=self._entry_arn(cluster_name, principal),
             tags=dict(tags or {}),
+            principal_id=principal_id,
         )
         config.entries[principal_arn] = entry
+        config.propagate(principal_arn, entry.created_at, PROPAGATION.delay if delay is None else delay)
         return entry
 
     def describe_entry(self, cluster_name: str, principal_arn: str) -> AccessEntry:
@@ -507,20 +613,36 @@ class AccessEntryBackend:
         kubernetes_groups: list[str] | None,
         username: str | None,
     ) -> AccessEntry:
-        """Replace the groups and/or username that are given; bump ``modifiedAt``."""
-        entry = self.describe_entry(cluster_name, principal_arn)
+        """Set the groups and the username; a field not given goes back to its default (no
+        groups, the default username), as real EKS does. Bumps ``modifiedAt``."""
+        config, entry = self._find_entry(cluster_name, principal_arn)
         self._check_entry_fields(entry.type, kubernetes_groups, username)
-        if kubernetes_groups is not None:
-            entry.kubernetes_groups = list(kubernetes_groups)
-        if username is not None:
-            entry.username = username
+        if entry.type == STANDARD:  # node entries take neither field; theirs stay as EKS set them
+            entry.kubernetes_groups = list(kubernetes_groups or [])
+            entry.username = username or default_username(parse_principal(principal_arn), entry.type)
         entry.modified_at = utcnow()
+        config.propagate(principal_arn, entry.modified_at, PROPAGATION.delay)
         return entry
 
     def delete_entry(self, cluster_name: str, principal_arn: str) -> None:
         """Remove the entry together with its policy associations."""
         config, _ = self._find_entry(cluster_name, principal_arn)
         del config.entries[principal_arn]
+        config.propagate(principal_arn, utcnow(), PROPAGATION.delay)
+
+    def authentication(
+        self, cluster_name: str, principal_arn: str, at: datetime
+    ) -> tuple[Authentication | None, datetime | None]:
+        """What the cluster's authenticator maps ``principal_arn`` to at ``at`` (None: not
+        authenticated), and when its last change takes effect. A principal deleted and created
+        again under the same ARN has another id: its old entry maps nothing."""
+        config = cluster_access_config(self._backend.describe_cluster(cluster_name))
+        if config.authentication_mode == CONFIG_MAP:
+            return None, None
+        mapping, settles_at = config.seen_by_authenticator(principal_arn, at)
+        if mapping is not None and mapping.principal_id not in (None, _current_principal_id(principal_arn)):
+            mapping = None
+        return mapping, settles_at
 
     def list_entries(self, cluster_name: str, associated_policy_arn: str | None) -> list[str]:
         entries: Iterable[AccessEntry] = self._api_cluster(cluster_name).entries.values()
@@ -542,10 +664,16 @@ class AccessEntryBackend:
     # policies --------------------------------------------------------------------
 
     def associate_policy(
-        self, cluster_name: str, principal_arn: str, policy_arn: str, scope: dict[str, Any]
+        self,
+        cluster_name: str,
+        principal_arn: str,
+        policy_arn: str,
+        scope: dict[str, Any],
+        *,
+        delay: timedelta | None = None,
     ) -> AssociatedAccessPolicy:
         """Associate ``policy_arn`` or, if already associated, replace its scope."""
-        entry = self.describe_entry(cluster_name, principal_arn)
+        config, entry = self._find_entry(cluster_name, principal_arn)
         if entry.type != STANDARD:
             raise _invalid(f"Access policies can't be associated to {entry.type} access entries.")
         check_access_policy(policy_arn, self._backend.partition)
@@ -560,15 +688,17 @@ class AccessEntryBackend:
         else:
             association.access_scope = access_scope
             association.modified_at = now
+        config.propagate(principal_arn, now, PROPAGATION.delay if delay is None else delay)
         return association
 
     def disassociate_policy(self, cluster_name: str, principal_arn: str, policy_arn: str) -> None:
-        entry = self.describe_entry(cluster_name, principal_arn)
+        config, entry = self._find_entry(cluster_name, principal_arn)
         if entry.policies.pop(policy_arn, None) is None:
             raise ResourceNotFoundException(
                 clusterName=cluster_name,
                 message=f"The access policy {policy_arn} is not associated to {principal_arn}",
             )
+        config.propagate(principal_arn, utcnow(), PROPAGATION.delay)
 
     def associated_policies(self, cluster_name: str, principal_arn: str) -> list[AssociatedAccessPolicy]:
         return list(self.describe_entry(cluster_name, principal_arn).policies.values())
@@ -589,6 +719,35 @@ class AccessEntryBackend:
             f"access-entry/{cluster_name}/{principal.kind}/{principal.account}/"
             f"{principal.name}/{mock_random.uuid4()}"
         )
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """moto keeps naive UTC times."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _current_principal_id(principal_arn: str) -> str | None:
+    """The id of the IAM principal the ARN names now, if it exists."""
+    try:
+        return existing_principal_id(parse_principal(principal_arn))
+    except InvalidParameterException:
+        return None
+
+
+def authentication(
+    cluster_name: str,
+    principal_arn: str,
+    at: datetime | None = None,
+    *,
+    account: str = DEFAULT_ACCOUNT,
+    region: str = "us-east-1",
+) -> Authentication | None:
+    """In-process (``mock_aws``): what the cluster's authenticator maps the principal to at
+    ``at`` (naive UTC, as moto keeps time; now if not given). None: it would not authenticate."""
+    from moto.eks.models import eks_backends
+
+    backend = AccessEntryBackend(eks_backends[account][region])
+    return backend.authentication(cluster_name, principal_arn, _naive_utc(at) if at else utcnow())[0]
 
 
 def caller_principal_arn(account_id: str, partition: str, region: str, access_key: str) -> str:
@@ -718,6 +877,43 @@ class AccessEntryResponse(EKSResponse):
         page, next_token = self._page(policies, lambda policy: policy["name"])
         return ActionResult({"accessPolicies": page, "nextToken": next_token})
 
+    # emulation only: what the authenticator sees -----------------------------------
+
+    @classmethod
+    def serve_authentication(cls, request: Any, full_url: str | None = None, headers: Any = None) -> Any:
+        """``GET /emulation/authentication?clusterName=&principalArn=[&at=ISO-8601]`` (SigV4 for
+        ``eks``, as any EKS call): not an AWS API. Answers what the cluster's authenticator maps
+        the principal to at ``at`` (default now), and when its last change takes effect."""
+        self = cls()
+        self.setup_class(request, full_url, headers)
+        try:
+            cluster_name = self._query("clusterName")[0]
+            principal_arn = self._query("principalArn")[0]
+            at_text = self._query("at")
+            at = _naive_utc(datetime.fromisoformat(at_text[0])) if at_text else utcnow()
+        except (IndexError, ValueError):
+            problem = {"message": "clusterName and principalArn are required; at is an ISO 8601 time"}
+            return 400, {"Content-Type": "application/json"}, json.dumps(problem)
+        mapping, settles_at = self.access_entries.authentication(cluster_name, principal_arn, at)
+        body: dict[str, Any] = {
+            "clusterName": cluster_name,
+            "principalArn": principal_arn,
+            "at": at.isoformat() + "Z",
+            "authenticated": mapping is not None,
+            "settlesAt": settles_at.isoformat() + "Z" if settles_at else None,
+            "propagationDelaySeconds": PROPAGATION.delay.total_seconds(),
+        }
+        if mapping is not None:
+            body |= {
+                "username": mapping.username,
+                "kubernetesGroups": list(mapping.kubernetes_groups),
+                "accessPolicies": [
+                    {"policyArn": arn, "accessScope": {"type": scope.type, "namespaces": scope.namespaces}}
+                    for arn, scope in mapping.access_policies
+                ],
+            }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
     # clusters --------------------------------------------------------------------
 
     def create_cluster(self) -> ActionResult:
@@ -773,13 +969,16 @@ class AccessEntryResponse(EKSResponse):
 _register_lock = threading.Lock()
 
 
-def register() -> None:
+def register(propagation_delay: float | None = None) -> None:
     """Serve the access-entry API from moto's EKS mock.  Idempotent.
 
     In-process (``mock_aws``) moto re-reads the route map on every request, so this works
     whenever it is called.  A moto server builds its EKS routes when the first EKS request
     reaches it: call this before that (simplest: before starting the server).
+    ``propagation_delay`` (seconds), if given, is passed to :func:`set_propagation_delay`.
     """
+    if propagation_delay is not None:
+        set_propagation_delay(propagation_delay)
     with _register_lock:
         url_paths = eks_urls.url_paths
         for path, handler in list(url_paths.items()):
@@ -787,3 +986,4 @@ def register() -> None:
                 url_paths[path] = AccessEntryResponse.dispatch
         for path in ROUTES:
             url_paths[path] = AccessEntryResponse.dispatch
+        url_paths[AUTHENTICATION_ROUTE] = AccessEntryResponse.serve_authentication

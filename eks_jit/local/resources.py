@@ -1,7 +1,9 @@
 """The AWS resources the CDK stack creates, created against moto (tests, benchmarks, local
 mode): the grant table (from the same definition the CDK storage construct uses), the
 schedule group, topics, secrets, the Lambda functions (dispatched in-process to the real
-handlers), the approval state machine from ``statemachines/``, and the clusters."""
+handlers), the approval state machine from ``statemachines/``, and the clusters. Also what
+the accounts hold before eks-jit is deployed: the IAM roles and users the configuration
+registers (EKS refuses an access entry for a principal that does not exist at its ARN)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import io
 import json
 import secrets
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +93,63 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
+def registered_principals(catalog: Catalog) -> list[str]:
+    """Every IAM role or user ARN the configuration names as a principal, admin or auditor."""
+    settings = catalog.settings
+    return list(dict.fromkeys([*(p.arn for p in catalog.principals), *settings.admins, *settings.auditors]))
+
+
+def iam_client(account: str, *, region: str, endpoint_url: str | None = None, partition: str = "aws") -> Any:
+    """An IAM client for ``account``: the caller's own, or reached by assuming a role in it
+    (moto issues keys of the role's account), as an administrator would."""
+    sts = boto3.client("sts", region_name=region, endpoint_url=endpoint_url)
+    if sts.get_caller_identity()["Account"] == account:
+        return boto3.client("iam", region_name=region, endpoint_url=endpoint_url)
+    creds = sts.assume_role(
+        RoleArn=f"arn:{partition}:iam::{account}:role/OrganizationAccountAccessRole",
+        RoleSessionName="eks-jit-local-setup",
+    )["Credentials"]
+    return boto3.client(
+        "iam",
+        region_name=region,
+        endpoint_url=endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def create_principals(arns: Iterable[str], *, region: str, endpoint_url: str | None = None) -> None:
+    """Create the IAM roles and users ``arns`` name, with their paths, each in its own account
+    (moto keeps IAM per account: :func:`iam_client`). Idempotent."""
+    clients: dict[str, Any] = {}
+    for arn in arns:
+        _, partition, _, _, account, resource = arn.split(":", 5)
+        kind, _, rest = resource.partition("/")
+        path, _, name = rest.rpartition("/")
+        if account not in clients:
+            clients[account] = iam_client(account, region=region, endpoint_url=endpoint_url, partition=partition)
+        iam = clients[account]
+        iam_path = f"/{path}/" if path else "/"
+        try:
+            if kind == "role":
+                trust = {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+                iam.create_role(RoleName=name, Path=iam_path, AssumeRolePolicyDocument=json.dumps(trust))
+            else:
+                iam.create_user(UserName=name, Path=iam_path)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+
+
 def create_resources(
     catalog: Catalog,
     *,
@@ -103,6 +163,7 @@ def create_resources(
         return boto3.client(service, region_name=where, endpoint_url=endpoint_url)
 
     account = client("sts").get_caller_identity()["Account"]
+    create_principals(registered_principals(catalog), region=region, endpoint_url=endpoint_url)
     client("dynamodb").create_table(**create_table_kwargs(table))
     client("scheduler").create_schedule_group(Name=schedule_group)
     iam = client("iam")

@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = ROOT / "config" / "local" / "eks-jit.yaml"
 IDENTITIES = ROOT / "config" / "local" / "identities.yaml"
 REGION = "us-east-1"
+# Seconds an access-entry change takes to reach the emulated cluster's authenticator. EKS says
+# "may take several seconds" and publishes no bound; a few seconds keep agents honest about it
+# (and the demo short). EKS_JIT_LOCAL_PROPAGATION_SECONDS overrides it (0: at once).
+PROPAGATION_SECONDS = 3.0
 
 
 class PortBusy(RuntimeError):
@@ -62,6 +66,9 @@ class LocalControlPlane:
     aws_port: int = 0
     config_path: Path = LOCAL_CONFIG
     sweep_every: float = 10.0
+    propagation_delay: float = field(
+        default_factory=lambda: float(os.environ.get("EKS_JIT_LOCAL_PROPAGATION_SECONDS", PROPAGATION_SECONDS))
+    )
 
     def start(self) -> dict[str, Any]:
         """Start everything; returns what local.json holds."""
@@ -99,7 +106,7 @@ class LocalControlPlane:
         from lambdas.config import load_catalog, read_environment
         from lambdas.handlers import api
 
-        eks_access_entries.register()
+        eks_access_entries.register(propagation_delay=self.propagation_delay)
         dynamodb_atomic.register()
         register_handlers()
         default_user_config["stepfunctions"]["execute_state_machine"] = True
@@ -126,6 +133,7 @@ class LocalControlPlane:
             "api_endpoint": self._gateway.url,
             "aws_endpoint": endpoint,
             "region": REGION,
+            "propagation_delay_seconds": self.propagation_delay,
             "config": str(self.config_path),
             "identities": [
                 {

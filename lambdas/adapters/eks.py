@@ -4,6 +4,11 @@ Only entries tagged ``eks-jit:managed=true`` are reported as managed; the reconc
 changes any other. For a cluster in another account, the adapter assumes the cluster's
 role with a session name that carries the grant id, so CloudTrail in that account shows
 which grant caused each change.
+
+It never calls UpdateAccessEntry: groups change by delete + create (the reconciler's
+``recreate``), because IAM checks ``eks:kubernetesGroups`` on CreateAccessEntry only. Should it
+ever call it, it must send both ``kubernetesGroups`` and ``username``: EKS resets a field the
+request omits (terraform-provider-aws#36484; the emulation does the same).
 """
 
 from __future__ import annotations
@@ -18,8 +23,14 @@ from botocore.exceptions import ClientError
 from lambdas.adapters.aws import RETRIES, error_code, transient_errors
 from lambdas.domain.access import Access, Entry, PolicyScope
 from lambdas.domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy
-from lambdas.domain.errors import AccessApplyError, UnmanagedAccessEntry
+from lambdas.domain.errors import AccessApplyError, PrincipalRefused, UnmanagedAccessEntry
 from lambdas.domain.identity import default_username
+
+PATH_RULE = (
+    "EKS takes only an IAM role or user that exists at exactly this ARN, path included: register the ARN "
+    "that `aws iam get-role` (or get-user) shows. IAM Identity Center roles live under "
+    "/aws-reserved/sso.amazonaws.com/ (often followed by a region), a path their session ARNs do not show"
+)
 
 ClientFactory = Callable[[str, Cluster, str], Any]
 """(cluster name, cluster, session) -> a boto3 client for that cluster's account and region."""
@@ -81,6 +92,13 @@ class ClusterEntries:
                 return None
             if code == "ResourceInUseException" and op == "create_access_entry":
                 raise UnmanagedAccessEntry(f"an access entry for {principal} appeared on {self._name}") from exc
+            if code == "InvalidParameterException" and op == "create_access_entry":
+                # eks-jit sets every other parameter (type STANDARD, catalog-made groups, its tag):
+                # the principal is the one that comes from outside.
+                message = exc.response.get("Error", {}).get("Message", "")
+                raise PrincipalRefused(
+                    f"EKS refused principal {principal} on {self._name} ({code}: {message}). {PATH_RULE}"
+                ) from exc
             raise AccessApplyError(f"{what} for {principal} on {self._name}: {code}: {exc}") from exc
 
     def read(self, principal: str, *, with_policies: bool = True) -> Entry | None:

@@ -242,6 +242,33 @@ class Cluster(Strict):
         return self
 
 
+IDENTITY_CENTER_PATH = "aws-reserved/sso.amazonaws.com/"
+SERVICE_LINKED_PATH = "aws-service-role/"
+
+
+def check_entry_principal(arn: str) -> str:
+    """What can be told offline about whether EKS will take ``arn`` for an access entry.
+
+    EKS takes only a role or user that exists at exactly that ARN, path included: whether it
+    exists only IAM knows, but two mistakes show in the ARN itself. An IAM Identity Center
+    role (``AWSReservedSSO_...``) always lives under ``/aws-reserved/sso.amazonaws.com/``
+    (often followed by a region), which its session ARNs do not show; and service-linked
+    roles cannot have access entries at all."""
+    kind, _, rest = arn.split(":", 5)[-1].partition("/")
+    path, _, name = rest.rpartition("/")
+    path = f"{path}/" if path else ""
+    if kind == "role" and path.startswith(SERVICE_LINKED_PATH):
+        raise ValueError(f"'{arn}' is a service-linked role: EKS access entries do not support them")
+    if kind == "role" and name.startswith("AWSReservedSSO_") and not path.startswith(IDENTITY_CENTER_PATH):
+        raise ValueError(
+            f"'{arn}' names an IAM Identity Center role without its path: such roles live under "
+            f"/{IDENTITY_CENTER_PATH} (often followed by a region, e.g. /{IDENTITY_CENTER_PATH}eu-west-1/), "
+            f"and EKS refuses any other ARN (invalid principal). Copy the ARN that "
+            f"`aws iam get-role --role-name {name}` shows"
+        )
+    return arn
+
+
 class Principal(Strict):
     """Someone (an agent's role or a person's role/user) policies can talk about."""
 
@@ -252,6 +279,11 @@ class Principal(Strict):
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     """Where approval requests for this approver are emailed (an SNS subscription filtered on
     the approver's name); humans only."""
+
+    @field_validator("arn")
+    @classmethod
+    def _eks_can_name_it(cls, value: str) -> str:
+        return check_entry_principal(value)
 
 
 class Settings(Strict):

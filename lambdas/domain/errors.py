@@ -83,6 +83,13 @@ class AccessApplyError(DomainError):
     code = "access_apply_failed"
 
 
+class PrincipalRefused(AccessApplyError):
+    """EKS refused the principal of an access entry: no IAM role or user exists at exactly that
+    ARN, path included (``InvalidParameterException: ... invalid principal``)."""
+
+    code = "principal_refused"
+
+
 class SchedulingFailed(DomainError):
     """EventBridge Scheduler refused to create or delete a revocation schedule."""
 

@@ -17,6 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from eks_jit.local.authenticator import seen_by_authenticator
 from tests.e2e.conftest import BIN
 
 AGENT = "arn:aws:iam::123456789012:role/agents/oncall-agent"
@@ -166,9 +167,57 @@ def test_kubeconfig_with_a_profile_makes_tokens_as_that_profile(local, tmp_path)
     out.chmod(0o644)
     written = cli("kubeconfig", grant["id"], "--out", str(out))
     assert written.returncode == 0, written.stderr
+    assert "retry a 401 Unauthorized or 403 Forbidden from kubectl" in written.stderr  # propagation hint
     assert out.stat().st_mode & 0o777 == 0o600
     exec_ = yaml.safe_load(out.read_text())["users"][0]["user"]["exec"]
     assert exec_["args"][:4] == ["--profile", "oncall", "--region", local.state["region"]]
     assert exec_["args"][4:] == ["eks", "get-token", "--cluster-name", "demo", "--output", "json"]
     assert {"name": "AWS_PROFILE", "value": "oncall"} in exec_["env"]
     local.cli("revoke", grant["id"], who="agent-oncall")
+
+
+def test_access_reaches_the_authenticator_after_the_propagation_delay_and_leaves_after_it(local) -> None:
+    """`active` = EKS accepted the entry. Local mode, like EKS, applies it to authentication only
+    after a delay, and applies the deletion late too: part of the revocation lag."""
+    delay = local.state["propagation_delay_seconds"]
+    assert delay > 0, "local mode should not hide EKS's propagation"
+
+    def seen(at: datetime | None = None) -> dict:
+        return seen_by_authenticator(local.state["aws_endpoint"], local.state["region"], "demo", AGENT, at)
+
+    # An earlier test's grant and revocation may still be propagating (a grant revoked within the
+    # delay even reaches the authenticator after its revocation returned): let them settle first
+    last_change = seen()["settlesAt"]
+    if last_change:
+        time.sleep(max(0.0, (datetime.fromisoformat(last_change) - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert seen()["authenticated"] is False
+
+    done = local.cli(
+        "request", "--cluster", "demo", "--namespace", "payments", "--scope", "view",
+        "--duration", "6s", "--reason", "propagation", who="agent-oncall",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "EKS may take several seconds to honour a new grant" in done.stderr  # the one-line hint
+    grant = json.loads(done.stdout)
+    entry = local.aws("eks").describe_access_entry(clusterName="demo", principalArn=AGENT)["accessEntry"]
+    accepted = entry["modifiedAt"]
+
+    # The API knows the entry at once; the authenticator only from accepted + delay (the entry),
+    # and its policy from its own association + delay (settlesAt: the last change)
+    settles = datetime.fromisoformat(seen()["settlesAt"])
+    assert 0 <= (settles - accepted).total_seconds() - delay < 1.0
+    assert seen(accepted + timedelta(seconds=delay - 0.1))["authenticated"] is False
+    while not seen().get("accessPolicies"):
+        assert datetime.now(UTC) < settles + timedelta(seconds=2), "access never reached the authenticator"
+        time.sleep(0.05)
+    assert datetime.now(UTC) >= settles
+
+    # At expiry the entry goes within the usual lag, the authenticator's mapping only later
+    expires = datetime.fromisoformat(grant["expires_at"])
+    while AGENT in local.entries():
+        assert datetime.now(UTC) < expires + timedelta(seconds=3), "the entry outlived its window"
+        time.sleep(0.05)
+    assert seen()["authenticated"] is True or delay < 0.2
+    while seen()["authenticated"]:
+        assert datetime.now(UTC) < expires + timedelta(seconds=2 + delay), "authentication outlived the window"
+        time.sleep(0.05)

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -23,6 +24,8 @@ from moto.eks.responses import EKSResponse
 from moto.server import ThreadedMotoServer
 
 from eks_jit.emulation import eks_access_entries, register
+from eks_jit.local.authenticator import seen_by_authenticator
+from eks_jit.local.resources import create_principals
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -38,6 +41,9 @@ ADMIN = POLICY_ARN.format("AmazonEKSAdminPolicy")
 CLUSTER_ADMIN = POLICY_ARN.format("AmazonEKSClusterAdminPolicy")
 # moto's identity for access keys it didn't issue: "arn:aws:sts::<account>:user/moto".
 MOTO_CALLER = f"arn:aws:iam::{ACCOUNT}:user/moto"
+AGENTS = [f"arn:aws:iam::{ACCOUNT}:role/agent-{index}" for index in range(7)]
+# EKS refuses an entry for a principal that does not exist in IAM at exactly its ARN.
+EXISTING = (ROLE, OTHER_ROLE, USER, NODE_ROLE, *AGENTS)
 ENTRY_ARN_PATTERN = (
     rf"arn:aws:eks:{REGION}:{ACCOUNT}:access-entry/{CLUSTER}/role/{ACCOUNT}/jit-agent/"
     r"[0-9a-f-]{36}"
@@ -81,10 +87,12 @@ def eks(request: pytest.FixtureRequest) -> Iterator[EKSClient]:
     register()
     if request.param == "in_process":
         with mock_aws():
+            create_principals(EXISTING, region=REGION)
             yield boto3.client("eks", region_name=REGION)
     else:
         endpoint = request.getfixturevalue("server_endpoint")
         reset_server(endpoint)
+        create_principals(EXISTING, region=REGION, endpoint_url=endpoint)
         yield server_client(endpoint)
 
 
@@ -156,9 +164,10 @@ def test_access_entry_lifecycle(eks: EKSClient) -> None:
     assert updated["createdAt"] == created["createdAt"]
     assert updated["modifiedAt"] > created["modifiedAt"]
 
-    untouched = eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE)["accessEntry"]
-    assert untouched["kubernetesGroups"] == ["editors"]
-    assert untouched["username"] == "agent:x"
+    # Real UpdateAccessEntry sets both fields: what the request omits goes back to its default.
+    reset = eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE)["accessEntry"]
+    assert reset["kubernetesGroups"] == []
+    assert reset["username"] == created["username"]
 
     eks.delete_access_entry(clusterName=CLUSTER, principalArn=ROLE)
     with raises("ResourceNotFoundException", 404):
@@ -166,6 +175,36 @@ def test_access_entry_lifecycle(eks: EKSClient) -> None:
     with raises("ResourceNotFoundException", 404):
         eks.delete_access_entry(clusterName=CLUSTER, principalArn=ROLE)
     assert entries(eks) == []
+
+
+def test_update_resets_the_field_it_omits(eks: EKSClient) -> None:
+    """terraform-provider-aws#36484: "omitting certain fields will not keep them as-is, but
+    replace it with the default that AWS has". A caller that sends only the groups loses a
+    custom username, and one that sends only the username loses the groups."""
+    make_cluster(eks)
+    default = eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["viewers"])[
+        "accessEntry"
+    ]["username"]
+    eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["viewers"], username="agent:x")
+
+    only_groups = eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["editors"])
+    assert only_groups["accessEntry"]["username"] == default
+    eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["editors"], username="agent:x")
+
+    only_username = eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE, username="agent:y")
+    assert only_username["accessEntry"]["kubernetesGroups"] == []
+    described = eks.describe_access_entry(clusterName=CLUSTER, principalArn=ROLE)["accessEntry"]
+    assert (described["kubernetesGroups"], described["username"]) == ([], "agent:y")
+
+    both = eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["a", "b"], username="u:1")
+    assert (both["accessEntry"]["kubernetesGroups"], both["accessEntry"]["username"]) == (["a", "b"], "u:1")
+
+
+def test_update_of_a_node_entry_keeps_what_eks_set(eks: EKSClient) -> None:
+    make_cluster(eks)
+    eks.create_access_entry(clusterName=CLUSTER, principalArn=NODE_ROLE, type="EC2_LINUX")
+    updated = eks.update_access_entry(clusterName=CLUSTER, principalArn=NODE_ROLE)["accessEntry"]
+    assert updated["username"] == "system:node:{{EC2PrivateDNSName}}"
 
 
 def test_default_usernames(eks: EKSClient) -> None:
@@ -456,7 +495,7 @@ def test_deleting_the_cluster_discards_its_entries(eks: EKSClient) -> None:
 
 def test_list_access_entries_paginates(eks: EKSClient) -> None:
     make_cluster(eks)
-    principals = [f"arn:aws:iam::{ACCOUNT}:role/agent-{index}" for index in range(7)]
+    principals = AGENTS
     for principal in principals:
         eks.create_access_entry(clusterName=CLUSTER, principalArn=principal)
 
@@ -482,6 +521,7 @@ def test_list_access_entries_paginates(eks: EKSClient) -> None:
 def test_state_is_reset_between_mock_aws_contexts() -> None:
     register()
     with mock_aws():
+        create_principals([ROLE], region=REGION)
         eks = boto3.client("eks", region_name=REGION)
         make_cluster(eks)
         eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE)
@@ -495,6 +535,7 @@ def test_state_is_reset_between_mock_aws_contexts() -> None:
 
 def test_state_is_reset_by_the_server_reset(server_endpoint: str) -> None:
     reset_server(server_endpoint)
+    create_principals([ROLE], region=REGION, endpoint_url=server_endpoint)
     eks = server_client(server_endpoint)
     make_cluster(eks)
     eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE)
@@ -527,3 +568,157 @@ def test_register_is_idempotent() -> None:
     assert EKSResponse not in handlers
     for route in eks_access_entries.ROUTES:
         assert route in snapshot
+
+
+# --------------------------------------------------------------------------- principals exist
+
+
+SSO_ROLE_NAME = "AWSReservedSSO_AdministratorAccess_1f9ff11932198c00"
+SSO_ROLE = f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/eu-west-1/{SSO_ROLE_NAME}"
+CROSS_ACCOUNT = "444455556666"
+
+
+def refused_as_invalid_principal(eks: EKSClient, principal: str) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        eks.create_access_entry(clusterName=CLUSTER, principalArn=principal)
+    error = excinfo.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "InvalidParameterException",
+        "The specified principalArn is invalid: invalid principal.",
+    )
+
+
+def iam_of(eks: EKSClient) -> Any:
+    return boto3.client(
+        "iam",
+        region_name=REGION,
+        endpoint_url=eks.meta.endpoint_url if "127.0.0.1" in eks.meta.endpoint_url else None,
+    )
+
+
+def test_a_principal_that_does_not_exist_is_refused(eks: EKSClient) -> None:
+    make_cluster(eks)
+    refused_as_invalid_principal(eks, f"arn:aws:iam::{ACCOUNT}:role/never-created")
+    refused_as_invalid_principal(eks, f"arn:aws:iam::{ACCOUNT}:user/never-created")
+    assert entries(eks) == []
+
+
+def test_the_path_must_be_exactly_the_principals(eks: EKSClient) -> None:
+    """terraform-aws-eks#2969: an Identity Center role named without its /aws-reserved/ path."""
+    make_cluster(eks)
+    endpoint = eks.meta.endpoint_url if "127.0.0.1" in eks.meta.endpoint_url else None
+    create_principals([SSO_ROLE], region=REGION, endpoint_url=endpoint)
+
+    refused_as_invalid_principal(eks, f"arn:aws:iam::{ACCOUNT}:role/{SSO_ROLE_NAME}")
+    refused_as_invalid_principal(eks, f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/{SSO_ROLE_NAME}")
+    refused_as_invalid_principal(eks, f"arn:aws:iam::{ACCOUNT}:role/jit-agent")  # ROLE lives under /agents/
+    refused_as_invalid_principal(eks, f"arn:aws:iam::{ACCOUNT}:role/alice")  # alice is a user, not a role
+    assert entries(eks) == []
+
+    eks.create_access_entry(clusterName=CLUSTER, principalArn=SSO_ROLE)
+    assert entries(eks) == [SSO_ROLE]
+
+
+def test_a_principal_of_another_account_must_exist_there(eks: EKSClient) -> None:
+    """STANDARD entries may name another account's principal (User Guide); that account's IAM
+    is the one that knows whether it exists."""
+    make_cluster(eks)
+    endpoint = eks.meta.endpoint_url if "127.0.0.1" in eks.meta.endpoint_url else None
+    elsewhere = f"arn:aws:iam::{CROSS_ACCOUNT}:role/agents/jit-agent"
+    refused_as_invalid_principal(eks, elsewhere)  # same path and name exist, but in ACCOUNT
+
+    create_principals([elsewhere], region=REGION, endpoint_url=endpoint)
+    eks.create_access_entry(clusterName=CLUSTER, principalArn=elsewhere)
+    assert entries(eks) == [elsewhere]
+
+
+# --------------------------------------------------------------------------- propagation
+
+
+@pytest.fixture
+def propagation() -> Iterator[float]:
+    delay = 5.0
+    eks_access_entries.set_propagation_delay(delay)
+    yield delay
+    eks_access_entries.set_propagation_delay(0)
+
+
+def seen(eks: EKSClient, principal: str, at: Any) -> dict[str, Any]:
+    """What the emulated authenticator maps ``principal`` to at ``at``, through the route the
+    demo uses (a SigV4-signed GET) against the server, or the module function in-process."""
+    if "127.0.0.1" not in eks.meta.endpoint_url:
+        mapping = eks_access_entries.authentication(
+            CLUSTER, principal, at.astimezone(UTC).replace(tzinfo=None), region=REGION
+        )
+        if mapping is None:
+            return {"authenticated": False}
+        return {
+            "authenticated": True,
+            "kubernetesGroups": list(mapping.kubernetes_groups),
+            "accessPolicies": [arn for arn, _ in mapping.access_policies],
+        }
+    body = seen_by_authenticator(eks.meta.endpoint_url, REGION, CLUSTER, principal, at)
+    body["accessPolicies"] = [p["policyArn"] for p in body.get("accessPolicies", [])]
+    return dict(body)
+
+
+def test_access_takes_effect_only_after_the_propagation_delay(eks: EKSClient, propagation: float) -> None:
+    make_cluster(eks)
+    created = eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["viewers"])
+    at = created["accessEntry"]["createdAt"]
+    # The API answers at once; the authenticator does not know the entry yet.
+    assert eks.describe_access_entry(clusterName=CLUSTER, principalArn=ROLE)["accessEntry"]["kubernetesGroups"] == [
+        "viewers"
+    ]
+    assert seen(eks, ROLE, at)["authenticated"] is False
+    assert seen(eks, ROLE, at + timedelta(seconds=propagation - 0.1))["authenticated"] is False
+    after = seen(eks, ROLE, at + timedelta(seconds=propagation + 0.01))
+    assert after["authenticated"] is True and after["kubernetesGroups"] == ["viewers"]
+
+
+def test_a_policy_and_a_group_change_lag_too(eks: EKSClient, propagation: float) -> None:
+    make_cluster(eks)
+    eks_access_entries.set_propagation_delay(0)
+    eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["viewers"])
+    eks_access_entries.set_propagation_delay(propagation)
+    association = eks.associate_access_policy(
+        clusterName=CLUSTER, principalArn=ROLE, policyArn=VIEW, accessScope={"type": "namespace", "namespaces": ["a"]}
+    )["associatedAccessPolicy"]
+    at = association["associatedAt"]
+    assert seen(eks, ROLE, at)["accessPolicies"] == []
+    assert seen(eks, ROLE, at + timedelta(seconds=propagation + 0.01))["accessPolicies"] == [VIEW]
+
+    changed = eks.update_access_entry(clusterName=CLUSTER, principalArn=ROLE, kubernetesGroups=["editors"])
+    changed_at = changed["accessEntry"]["modifiedAt"]
+    assert seen(eks, ROLE, changed_at + timedelta(seconds=propagation - 0.1))["kubernetesGroups"] == ["viewers"]
+    assert seen(eks, ROLE, changed_at + timedelta(seconds=propagation + 0.01))["kubernetesGroups"] == ["editors"]
+
+
+def test_revocation_lags_too(eks: EKSClient, propagation: float) -> None:
+    """A deleted entry goes on authenticating for the propagation delay: part of the revocation lag."""
+    make_cluster(eks)
+    eks_access_entries.set_propagation_delay(0)
+    eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE)
+    eks_access_entries.set_propagation_delay(propagation)
+    eks.delete_access_entry(clusterName=CLUSTER, principalArn=ROLE)
+    deleted_at = datetime.now(UTC)  # after the call returned: the deletion happened before this
+    with raises("ResourceNotFoundException", 404):
+        eks.describe_access_entry(clusterName=CLUSTER, principalArn=ROLE)
+    assert seen(eks, ROLE, deleted_at)["authenticated"] is True
+    assert seen(eks, ROLE, deleted_at + timedelta(seconds=propagation + 0.01))["authenticated"] is False
+
+
+def test_a_recreated_principal_is_not_mapped_by_the_old_entry(eks: EKSClient) -> None:
+    """User Guide: EKS stores the role's id; a principal deleted and created again under the same
+    ARN has another id, so the old entry "won't work"."""
+    make_cluster(eks)
+    eks.create_access_entry(clusterName=CLUSTER, principalArn=OTHER_ROLE)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert seen(eks, OTHER_ROLE, now)["authenticated"] is True
+    iam = iam_of(eks)
+    iam.delete_role(RoleName="reviewer")
+    assert seen(eks, OTHER_ROLE, now)["authenticated"] is False
+    endpoint = eks.meta.endpoint_url if "127.0.0.1" in eks.meta.endpoint_url else None
+    create_principals([OTHER_ROLE], region=REGION, endpoint_url=endpoint)
+    assert seen(eks, OTHER_ROLE, now)["authenticated"] is False
+    assert entries(eks) == [OTHER_ROLE]  # the entry itself stays until someone deletes it

@@ -196,7 +196,12 @@ def test_a_username_changed_out_of_band_is_put_back_by_the_sweeper(world) -> Non
     world.call("POST", "/v1/grants", body=RESTART)
     default = username(world, ONCALL)
     assert default == "arn:aws:sts::111122223333:assumed-role/oncall-agent/{{SessionName}}"
-    world.eks.update_access_entry(clusterName="prod-eks", principalArn=ONCALL, username="payments-admin")
+    # UpdateAccessEntry resets what it omits, so a careful attacker sends the groups it keeps
+    groups = ["eks-jit:rollout-restart:payments"]
+    world.eks.update_access_entry(
+        clusterName="prod-eks", principalArn=ONCALL, kubernetesGroups=groups, username="payments-admin"
+    )
+    assert world.entry(ONCALL)["groups"] == groups and username(world, ONCALL) == "payments-admin"
     report = sweep(world.deps)
     assert report.drift_fixed == [f"prod-eks {ONCALL}"] and report.errors == []
     assert username(world, ONCALL) == default
