@@ -351,17 +351,21 @@ def existing_principal_id(principal: Principal) -> str:
     """The unique id of the IAM role or user that ``principal`` names, exactly: same account,
     same path, same name. IAM names are unique in an account whatever the path, so a role
     found by name under another path is not this principal."""
-    iam = iam_backends[principal.account][principal.partition]
-    candidates: Iterable[Any] = (
-        (role for role in iam.roles.values() if role.name == principal.name)
-        if principal.kind == "role"
-        else [iam.users[principal.name]]
-        if principal.name in iam.users
-        else []
-    )
-    for found in candidates:
-        if found.arn == principal.arn:
-            return str(found.id)
+    # moto keeps the IAM of a us-gov or cn region's clients in its aws backend and spells their
+    # ARNs arn:aws: look there too, and match the rest of the ARN (account, kind, path, name).
+    partitions = dict.fromkeys((principal.partition, "aws"))
+    for partition in partitions:
+        iam = iam_backends[principal.account][partition]
+        candidates: Iterable[Any] = (
+            (role for role in iam.roles.values() if role.name == principal.name)
+            if principal.kind == "role"
+            else [iam.users[principal.name]]
+            if principal.name in iam.users
+            else []
+        )
+        for found in candidates:
+            if found.arn.split(":", 2)[2] == principal.arn.split(":", 2)[2]:
+                return str(found.id)
     raise _invalid(INVALID_PRINCIPAL)
 
 
