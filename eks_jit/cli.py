@@ -80,17 +80,12 @@ def describe_grant(grant: dict[str, Any]) -> str:
 # -- the client -----------------------------------------------------------------------------------------
 
 
-def local_state(args: argparse.Namespace) -> dict[str, Any] | None:
-    path = Path(args.state_dir) / "local.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def client(args: argparse.Namespace) -> Any:
-    from botocore.credentials import Credentials
+    from eks_jit.client import ApiError, Client, local_credentials, local_state
 
-    from eks_jit.client import Client
-
-    state = local_state(args)
+    state: dict[str, Any] | None = None
+    with contextlib.suppress(ApiError):  # not in local mode: fine unless --as is given
+        state = local_state(args.state_dir)
     endpoint = args.endpoint or os.environ.get("EKS_JIT_ENDPOINT") or (state or {}).get("api_endpoint")
     if not endpoint:
         raise CliError(
@@ -102,11 +97,7 @@ def client(args: argparse.Namespace) -> Any:
             raise CliError(
                 2, f"--as {args.as_identity} needs local mode ({args.state_dir}/local.json not found)", "not_local_mode"
             )
-        found = next((i for i in state["identities"] if i["name"] == args.as_identity), None)
-        if not found:
-            names = ", ".join(i["name"] for i in state["identities"])
-            raise CliError(2, f"no local identity '{args.as_identity}' (known: {names})", "unknown_identity")
-        credentials = Credentials(found["access_key_id"], found["secret_access_key"])
+        credentials = local_credentials(state, args.as_identity)  # ApiError unknown_identity: exit 2
     region = args.region or (state or {}).get("region") if args.as_identity else args.region
     return Client(endpoint, region=region, profile=args.profile, credentials=credentials)
 
@@ -134,7 +125,7 @@ def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
         return 3
     code = EXIT_BY_STATUS.get(grant["status"], 0)
     if grant["status"] == "active" and not grant.get("extends"):  # an extension adds no new access
-        propagation_hint(grant)
+        propagation_hint(grant["id"])
     if code:
         print(
             f"eks-jit: grant {grant['id']} is {grant['status']}: {grant.get('status_reason') or 'no reason given'}",
@@ -143,11 +134,11 @@ def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
     return code
 
 
-def propagation_hint(grant: dict[str, Any]) -> None:
+def propagation_hint(grant_id: str) -> None:
     """One line on stderr: ``active`` means EKS accepted the entry, not that it is in effect yet."""
     from eks_jit.client import PROPAGATION_HINT
 
-    print(f"eks-jit: grant {grant['id']} is active. {PROPAGATION_HINT}", file=sys.stderr)
+    print(f"eks-jit: grant {grant_id} is active. {PROPAGATION_HINT}", file=sys.stderr)
 
 
 # -- commands --------------------------------------------------------------------------------------------
@@ -256,69 +247,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def kubeconfig(grant: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
-    """A kubeconfig for an active grant: its user runs ``aws eks get-token``, so the holder needs
-    only its own IAM credentials (the same ones the grant was made for), no eks:* permission.
-
-    ``profile`` is the AWS profile the CLI signed with: the token must be made by the same
-    principal, not by whatever the default credentials are when kubectl runs. It goes into the
-    exec args (``--profile``: an explicit profile also overrides credentials in the environment)
-    and ``env`` (``AWS_PROFILE``). The region is the cluster's (the STS endpoint the token is
-    signed for)."""
-    conn = grant.get("connection")
-    if grant["status"] != "active" or not conn:
-        raise CliError(3, f"grant {grant['id']} is {grant['status']}: no cluster access to configure", "not_active")
-    name = f"eks-jit-{grant['id'][:8]}"
-    context: dict[str, Any] = {"cluster": conn["cluster"], "user": name}
-    if grant["namespaces"]:
-        context["namespace"] = grant["namespaces"][0]
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": conn["cluster"],
-                "cluster": {"server": conn["endpoint"], "certificate-authority-data": conn["certificate_authority"]},
-            }
-        ],
-        "contexts": [{"name": name, "context": context}],
-        "current-context": name,
-        "users": [
-            {
-                "name": name,
-                "user": {
-                    "exec": {
-                        "apiVersion": "client.authentication.k8s.io/v1beta1",
-                        "command": "aws",
-                        "args": [
-                            *(["--profile", profile] if profile else []),
-                            "--region",
-                            conn["region"],
-                            "eks",
-                            "get-token",
-                            "--cluster-name",
-                            conn["cluster"],
-                            "--output",
-                            "json",
-                        ],
-                        **({"env": [{"name": "AWS_PROFILE", "value": profile}]} if profile else {}),
-                        "interactiveMode": "Never",
-                    }
-                },
-            }
-        ],
-    }
-
-
 def cmd_kubeconfig(args: argparse.Namespace) -> int:
     import yaml
 
     from eks_jit.files import write_private
+    from eks_jit.kubeconfig import GrantNotActive
 
-    # The profile the API call is signed with (flag, else AWS_PROFILE); local identities have none.
-    profile = None if args.as_identity else args.profile or os.environ.get("AWS_PROFILE")
-    grant = client(args).grant(args.id)
-    config = kubeconfig(grant, profile)
+    api = client(args)  # its exec runs `aws eks get-token` with the profile the API call is signed with
+    try:
+        config = api.kubeconfig(args.id)
+    except GrantNotActive as exc:
+        raise CliError(3, str(exc), "not_active") from None
     # kubectl reads a kubeconfig written as JSON as well as YAML: -o json is honoured, file or stdout
     text = json.dumps(config, indent=2) + "\n" if args.output == "json" else yaml.safe_dump(config, sort_keys=False)
     if args.out:
@@ -327,7 +266,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
         print(f"wrote {path} (expires with the grant; KUBECONFIG={path} kubectl ...)", file=sys.stderr)
     else:
         print(text, end="")
-    propagation_hint(grant)
+    propagation_hint(args.id)
     return 0
 
 
@@ -495,7 +434,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-USAGE_CODES = frozenset({"bad_endpoint", "no_credentials", "profile_not_found"})
+USAGE_CODES = frozenset({"bad_endpoint", "no_credentials", "profile_not_found", "unknown_identity", "not_local_mode"})
 
 
 def exit_code(status: int, code: str) -> int:

@@ -17,16 +17,24 @@ successfully", EKS User Guide), so the first Kubernetes calls of a grant can sti
 
     from eks_jit.client import retry_while_propagating
     retry_while_propagating(lambda: subprocess.run(["kubectl", ...], check=True, capture_output=True))
+
+Against local mode (``eks-jit local up``), :func:`local_client` signs as one of its identities
+and :func:`local_aws` is a boto3 client for its emulated AWS (to look at what EKS holds):
+
+    from eks_jit.client import local_client
+    agent = local_client("agent-oncall")  # reads .eks-jit/local.json
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -36,6 +44,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ProfileNotFound
 
+from eks_jit.kubeconfig import kubeconfig
+
+LOCAL_STATE_DIR = ".eks-jit"
+"""Where ``eks-jit local up`` writes ``local.json`` (endpoints, identities and their keys)."""
 SETTLED = frozenset({"active", "denied", "expired", "revoked", "cancelled", "failed"})
 PROPAGATION_GRACE = 30.0
 """Seconds to go on retrying a 401/403 from the cluster after a grant became active. EKS
@@ -110,20 +122,26 @@ class Client:
     ) -> None:
         if not endpoint.startswith(("https://", "http://")):
             raise ApiError(0, "bad_endpoint", f"the endpoint must be an http(s) URL, not '{endpoint}'")
+        session: boto3.session.Session | None = None
         try:
             session = boto3.session.Session(profile_name=profile, region_name=region)
         except ProfileNotFound:
-            raise ApiError(
-                0, "profile_not_found", f"no AWS profile '{profile}' (aws configure list-profiles)"
-            ) from None
+            # keys passed in (local mode) need no profile, not even the one $AWS_PROFILE names
+            if credentials is None or profile:
+                named = profile or os.environ.get("AWS_PROFILE")
+                raise ApiError(
+                    0, "profile_not_found", f"no AWS profile '{named}' (aws configure list-profiles)"
+                ) from None
         # the stage URL; one copied with a route on it (".../v1/grants") means the same API
         self.endpoint = endpoint.rstrip("/").removesuffix("/v1/grants")
-        self.region = region or session.region_name or "us-east-1"
-        resolved = credentials or session.get_credentials()
+        self.region = region or (session.region_name if session else None) or "us-east-1"
+        resolved = credentials or (session.get_credentials() if session else None)
         if resolved is None:
             raise ApiError(0, "no_credentials", "no AWS credentials found (environment, profile or role)")
         self._credentials = resolved
         self._timeout = timeout
+        # the profile the calls are signed with, for the kubeconfig's `aws eks get-token`
+        self.profile = None if credentials else profile or os.environ.get("AWS_PROFILE")
 
     # -- the API ----------------------------------------------------------------------------------
 
@@ -177,6 +195,12 @@ class Client:
     def whoami(self) -> dict[str, Any]:
         return self._call("GET", "/v1/whoami")
 
+    def kubeconfig(self, grant_id: str) -> dict[str, Any]:
+        """The kubeconfig (a dict; ``yaml.safe_dump`` or ``json.dumps`` it) for an active grant,
+        the same as ``eks-jit kubeconfig``: its user runs ``aws eks get-token`` with this client's
+        profile. Raises :class:`eks_jit.kubeconfig.GrantNotActive` unless the grant is active."""
+        return kubeconfig(self.grant(grant_id), self.profile)
+
     def wait(
         self,
         grant_id: str,
@@ -227,3 +251,46 @@ class Client:
             ) from None
         except urllib.error.URLError as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.endpoint}: {exc.reason}") from None
+
+
+# -- local mode ---------------------------------------------------------------------------------------
+
+
+def local_state(state_dir: str | Path = LOCAL_STATE_DIR) -> dict[str, Any]:
+    """What ``eks-jit local up`` wrote to ``<state_dir>/local.json``; ApiError ``not_local_mode``
+    when local mode is not running there."""
+    path = Path(state_dir) / "local.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ApiError(0, "not_local_mode", f"{path} not found: is `eks-jit local up` running?") from None
+
+
+def local_credentials(state: dict[str, Any], name: str) -> Credentials:
+    """The keys of local identity ``name``; ApiError ``unknown_identity`` naming the known ones."""
+    found = next((i for i in state["identities"] if i["name"] == name), None)
+    if not found:
+        names = ", ".join(i["name"] for i in state["identities"])
+        raise ApiError(0, "unknown_identity", f"no local identity '{name}' (known: {names})")
+    return Credentials(found["access_key_id"], found["secret_access_key"])
+
+
+def local_client(name: str, state_dir: str | Path = LOCAL_STATE_DIR, *, timeout: float = 30.0) -> Client:
+    """A client for local mode's API, signing as local identity ``name`` (``agent-oncall``,
+    ``approver-alice``, ``admin-carol``...), the same as ``eks-jit --as NAME``."""
+    state = local_state(state_dir)
+    credentials = local_credentials(state, name)
+    return Client(state["api_endpoint"], region=state["region"], credentials=credentials, timeout=timeout)
+
+
+def local_aws(service: str, state_dir: str | Path = LOCAL_STATE_DIR) -> Any:
+    """A boto3 client for local mode's emulated AWS (moto): ``local_aws("eks").list_access_entries(
+    clusterName="demo")`` shows what EKS itself holds. moto takes any credentials; these are dummies."""
+    state = local_state(state_dir)
+    return boto3.client(
+        service,
+        endpoint_url=state["aws_endpoint"],
+        region_name=state["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto takes any key; not a secret
+    )

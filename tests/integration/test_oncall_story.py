@@ -99,7 +99,7 @@ def test_early_revoke_removes_access_and_deletes_the_schedule(world) -> None:
 
 
 def test_an_active_grant_says_how_to_reach_the_cluster_and_the_cli_writes_a_kubeconfig(world) -> None:
-    from eks_jit.cli import kubeconfig
+    from eks_jit.kubeconfig import kubeconfig
 
     _, grant = world.call("POST", "/v1/grants", body=RESTART)
     described = world.eks.describe_cluster(name="prod-eks")["cluster"]
