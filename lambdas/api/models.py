@@ -173,7 +173,8 @@ class WhoAmI(BaseModel):
     name: str | None = None
     kind: str = "unknown"
     groups: list[str] = []
-    admin: bool = False
+    admin: bool = Field(default=False, description="an eks-jit admin: may read, list (all) and revoke any grant")
+    auditor: bool = Field(default=False, description="may read every grant and the audit (auditors and admins)")
 
 
 class ActivityView(BaseModel):

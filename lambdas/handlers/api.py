@@ -48,7 +48,7 @@ from lambdas.domain.grant import Grant, GrantStatus
 from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
 from lambdas.domain.links import BadLink, LinkAlreadyUsed
 from lambdas.logic import activity, approvals
-from lambdas.logic.access_control import is_admin
+from lambdas.logic.access_control import is_admin, is_auditor
 from lambdas.logic.deciding import namespaces_for
 from lambdas.logic.queries import get_grant, list_grants, revoke_grant
 from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
@@ -197,6 +197,7 @@ def whoami() -> WhoAmI:
         kind=found.kind if found else "unknown",
         groups=list(found.groups) if found else [],
         admin=is_admin(deps, principal),
+        auditor=is_auditor(deps, principal),
     )
 
 
