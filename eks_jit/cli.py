@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -289,6 +290,59 @@ def cmd_rbac_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def aws_cli_line(state: dict[str, Any], *command: str) -> str:
+    """An AWS CLI command line against local mode's emulated AWS, runnable as printed: moto takes
+    any keys, but the CLI wants some, and local mode's region (not $AWS_DEFAULT_REGION's)."""
+    import shlex
+
+    keys = ["AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local"]
+    return " ".join([*keys, shlex.join(["aws", "--region", state["region"], "--endpoint-url", state["aws_endpoint"],
+                                        *command])])  # fmt: skip
+
+
+def banner(state: dict[str, Any], state_dir: Path) -> list[str]:
+    """What ``local up`` prints: where everything is, and the first command for each."""
+    sd_flag = "" if state_dir == DEFAULT_STATE else f" --state-dir {state_dir}"
+    humans = ", ".join(state.get("inboxes", {})) or "-"
+    return [
+        f"eks-jit local mode is up (state: {state_dir.resolve()}/local.json)",
+        f"  API endpoint  {state['api_endpoint']}   (SigV4, service execute-api, region {state['region']})",
+        f"  AWS endpoint  {state['aws_endpoint']}   (moto; what EKS holds, with the AWS CLI:)",
+        "                " + aws_cli_line(state, "eks", "list-access-entries", "--cluster-name", "demo"),
+        "  identities    " + ", ".join(i["name"] for i in state["identities"]) + f"   (eks-jit --as NAME{sd_flag} ...)",
+        f"  approvals     eks-jit local inbox [--as approver-alice]{sd_flag}   (approval links sent to {humans})",
+    ]
+
+
+def cmd_local_inbox(args: argparse.Namespace) -> int:
+    from eks_jit.client import local_aws, local_client, local_state
+    from eks_jit.local import inbox
+
+    state_dir = Path(args.state_dir)
+    state = local_state(state_dir)
+    queues: dict[str, str] = state.get("inboxes", {})
+    if args.as_identity and args.as_identity not in queues:
+        raise CliError(2, f"{args.as_identity} has no inbox (approvers: {', '.join(queues) or 'none'})", "no_inbox")
+    names = [args.as_identity] if args.as_identity else list(queues)
+    sqs = local_aws("sqs", state_dir)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        arrived = [n for name in names for body in inbox.drain(sqs, queues[name]) if (n := inbox.parse(name, body))]
+        # what each approver may decide now: notices of requests decided, withdrawn or timed out go
+        still = {name: {g["id"] for g in local_client(name, state_dir).approvals()} for name in names}
+        kept = inbox.pending(inbox.load(state_dir), arrived, still)
+        inbox.save(state_dir, kept)
+        shown = [n for n in kept if n.approver in still]
+        if shown or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    rows = [{"approver": n.approver, "grant_id": n.grant_id, "request": n.request, "link": n.link} for n in shown]
+    human = table(rows, ("approver", "grant_id", "request", "link")) if rows else "(no pending approvals)"
+    show(args, rows, human + ("\nOpen a link in a browser: the page shows the request; only its buttons decide."
+                              if rows else ""))  # fmt: skip
+    return 0
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -300,11 +354,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         state = plane.start()
     except PortBusy as exc:
         raise CliError(4, str(exc), "port_busy") from None
-    print(f"eks-jit local mode is up (state: {Path(args.state_dir).resolve()}/local.json)")
-    print(f"  API endpoint  {state['api_endpoint']}   (SigV4, service execute-api, region {state['region']})")
-    aws = state["aws_endpoint"]
-    print(f"  AWS endpoint  {aws}   (aws --endpoint-url {aws} eks list-access-entries --cluster-name demo)")
-    print("  identities    " + ", ".join(i["name"] for i in state["identities"]) + "   (eks-jit --as NAME ...)")
+    for line in banner(state, Path(args.state_dir)):
+        print(line)
     print("Ctrl-C stops everything.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -427,10 +478,26 @@ def parser() -> argparse.ArgumentParser:
 
     local = commands.add_parser("local", help="local mode").add_subparsers(dest="local_command", required=True)
     up = local.add_parser("up", help="run the whole control plane locally (no AWS account)")
-    up.add_argument("--port", type=int, default=8765, help="API port (default: %(default)s; 0 picks a free one)")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("EKS_JIT_LOCAL_PORT", "8765")),
+        help="API port (default: $EKS_JIT_LOCAL_PORT or 8765; 0 picks a free one)",
+    )
     up.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
     up.add_argument("--state-dir", default=argparse.SUPPRESS, help="where local.json goes (default: .eks-jit)")
     up.set_defaults(run=cmd_local_up)
+    inbox = local.add_parser(
+        "inbox",
+        parents=[common],
+        help="pending approvals local mode's approvers were sent, with their approval links",
+        description="The approval messages sent to an approver (all approvers without --as) whose "
+        "request is still pending for them, with the single-use approval link each carries.",
+    )
+    inbox.add_argument(
+        "--timeout", type=float, default=0.0, help="seconds to wait for one to arrive when there is none (default 0)"
+    )
+    inbox.set_defaults(run=cmd_local_inbox)
     return top
 
 

@@ -99,6 +99,7 @@ class LocalControlPlane:
         from moto.server import ThreadedMotoServer
 
         from eks_jit.emulation import dynamodb_atomic, eks_access_entries
+        from eks_jit.local import inbox
         from eks_jit.local.gateway import Gateway
         from eks_jit.local.resources import create_resources, register_handlers
         from eks_jit.local.scheduler import LocalScheduler
@@ -114,7 +115,16 @@ class LocalControlPlane:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self._moto.start()
         catalog = load_catalog(self.config_path)
+        (self.state_dir / "local.json").unlink(missing_ok=True)  # a crashed run's: not up until written
+        (self.state_dir / inbox.STORE).unlink(missing_ok=True)  # links of that run's requests
         resources = create_resources(catalog, region=REGION, endpoint_url=endpoint)
+        # Before any request: every approval message to a human lands in their inbox
+        inboxes = inbox.create_inboxes(
+            boto3.client("sqs", endpoint_url=endpoint),
+            boto3.client("sns", endpoint_url=endpoint),
+            resources.approvals_topic_arn,
+            [p.name for p in catalog.principals if p.kind == "human"],
+        )
         identities = load_identities()
         self._gateway = Gateway(self.port, api.handler, identities, _context, region=REGION)
         environment = resources.environment(self.config_path, public_url=self._gateway.url, endpoint_url=endpoint)
@@ -145,6 +155,7 @@ class LocalControlPlane:
                 for i in identities.values()
             ],
             "resources": resources.to_json(),
+            "inboxes": inboxes,
         }
         write_state(self.state_dir, state)
         return state
@@ -154,6 +165,7 @@ class LocalControlPlane:
             if hasattr(self, part):
                 getattr(self, part).stop()
         (self.state_dir / "local.json").unlink(missing_ok=True)
+        (self.state_dir / "inbox.json").unlink(missing_ok=True)
 
 
 def write_state(state_dir: Path, state: dict[str, Any]) -> Path:
