@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -23,8 +24,8 @@ from typing import Any
 
 import boto3
 
+from eks_jit.cli import aws_cli_line
 from eks_jit.local.authenticator import seen_by_authenticator
-from eks_jit.local.inbox import Inbox
 
 BIN = Path(sys.executable).parent / "eks-jit"
 AGENT = "arn:aws:iam::123456789012:role/agents/oncall-agent"
@@ -51,15 +52,23 @@ def check(condition: bool, text: str) -> None:
     ok(text)
 
 
+def command(args: tuple[str, ...], who: str, state_dir: Path) -> tuple[str, list[str]]:
+    """The transcript line for an ``eks-jit`` call (what you would type against your own
+    ``eks-jit local up``, quoted so it pastes as one argv) and the argv the demo runs: the same,
+    plus ``--state-dir`` (the demo's own local mode) and ``-o json`` (the demo reads the answer)."""
+    shown = ["eks-jit", *args, "--as", who]
+    return shlex.join(shown), [str(BIN), *shown[1:], "--state-dir", str(state_dir), "-o", "json"]
+
+
 class Demo:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
         self.state: dict[str, Any] = {}
 
     def cli(self, *args: str, who: str, expect: int = 0) -> Any:
-        command = [str(BIN), *args, "--as", who, "--state-dir", str(self.state_dir), "-o", "json"]
-        print(f"  {DIM}$ eks-jit {' '.join(args)} --as {who}{RESET}", flush=True)
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        line, argv = command(args, who, self.state_dir)
+        print(f"  {DIM}$ {line}{RESET}", flush=True)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != expect:
             raise StoryBroken(f"`eks-jit {args[0]}` exited {done.returncode}, expected {expect}: {done.stderr.strip()}")
         if done.stderr.strip():
@@ -95,8 +104,10 @@ class Demo:
 
     def show_entry(self) -> dict[str, Any] | None:
         entry = self.entry()
-        print(f"  {DIM}$ aws --endpoint-url {self.state['aws_endpoint']} eks describe-access-entry --cluster-name demo "
-              f"--principal-arn {AGENT}{RESET}")  # fmt: skip
+        line = aws_cli_line(
+            self.state, "eks", "describe-access-entry", "--cluster-name", "demo", "--principal-arn", AGENT
+        )
+        print(f"  {DIM}$ {line}{RESET}")  # what boto3 asks here, as the AWS CLI would (runs as printed)
         print("  " + (json.dumps(entry) if entry else "(no access entry: the agent holds no Kubernetes permission)"))
         return entry
 
@@ -124,8 +135,15 @@ class Demo:
         for e in grant["events"]:
             print(f"    v{e['version']:<2} {e['at'][11:23]}  {e['type']:<20} {e['actor']}")
 
-    def inbox(self, approver: str) -> Inbox:
-        return Inbox(self.aws("sqs"), self.aws("sns"), self.state["resources"]["approvals_topic_arn"], approver)
+    def approval_link(self, approver: str, grant_id: str) -> str:
+        """The link ``approver`` was sent about ``grant_id``, from their local inbox."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = self.cli("local", "inbox", "--timeout", "10", who=approver)
+            found = [r["link"] for r in rows if r["grant_id"] == grant_id]
+            if found:
+                return str(found[0])
+        raise StoryBroken(f"no approval message about {grant_id} reached {approver}'s inbox")
 
     def run(self) -> None:
         say("eks-jit demo: an on-call agent restarts a stuck deployment, then needs a human")
@@ -212,18 +230,15 @@ class Demo:
 
     def act_two(self) -> None:
         say("Act 2 - the restart did not help; the agent needs to edit a ConfigMap")
-        inbox = self.inbox("approver-alice")
         grant = self.cli(
             "request", "--cluster", "demo", "--namespace", "payments", "--scope", "edit",
             "--duration", "2m", "--reason", "payments-api needs a corrected feature flag", who="agent-oncall",
         )  # fmt: skip
         check(grant["status"] == "pending_approval", "edit needs a human: the request waits for payments-approvers")
         check(self.entry() is None, "no access while it waits")
-        try:
-            link = inbox.link_for(grant["id"])
-        except TimeoutError as exc:
-            raise StoryBroken(str(exc)) from None
-        print(f"  Alice's approval link (from her email): {link}")
+        print("  Alice is emailed a single-use approval link; in local mode her inbox shows it:")
+        link = self.approval_link("approver-alice", grant["id"])
+        print(f"  {link}")
         page = urllib.request.urlopen(link, timeout=10).read().decode()
         check("Approve this access request?" in page and "corrected feature flag" in page,
               "opening the link shows the request and two buttons; nothing is decided by opening it")  # fmt: skip
