@@ -24,7 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-DEFAULT_CONFIG = Path("config/example/eks-jit.yaml")
+from eks_jit.bundled import bundled
+
+DEFAULT_CONFIG = bundled("config", "example", "eks-jit.yaml")
 DEFAULT_STATE = Path(".eks-jit")
 EXIT_BY_STATUS = {"active": 0, "denied": 1, "expired": 3, "cancelled": 3, "failed": 3, "revoked": 3}
 
