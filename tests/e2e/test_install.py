@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,14 @@ def test_pip_install_is_the_client_and_the_cli_only(light: Path, tmp_path: Path)
 
 def test_the_wheel_installs_no_generic_top_level_name_but_lambdas(light: Path) -> None:
     assert top_level(light) == {"eks_jit", "lambdas", "eks_jit-0.1.0.dist-info"}
+
+
+def test_the_wheel_carries_every_file_of_the_mapped_folders(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    for folder in ("config", "statemachines"):
+        for file in (f for f in (ROOT / folder).rglob("*") if f.is_file()):
+            assert f"eks_jit/_bundled/{file.relative_to(ROOT).as_posix()}" in shipped, file
 
 
 @pytest.mark.parametrize(("argv", "extra"), [(["local", "up", "--port", "0"], "local"), (["rbac", "render"], "rbac")])
