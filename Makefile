@@ -13,7 +13,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: install install-local install-scan lint typecheck test unit integration infra e2e shifted-clock openapi rbac bench soak synth clean demo local layer-check
+.PHONY: install install-local install-scan lint typecheck test unit integration infra e2e package shifted-clock openapi rbac bench soak synth clean demo local layer-check
 
 install: $(STAMP)
 
@@ -73,6 +73,10 @@ infra: install install-scan
 
 e2e: install
 	$(BIN)/pytest tests/e2e
+
+# The built wheel pip-installed into fresh venvs (tests/package, about 40 s): also part of `make test`.
+package: install
+	$(BIN)/pytest tests/package
 
 test: lint install-scan
 	$(BIN)/pytest

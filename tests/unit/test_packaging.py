@@ -1,7 +1,7 @@
 """What the package promises about its installs, checked without installing anything: the light
 default is the client and CLI, extras carry the rest, the Lambda layer is the server extra, the
 local lock is the full lock cut down, and a missing extra is one line naming it. The installs
-themselves, in fresh venvs from an empty folder: tests/e2e/test_install.py."""
+themselves, in fresh venvs from an empty folder: tests/package/test_install.py."""
 
 from __future__ import annotations
 
