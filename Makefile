@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+LOCAL_STAMP := $(VENV)/.installed-local-$(shell cat requirements-local.lock pyproject.toml | cksum | cut -d' ' -f1)
 # checkov (the second template scanner, tests/infra/test_template_scan.py) in a virtualenv of its own:
 # its pins (boto3 1.35, packaging 23, networkx 2) conflict with requirements.lock.
 SCAN_VENV := .venv-scan
@@ -12,7 +13,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: install install-scan lint typecheck test unit integration infra e2e shifted-clock openapi rbac bench soak synth clean demo local layer-check
+.PHONY: install install-local install-scan lint typecheck test unit integration infra e2e package shifted-clock openapi rbac bench soak synth clean demo local layer-check
 
 install: $(STAMP)
 
@@ -24,6 +25,20 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
+# `make demo` and `make local` install only local mode: requirements-local.lock (the packages of
+# `pip install '.[local]'`, at requirements.lock's versions), no CDK, browser or test tools. A venv
+# that already has the full install (above) keeps it; `make test` later adds the rest.
+install-local: $(LOCAL_STAMP)
+
+$(LOCAL_STAMP): requirements-local.lock pyproject.toml
+	if [ -e $(STAMP) ]; then touch $@; else \
+		{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); } && \
+		$(BIN)/pip install -q --disable-pip-version-check pip==25.3 && \
+		$(BIN)/pip install -q --disable-pip-version-check --no-deps -r requirements-local.lock && \
+		$(BIN)/pip install -q --disable-pip-version-check --no-deps -e . && \
+		$(BIN)/pip check -q && \
+		rm -f $(VENV)/.installed-local-* && touch $@; fi
+
 # About 35 s on a 2-core machine with a warm pip cache (96 packages).
 install-scan: $(SCAN_STAMP)
 
@@ -33,8 +48,15 @@ $(SCAN_STAMP): requirements-scan.lock
 	$(SCAN_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-scan.lock
 	rm -f $(SCAN_VENV)/.installed-* && touch $@
 
+# requirements.lock: the full venv as it is. requirements-local.lock: what `pip install '.[local]'`
+# resolves to under requirements.lock, in a throwaway venv (about 15 s).
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q --disable-pip-version-check pip==25.3
+	.venv-lock/bin/pip install -q --disable-pip-version-check -c requirements.lock '.[local]'
+	.venv-lock/bin/pip freeze --exclude-editable | grep -v '^eks-jit' > requirements-local.lock
+	rm -rf .venv-lock build
 
 lint: install
 	$(BIN)/ruff check .
@@ -51,6 +73,10 @@ infra: install install-scan
 
 e2e: install
 	$(BIN)/pytest tests/e2e
+
+# The built wheel pip-installed into fresh venvs (tests/package, about 40 s): also part of `make test`.
+package: install
+	$(BIN)/pytest tests/package
 
 test: lint install-scan
 	$(BIN)/pytest
@@ -96,8 +122,8 @@ layer-check: install
 clean:
 	rm -rf $(VENV) $(SCAN_VENV) cdk.out .eks-jit .mypy_cache .ruff_cache
 
-demo: install
+demo: install-local
 	$(BIN)/python -m eks_jit.demo
 
-local: install
+local: install-local
 	$(BIN)/eks-jit local up

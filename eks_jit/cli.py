@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-DEFAULT_CONFIG = Path("config/example/eks-jit.yaml")
+from eks_jit.bundled import bundled
+
+DEFAULT_CONFIG = bundled("config", "example", "eks-jit.yaml")
 DEFAULT_STATE = Path(".eks-jit")
 EXIT_BY_STATUS = {"active": 0, "denied": 1, "expired": 3, "cancelled": 3, "failed": 3, "revoked": 3}
 
@@ -467,16 +469,18 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--until", required=True, help="ISO-8601 date or time, exclusive")
     audit.set_defaults(csv_ok=True)
 
-    rbac = commands.add_parser("rbac", help="in-cluster RBAC for the scope catalog").add_subparsers(
-        dest="rbac_command", required=True
-    )
+    rbac_parser = commands.add_parser("rbac", help="in-cluster RBAC for the scope catalog")
+    rbac_parser.set_defaults(extra="rbac")  # every `rbac` command: see needs_extra
+    rbac = rbac_parser.add_subparsers(dest="rbac_command", required=True)
     render = rbac.add_parser("render", help="write validated Role/RoleBinding YAML per cluster")
     render.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="configuration file (default: %(default)s)")
     render.add_argument("--out", type=Path, default=Path("deploy/rbac"), help="output folder (default: %(default)s)")
     render.add_argument("--kubernetes-version", default="1.33.0", help="schema to validate against")
     render.set_defaults(run=cmd_rbac_render)
 
-    local = commands.add_parser("local", help="local mode").add_subparsers(dest="local_command", required=True)
+    local_parser = commands.add_parser("local", help="local mode")
+    local_parser.set_defaults(extra="local")  # every `local` command: see needs_extra
+    local = local_parser.add_subparsers(dest="local_command", required=True)
     up = local.add_parser("up", help="run the whole control plane locally (no AWS account)")
     up.add_argument(
         "--port",
@@ -515,6 +519,23 @@ def exit_code(status: int, code: str) -> int:
     return 5
 
 
+def needs_extra(args: argparse.Namespace) -> int:
+    """Runs the command; one that needs an extra the install lacks (``pip install eks-jit`` is the
+    client and CLI only) is a usage error naming the extra, not a traceback."""
+    try:
+        return int(args.run(args))
+    except ModuleNotFoundError as exc:
+        extra = getattr(args, "extra", None)
+        if extra is None or (exc.name or "").split(".")[0] in ("eks_jit", "lambdas"):
+            raise
+        raise CliError(
+            2,
+            f"`eks-jit {args.command}` needs the '{extra}' extra (no module {exc.name}): "
+            f"pip install 'eks-jit[{extra}]'",
+            "missing_extra",
+        ) from None
+
+
 def _wants_json(argv: list[str]) -> bool:
     """``-o json`` anywhere on the line, also when parsing it failed."""
     pairs = zip(argv, [*argv[1:], ""], strict=True)
@@ -538,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         if args.output == "csv" and not getattr(args, "csv_ok", False):
             raise CliError(2, f"-o csv is for `eks-jit audit` only; use -o table or -o json with {args.command}")
-        return int(args.run(args))
+        return needs_extra(args)
     except CliError as exc:
         return _fail(json_out, exc.code, exc.error, str(exc))
     except ApiError as exc:

@@ -3,7 +3,8 @@
 - The function code: the ``lambdas`` package plus the configuration file and the Cedar policy
   file it names, copied side by side under ``eks-jit-config/`` so ``EKS_JIT_CONFIG`` finds both.
 - One dependency layer shared by every function: ``pip install --target`` of the runtime
-  dependencies pinned in ``pyproject.toml`` (constrained by ``requirements.lock``), resolved
+  dependencies pinned in ``pyproject.toml`` (the ``server`` extra; the default install is only the
+  client and CLI) and constrained by ``requirements.lock``, resolved
   for the Lambda platform (``manylinux2014_aarch64``, CPython 3.11) with binary wheels only,
   so it builds the same on any laptop or CI runner.
 
@@ -78,8 +79,8 @@ def _digest(parts: Iterable[tuple[str, bytes]]) -> str:
 
 
 def runtime_requirements() -> list[str]:
-    """The functions' dependencies, exactly as pinned in pyproject.toml."""
-    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    """The functions' dependencies, exactly as pinned in pyproject.toml's ``server`` extra."""
+    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["server"])
 
 
 class FunctionBundle:

@@ -18,14 +18,14 @@ from typing import Any
 
 import boto3
 
-from infra.settings import DeploySettings
+from eks_jit.bundled import bundled
 from lambdas.adapters.table import create_table_kwargs
 from lambdas.domain.catalog import Catalog
 
-LAMBDA_PYTHON = DeploySettings.model_fields["lambda_python"].default  # the deployed functions' Python
-
-ROOT = Path(__file__).resolve().parents[2]
-STATE_MACHINE = ROOT / "statemachines" / "approval.asl.json"
+# The deployed functions' Python: DeploySettings' default (infra/settings.py, not installed with the
+# package; tests/unit/test_packaging.py holds the two equal).
+LAMBDA_PYTHON = "3.13"
+STATE_MACHINE = bundled("statemachines", "approval.asl.json")
 TABLE = "eks-jit-grants"
 SCHEDULE_GROUP = "eks-jit"
 FUNCTIONS = {

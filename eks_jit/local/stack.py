@@ -19,12 +19,12 @@ from typing import Any
 
 import yaml
 
+from eks_jit.bundled import bundled
 from eks_jit.files import write_private
 from eks_jit.local.sigv4 import Identity
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL_CONFIG = ROOT / "config" / "local" / "eks-jit.yaml"
-IDENTITIES = ROOT / "config" / "local" / "identities.yaml"
+LOCAL_CONFIG = bundled("config", "local", "eks-jit.yaml")
+IDENTITIES = bundled("config", "local", "identities.yaml")
 REGION = "us-east-1"
 # Seconds an access-entry change takes to reach the emulated cluster's authenticator. EKS says
 # "may take several seconds" and publishes no bound; a few seconds keep agents honest about it
