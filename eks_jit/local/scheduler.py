@@ -9,9 +9,12 @@ than on AWS, and the revoke path's own wait makes the end time the same.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def due_time(expression: str) -> datetime:
@@ -47,20 +50,30 @@ class LocalScheduler:
 
     def _schedules(self) -> None:
         while not self._stop.wait(self._tick):
-            now = datetime.now(UTC)
-            for item in self._scheduler.list_schedules(GroupName=self._group)["Schedules"]:
+            try:
+                self._fire_due()
+            except Exception:  # one bad tick must not stop every later revocation
+                log.exception("local scheduler tick failed; trying again next tick")
+
+    def _fire_due(self) -> None:
+        now = datetime.now(UTC)
+        for item in self._scheduler.list_schedules(GroupName=self._group)["Schedules"]:
+            try:
                 schedule = self._scheduler.get_schedule(Name=item["Name"], GroupName=self._group)
-                key = f"{schedule['Name']}@{schedule['ScheduleExpression']}"
-                if key in self._fired or due_time(schedule["ScheduleExpression"]) > now:
-                    continue
-                self._fired.add(key)
-                if schedule.get("ActionAfterCompletion") == "DELETE":  # before the target may set a new one
-                    self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=self._group)
-                target = schedule["Target"]
-                self._lambda.invoke(
-                    FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode()
-                )
+            except self._scheduler.exceptions.ResourceNotFoundException:
+                continue  # cancelled (an early revoke) between the listing and now
+            key = f"{schedule['Name']}@{schedule['ScheduleExpression']}"
+            if key in self._fired or due_time(schedule["ScheduleExpression"]) > now:
+                continue
+            self._fired.add(key)
+            if schedule.get("ActionAfterCompletion") == "DELETE":  # before the target may set a new one
+                self._scheduler.delete_schedule(Name=schedule["Name"], GroupName=self._group)
+            target = schedule["Target"]
+            self._lambda.invoke(FunctionName=target["Arn"], InvocationType="Event", Payload=target["Input"].encode())
 
     def _sweeps(self) -> None:
         while not self._stop.wait(self._sweep_every):
-            self._lambda.invoke(FunctionName=self._sweeper, InvocationType="RequestResponse", Payload=b"{}")
+            try:
+                self._lambda.invoke(FunctionName=self._sweeper, InvocationType="RequestResponse", Payload=b"{}")
+            except Exception:
+                log.exception("local sweeper run failed; trying again next period")
