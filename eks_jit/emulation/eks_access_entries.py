@@ -241,9 +241,13 @@ class AccessEntry:
     access_entry_arn: str
     tags: dict[str, str]
     created_at: datetime = field(default_factory=utcnow)
-    modified_at: datetime = field(default_factory=utcnow)
+    modified_at: datetime | None = None  # a new entry's is its created_at: one instant, not two clock reads
     policies: dict[str, AssociatedAccessPolicy] = field(default_factory=dict)
     principal_id: str | None = None  # the IAM role/user id EKS stores with the entry (not in the shape)
+
+    def __post_init__(self) -> None:
+        if self.modified_at is None:
+            self.modified_at = self.created_at
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import json
 import time
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from eks_jit.local.scheduler import LocalScheduler
@@ -21,6 +22,7 @@ class Recorder:
         self.invoked.append(json.loads(Payload))
 
 
+@pytest.mark.thread_timeout  # the loop ticks on Event.wait timeouts, which libfaketime never lets expire
 def test_a_schedule_cancelled_mid_tick_does_not_stop_the_next_ones() -> None:
     with mock_aws():
         scheduler = boto3.client("scheduler", region_name="us-east-1")
