@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +14,7 @@ import pytest
 from botocore.credentials import Credentials
 
 from eks_jit.client import Client
+from tests.support import FakeClock
 
 PAGES = {None: (["g1", "g2"], "t1"), "t1": (["g3", "g4"], "t2"), "t2": (["g5"], None)}
 
@@ -47,9 +49,9 @@ def api() -> Iterator[str]:
 
 def test_the_client_reads_every_page_with_the_same_range(api: str) -> None:
     client = Client(api, region="eu-west-1", credentials=Credentials("AKIDEXAMPLE", "secret"))
-    rows = client.audit("2026-01-01", "2026-01-02", page_size=2)
+    day = FakeClock().start.date()  # any range: the fake API only echoes it back
+    since, until = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    rows = client.audit(since, until, page_size=2)
     assert [r["grant"]["id"] for r in rows] == ["g1", "g2", "g3", "g4", "g5"]
     assert [q.get("next") for q in Pages.seen] == [None, ["t1"], ["t2"]]
-    assert all(
-        q["since"] == ["2026-01-01"] and q["until"] == ["2026-01-02"] and q["limit"] == ["2"] for q in Pages.seen
-    )
+    assert all(q["since"] == [since] and q["until"] == [until] and q["limit"] == ["2"] for q in Pages.seen)
