@@ -92,7 +92,7 @@ shifted-clock: install
 	$(FAKETIME) -f '@2027-03-01 23:59:40' $(SHIFTED)
 
 openapi: install
-	$(BIN)/python -m lambdas.api.openapi > docs/openapi.json
+	$(BIN)/python -m eks_jit.server.api.openapi > docs/openapi.json
 
 rbac: install
 	$(BIN)/eks-jit rbac render --config config/example/eks-jit.yaml --out deploy/rbac

@@ -47,9 +47,9 @@ def count_lifecycle(scope: str = "rollout-restart") -> dict[str, Counter[str]]:
         return original(self, operation, params)
 
     from eks_jit.local.resources import create_resources
-    from lambdas.config import load_config
-    from lambdas.logic.lifecycle import on_schedule
-    from lambdas.logic.requesting import AccessRequest, request_grant
+    from eks_jit.server.config import load_config
+    from eks_jit.server.logic.lifecycle import on_schedule
+    from eks_jit.server.logic.requesting import AccessRequest, request_grant
     from tests.conftest import GROUP, MOTO_CONFIG, TABLE
 
     phases: dict[str, Counter[str]] = {}

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ("lambdas.handlers.api", "lambdas.handlers.revoke", "lambdas.handlers.sweeper")
+HANDLERS = ("eks_jit.server.handlers.api", "eks_jit.server.handlers.revoke", "eks_jit.server.handlers.sweeper")
 TARGET = 1.5
 PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 

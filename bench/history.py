@@ -32,10 +32,10 @@ def run(history: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from eks_jit.local.resources import create_resources
-    from lambdas.config import load_config
-    from lambdas.domain.grant import GrantStatus
-    from lambdas.logic.activity import audit
-    from lambdas.logic.sweeper import sweep
+    from eks_jit.server.config import load_config
+    from eks_jit.server.domain.grant import GrantStatus
+    from eks_jit.server.logic.activity import audit
+    from eks_jit.server.logic.sweeper import sweep
     from tests.conftest import GROUP, MOTO_CONFIG, TABLE, make_deps
     from tests.history import AWS_SECONDS, dynamodb_reads, ended_grant, items_read, spread, write_history
     from tests.support import ADMIN, EXAMPLE_CONFIG, FakeClock

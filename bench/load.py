@@ -2,7 +2,7 @@
 auto-approved grant (answered ``active`` in the same call), use it (a short sleep) and revoke it,
 round after round; half of them keep their last grant. Reports POST /v1/grants throughput and
 p50/p99 latency, and checks afterwards that the access entry on the emulated cluster equals the
-union of the grants still active (lambdas.domain.access), and that every request came back active.
+union of the grants still active (eks_jit.server.domain.access), and that every request came back active.
 
 One principal is the hard case: its access entry is one object that every request and revoke
 rewrites, serialised by the reconcile lease, so this measures the lease as much as the API.
@@ -53,7 +53,7 @@ def start_local(state_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any
 
 def observed_access(state: dict[str, Any]) -> Any:
     """The agent's managed entry on the demo cluster, as an Access (None when there is none)."""
-    from lambdas.domain.access import Access, PolicyScope
+    from eks_jit.server.domain.access import Access, PolicyScope
 
     eks = boto3.client("eks", endpoint_url=state["aws_endpoint"], region_name=state["region"],
                        aws_access_key_id="bench", aws_secret_access_key="bench")  # fmt: skip
@@ -71,8 +71,8 @@ def observed_access(state: dict[str, Any]) -> Any:
 
 
 def justified_access(state: dict[str, Any], active: list[dict[str, Any]]) -> Any:
-    from lambdas.config import load_catalog
-    from lambdas.domain.access import access_of, union_of
+    from eks_jit.server.config import load_catalog
+    from eks_jit.server.domain.access import access_of, union_of
 
     scopes = load_catalog(state["config"]).scopes
     return union_of(access_of(g["scope"], scopes[g["scope"]], g["namespaces"]) for g in active)

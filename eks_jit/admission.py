@@ -2,7 +2,7 @@
 
 RBAC decides *whether* a group may patch a deployment, never *what* the patch changes, so
 ``patch deployments`` is edit-level power. A catalog rule with ``only_changes`` (see
-:class:`lambdas.domain.catalog.PolicyRule`) is rendered here as a ValidatingAdmissionPolicy
+:class:`eks_jit.server.domain.catalog.PolicyRule`) is rendered here as a ValidatingAdmissionPolicy
 (``admissionregistration.k8s.io/v1``, GA since Kubernetes 1.30, evaluated by the API server:
 no webhook to run) and its binding. The policy matches UPDATE requests (a PATCH is an UPDATE
 in admission) from the scope's Kubernetes groups and refuses any that changes a field other
@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lambdas.domain.catalog import Catalog, Level, PolicyRule, Scope, format_field_path, kubernetes_group
+from eks_jit.server.domain.catalog import Catalog, Level, PolicyRule, Scope, format_field_path, kubernetes_group
 
 API_VERSION = "admissionregistration.k8s.io/v1"
 SERVER_MANAGED = (("metadata", "managedFields"), ("metadata", "resourceVersion"), ("metadata", "generation"))

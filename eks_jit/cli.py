@@ -281,7 +281,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 def cmd_rbac_render(args: argparse.Namespace) -> int:
     from eks_jit.rbac import render
-    from lambdas.config import ConfigError, load_config
+    from eks_jit.server.config import ConfigError, load_config
 
     try:
         catalog, _ = load_config(args.config)
@@ -526,7 +526,7 @@ def needs_extra(args: argparse.Namespace) -> int:
         return int(args.run(args))
     except ModuleNotFoundError as exc:
         extra = getattr(args, "extra", None)
-        if extra is None or (exc.name or "").split(".")[0] in ("eks_jit", "lambdas"):
+        if extra is None or (exc.name or "").split(".")[0] == "eks_jit":
             raise
         raise CliError(
             2,

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from eks_jit import admission
-from lambdas.domain.catalog import Catalog, Level, Scope, kubernetes_group
+from eks_jit.server.domain.catalog import Catalog, Level, Scope, kubernetes_group
 
 KUBERNETES_VERSION = "1.33.0"
 LABELS = {"app.kubernetes.io/managed-by": "eks-jit"}

@@ -9,10 +9,10 @@ import sys
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from eks_jit.server.config import ConfigError
 from infra.cluster_access_stack import EksJitClusterAccessStack
 from infra.settings import Deployment, DeploySettings, context_of, load_deployment, safe_id
 from infra.stack import EksJitStack
-from lambdas.config import ConfigError
 
 STACK_NAME = "EksJit"
 

@@ -1,7 +1,9 @@
 """The two Lambda assets, built on this machine without Docker (CDK local bundling).
 
-- The function code: the ``lambdas`` package plus the configuration file and the Cedar policy
-  file it names, copied side by side under ``eks-jit-config/`` so ``EKS_JIT_CONFIG`` finds both.
+- The function code: the repo's ``lambdas/`` folder as ``eks_jit/server/`` (the one module name it
+  has, in the wheel and in a checkout) under the version-only ``eks_jit/__init__.py``, plus the
+  configuration file and the Cedar policy file it names, copied side by side under
+  ``eks-jit-config/`` so ``EKS_JIT_CONFIG`` finds both.
 - One dependency layer shared by every function: ``pip install --target`` of the runtime
   dependencies pinned in ``pyproject.toml`` (the ``server`` extra; the default install is only the
   client and CLI) and constrained by ``requirements.lock``, resolved
@@ -37,6 +39,8 @@ PIP_PLATFORM = "manylinux2014_aarch64"
 TASK_ROOT = "/var/task"
 BUNDLE_CONFIG_DIR = "eks-jit-config"
 PACKAGE = ROOT / "lambdas"
+PACKAGE_IN_BUNDLE = Path("eks_jit") / "server"
+PARENT_INIT = ROOT / "eks_jit" / "__init__.py"  # only __version__: the bundle carries nothing else of eks_jit
 LAYER_SOURCE = Path(__file__).resolve().parent / "layer"
 LOCK_FILE = ROOT / "requirements.lock"
 
@@ -99,7 +103,8 @@ class FunctionBundle:
 
     def files(self) -> list[tuple[Path, Path]]:
         """(source, destination relative to the bundle root) for every file of the bundle."""
-        copied = [(path, Path("lambdas") / path.relative_to(PACKAGE)) for path in _package_files()]
+        copied = [(path, PACKAGE_IN_BUNDLE / path.relative_to(PACKAGE)) for path in _package_files()]
+        copied.append((PARENT_INIT, PACKAGE_IN_BUNDLE.parent / "__init__.py"))
         return [*copied, (self.config_file, self.config_in_bundle), (self.policy_file, self.policy_in_bundle)]
 
     def asset_hash(self) -> str:

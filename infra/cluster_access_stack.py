@@ -17,11 +17,11 @@ from aws_cdk import Aws, CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from eks_jit.server.adapters.eks import session_name
 from infra import permissions
 from infra.functions import role_name
 from infra.nag import acknowledge, wildcard_resource
 from infra.settings import Deployment
-from lambdas.adapters.eks import session_name
 
 FUNCTIONS = tuple(name for name, needs in permissions.BY_FUNCTION.items() if needs.reconciles)
 # The union of what those functions do on EKS.

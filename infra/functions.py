@@ -19,17 +19,17 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from eks_jit.server.config import Environment
+from eks_jit.server.observability import SERVICE
 from infra.bundling import ARCHITECTURE, FunctionBundle, LambdaPython, dependencies_layer, function_code
 from infra.nag import acknowledge
 from infra.settings import Deployment
-from lambdas.config import Environment
-from lambdas.observability import SERVICE
 
 METRICS_NAMESPACE = "EksJit"
 
 
 def env_var(field: str) -> str:
-    """The environment variable ``lambdas.config.Environment`` reads ``field`` from: the names the
+    """The environment variable ``eks_jit.server.config.Environment`` reads ``field`` from: the names the
     functions read are the names the app sets, by construction."""
     alias = Environment.model_fields[field].alias
     assert alias, field
@@ -103,7 +103,7 @@ class FunctionFactory:
             scope,
             f"{construct_id}Role",
             role_name=role_name(prefix, name),
-            description=f"eks-jit {name} function: only what lambdas.handlers.{name} uses",
+            description=f"eks-jit {name} function: only what eks_jit.server.handlers.{name} uses",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
         )
         log_group = logs.LogGroup(

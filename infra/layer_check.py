@@ -37,9 +37,9 @@ import importlib, sys, time
 sys.path[:0] = [{layer!r}, {bundle!r}]
 started = time.perf_counter()
 for name in {handlers!r}:
-    module = importlib.import_module("lambdas.handlers." + name)
+    module = importlib.import_module("eks_jit.server.handlers." + name)
     assert callable(module.handler), name
-from lambdas.config import load_config
+from eks_jit.server.config import load_config
 catalog, policies = load_config({config!r})
 import cedarpy
 decision = cedarpy.is_authorized(

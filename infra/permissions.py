@@ -31,10 +31,10 @@ from typing import Any
 from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
-from lambdas.adapters.scheduler import schedule_name
-from lambdas.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, GSI1, GSI2, LEASE_PREFIX, SIDE_PREFIX
-from lambdas.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level, access_policy_arn
-from lambdas.domain.identity import entry_identity
+from eks_jit.server.adapters.scheduler import schedule_name
+from eks_jit.server.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, GSI1, GSI2, LEASE_PREFIX, SIDE_PREFIX
+from eks_jit.server.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level, access_policy_arn
+from eks_jit.server.domain.identity import entry_identity
 
 GRANT_ITEMS = GRANT_PREFIX + "*"  # grants and their append-only events: only inside transactions
 ACCESS_ITEMS = ACCESS_PREFIX + "*"  # each principal's active-grant index: only inside transactions

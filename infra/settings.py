@@ -1,7 +1,7 @@
 """What a deployment is told through CDK context (``cdk.json`` or ``-c key=value``), validated once.
 
 The eks-jit configuration file itself (clusters, scopes, principals, policies) is loaded with
-``lambdas.config.load_config``, the same loader the functions use at cold start, so a file that
+``eks_jit.server.config.load_config``, the same loader the functions use at cold start, so a file that
 does not validate fails ``cdk synth`` with the loader's message and never reaches a live request.
 """
 
@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from lambdas.config import ConfigError, load_config
-from lambdas.domain.catalog import Catalog
-from lambdas.domain.policy import PolicySet
+from eks_jit.server.config import ConfigError, load_config
+from eks_jit.server.domain.catalog import Catalog
+from eks_jit.server.domain.policy import PolicySet
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = "config/example/eks-jit.yaml"

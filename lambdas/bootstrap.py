@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import os
 
-from lambdas.adapters.audit_logs import CloudWatchAuditLog
-from lambdas.adapters.aws import client
-from lambdas.adapters.dynamodb import DynamoGrantStore
-from lambdas.adapters.eks import ClusterConnections, EksAccessEntries, default_clients
-from lambdas.adapters.scheduler import EventBridgeRevocationScheduler
-from lambdas.adapters.secrets import SecretsManagerSecrets
-from lambdas.adapters.sns import SnsNotifier
-from lambdas.adapters.stepfunctions import StepFunctionsWorkflow
-from lambdas.config import Environment, load_catalog, load_policies, read_environment
-from lambdas.logic.ports import Clock, Deps, SystemClock, Timing
+from .adapters.audit_logs import CloudWatchAuditLog
+from .adapters.aws import client
+from .adapters.dynamodb import DynamoGrantStore
+from .adapters.eks import ClusterConnections, EksAccessEntries, default_clients
+from .adapters.scheduler import EventBridgeRevocationScheduler
+from .adapters.secrets import SecretsManagerSecrets
+from .adapters.sns import SnsNotifier
+from .adapters.stepfunctions import StepFunctionsWorkflow
+from .config import Environment, load_catalog, load_policies, read_environment
+from .logic.ports import Clock, Deps, SystemClock, Timing
 
 _current: Deps | None = None
 
@@ -37,7 +37,7 @@ def build(
     )
     chat = None
     if catalog.slack.enabled and env.slack_secret:
-        from lambdas.adapters.slack import SlackChat  # slack-sdk loads only where Slack is on
+        from .adapters.slack import SlackChat  # slack-sdk loads only where Slack is on
 
         chat = SlackChat(secrets, env.slack_secret, catalog.slack.channel, env.slack_api_url)
     # Resuming needs only the task token; starting needs the state machine (api only).

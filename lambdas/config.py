@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lambdas.domain.catalog import Catalog
+from .domain.catalog import Catalog
 
 if TYPE_CHECKING:
-    from lambdas.domain.policy import PolicySet
+    from .domain.policy import PolicySet
 
 
 class ConfigError(ValueError):
@@ -77,7 +77,7 @@ def load_catalog(path: Path | str) -> Catalog:
 
 def load_policies(path: Path | str, catalog: Catalog) -> PolicySet:
     """Read and validate the Cedar policy file the configuration at ``path`` names."""
-    from lambdas.domain.policy import PolicyError, PolicySet
+    from .domain.policy import PolicyError, PolicySet
 
     policy_path = Path(path).parent / catalog.policies
     try:

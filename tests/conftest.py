@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +26,11 @@ from moto import mock_aws
 
 from eks_jit.emulation import dynamodb_atomic, eks_access_entries, lambda_dispatch
 from eks_jit.local.resources import Resources, create_resources, register_handlers
-from lambdas import bootstrap
-from lambdas.config import load_config, read_environment
-from lambdas.domain.policy import PolicySet
-from lambdas.handlers import api
-from lambdas.logic.ports import Deps, Timing
+from eks_jit.server import bootstrap
+from eks_jit.server.config import load_config, read_environment
+from eks_jit.server.domain.policy import PolicySet
+from eks_jit.server.handlers import api
+from eks_jit.server.logic.ports import Deps, Timing
 from tests.support import EXAMPLE_CONFIG, REGION, FakeClock, LambdaContextStub, api_event
 
 eks_access_entries.register()
@@ -154,3 +155,12 @@ def world(aws: Resources) -> Iterator[World]:
         scheduler=boto3.client("scheduler", region_name=REGION),
     )
     bootstrap.use(None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_name_for_the_server_code() -> Iterator[None]:
+    """lambdas/ is imported as eks_jit.server only: as ``lambdas`` too, each module would load twice
+    (two ConfigError classes an ``except`` tells apart, two caches). Fails the run if any test did."""
+    yield
+    doubles = sorted(m for m in sys.modules if m.split(".")[0] == "lambdas")
+    assert doubles == [], f"imported as lambdas.*: {doubles[:5]}"

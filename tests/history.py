@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from lambdas.adapters.dynamodb import event_to_item, grant_to_item
-from lambdas.domain.grant import Decision, Grant, GrantEvent, GrantStatus
+from eks_jit.server.adapters.dynamodb import event_to_item, grant_to_item
+from eks_jit.server.domain.grant import Decision, Grant, GrantEvent, GrantStatus
 from tests.support import ONCALL
 
 AWS_SECONDS = "seconds in AWS calls"

@@ -19,8 +19,8 @@ from typing import Any
 import boto3
 
 from eks_jit.bundled import bundled
-from lambdas.adapters.table import create_table_kwargs
-from lambdas.domain.catalog import Catalog
+from eks_jit.server.adapters.table import create_table_kwargs
+from eks_jit.server.domain.catalog import Catalog
 
 # The deployed functions' Python: DeploySettings' default (infra/settings.py, not installed with the
 # package; tests/unit/test_packaging.py holds the two equal).
@@ -29,11 +29,11 @@ STATE_MACHINE = bundled("statemachines", "approval.asl.json")
 TABLE = "eks-jit-grants"
 SCHEDULE_GROUP = "eks-jit"
 FUNCTIONS = {
-    "api": "lambdas.handlers.api.handler",
-    "revoke": "lambdas.handlers.revoke.handler",
-    "sweeper": "lambdas.handlers.sweeper.handler",
-    "notify": "lambdas.handlers.notify.handler",
-    "workflow": "lambdas.handlers.workflow.handler",
+    "api": "eks_jit.server.handlers.api.handler",
+    "revoke": "eks_jit.server.handlers.revoke.handler",
+    "sweeper": "eks_jit.server.handlers.sweeper.handler",
+    "notify": "eks_jit.server.handlers.notify.handler",
+    "workflow": "eks_jit.server.handlers.workflow.handler",
 }
 
 

@@ -103,9 +103,9 @@ class LocalControlPlane:
         from eks_jit.local.gateway import Gateway
         from eks_jit.local.resources import create_resources, register_handlers
         from eks_jit.local.scheduler import LocalScheduler
-        from lambdas import bootstrap
-        from lambdas.config import load_catalog, read_environment
-        from lambdas.handlers import api
+        from eks_jit.server import bootstrap
+        from eks_jit.server.config import load_catalog, read_environment
+        from eks_jit.server.handlers import api
 
         eks_access_entries.register(propagation_delay=self.propagation_delay)
         dynamodb_atomic.register()

@@ -187,7 +187,7 @@ class Api(Construct):
             self,
             "Function",
             name="api",
-            handler="lambdas.handlers.api.handler",
+            handler="eks_jit.server.handlers.api.handler",
             description="eks-jit HTTP API: request, list, describe, revoke and decide grants",
             timeout=Duration.seconds(29),  # API Gateway's integration limit
             memory_size=512,  # Cedar evaluation and in-process activation on the request path

@@ -113,7 +113,7 @@ class Approvals(Construct):
             self,
             "Notify",
             name="notify",
-            handler="lambdas.handlers.notify.handler",
+            handler="eks_jit.server.handlers.notify.handler",
             description="Approval workflow: asks every approver (SNS, Slack)",
             timeout=NOTIFY_TIMEOUT,
             # the public URL (added by the stack, it needs the API) goes into each approval link
@@ -123,7 +123,7 @@ class Approvals(Construct):
             self,
             "Workflow",
             name="workflow",
-            handler="lambdas.handlers.workflow.handler",
+            handler="eks_jit.server.handlers.workflow.handler",
             description="Approval workflow steps: await (keeps the task token), activate, expire_request, fail",
             timeout=WORKFLOW_TIMEOUT,
             environment={**scheduling_env, **messaging_env, **slack_env},

@@ -26,8 +26,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from eks_jit.server.observability import SERVICE
 from infra.functions import METRICS_NAMESPACE
-from lambdas.observability import SERVICE
 
 PERIOD = Duration.minutes(5)
 

@@ -25,9 +25,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from eks_jit.server.domain.catalog import Principal
 from infra.functions import env_var
 from infra.permissions import EncryptedTopic, Topic
-from lambdas.domain.catalog import Principal
 
 CLOUDWATCH = iam.ServicePrincipal("cloudwatch.amazonaws.com")
 APPROVER_ATTRIBUTE = "approver"  # the message attribute lambdas/adapters/sns.py sets on each ask

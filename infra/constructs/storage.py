@@ -7,7 +7,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from lambdas.adapters.table import INDEXES, PK, SK, TTL_ATTRIBUTE
+from eks_jit.server.adapters.table import INDEXES, PK, SK, TTL_ATTRIBUTE
 
 
 def _key(name: str) -> dynamodb.Attribute:

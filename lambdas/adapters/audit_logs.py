@@ -2,7 +2,7 @@
 streams ``kube-apiserver-audit-*``. Reads the events of one principal in one window.
 
 The server-side filter is a quoted term (the role or user name) to keep the transfer small;
-the exact match on the principal and the window is done by ``lambdas.domain.activity``.
+the exact match on the principal and the window is done by ``eks_jit.server.domain.activity``.
 Returns None when the cluster does not send audit logs, so a report can say so instead of
 being silently empty.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.adapters.aws import error_code, transient_errors
-from lambdas.adapters.eks import ClientFactory
-from lambdas.domain.activity import parse
-from lambdas.domain.catalog import Cluster
+from ..domain.activity import parse
+from ..domain.catalog import Cluster
+from .aws import error_code, transient_errors
+from .eks import ClientFactory
 
 STREAM_PREFIX = "kube-apiserver-audit"
 

@@ -15,8 +15,10 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from lambdas.adapters.aws import error_code, transient_errors
-from lambdas.adapters.table import (
+from ..domain.errors import Conflict, GrantNotFound, TransientAwsError
+from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus
+from .aws import error_code, transient_errors
+from .table import (
     ACCESS_PREFIX,
     GRANT_PREFIX,
     GSI1,
@@ -27,8 +29,6 @@ from lambdas.adapters.table import (
     SK,
     TTL_ATTRIBUTE,
 )
-from lambdas.domain.errors import Conflict, GrantNotFound, TransientAwsError
-from lambdas.domain.grant import Decision, Grant, GrantEvent, GrantStatus
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
 PRINCIPAL_INDEX = "INDEX#principals"

@@ -20,11 +20,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from lambdas.adapters.aws import RETRIES, error_code, transient_errors
-from lambdas.domain.access import Access, Entry, PolicyScope
-from lambdas.domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy
-from lambdas.domain.errors import AccessApplyError, PrincipalRefused, UnmanagedAccessEntry
-from lambdas.domain.identity import default_username
+from ..domain.access import Access, Entry, PolicyScope
+from ..domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy
+from ..domain.errors import AccessApplyError, PrincipalRefused, UnmanagedAccessEntry
+from ..domain.identity import default_username
+from .aws import RETRIES, error_code, transient_errors
 
 PATH_RULE = (
     "EKS takes only an IAM role or user that exists at exactly this ARN, path included: register the ARN "
@@ -44,7 +44,7 @@ def session_name(session: str) -> str:
 def default_clients(endpoint_url: str | None = None, service: str = "eks") -> ClientFactory:
     """Clients of ``service`` for a cluster: in its own region, and for a cluster in another
     account through its role, with a session name that carries ``session`` (a grant id)."""
-    from lambdas.adapters.aws import client
+    from .aws import client
 
     def make(name: str, cluster: Cluster, session: str) -> Any:
         if cluster.role_arn is None:

@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.adapters.aws import error_code, transient_errors
-from lambdas.domain.errors import SchedulingFailed
+from ..domain.errors import SchedulingFailed
+from .aws import error_code, transient_errors
 
 
 def schedule_name(grant_id: str) -> str:

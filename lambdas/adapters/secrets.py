@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from lambdas.adapters.aws import transient_errors
+from .aws import transient_errors
 
 
 class SecretsManagerSecrets:

@@ -9,9 +9,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from lambdas.domain.errors import NotificationFailed
-from lambdas.domain.grant import REASON, Grant, summary_rows, untrusted_line
-from lambdas.logic.ports import ChatMessage, Secrets
+from ..domain.errors import NotificationFailed
+from ..domain.grant import REASON, Grant, summary_rows, untrusted_line
+from ..logic.ports import ChatMessage, Secrets
 
 APPROVE, DENY = "approve", "deny"
 

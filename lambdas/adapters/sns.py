@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from lambdas.adapters.aws import transient_errors
-from lambdas.domain.durations import format_duration
-from lambdas.domain.grant import REASON, Grant, GrantEvent, untrusted_line
-from lambdas.logic.ports import ApprovalAsk
+from ..domain.durations import format_duration
+from ..domain.grant import REASON, Grant, GrantEvent, untrusted_line
+from ..logic.ports import ApprovalAsk
+from .aws import transient_errors
 
 
 def summary(grant: Grant) -> str:

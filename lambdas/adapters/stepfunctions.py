@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.adapters.aws import error_code, transient_errors
-from lambdas.domain.errors import AccessApplyError
-from lambdas.domain.grant import Grant
+from ..domain.errors import AccessApplyError
+from ..domain.grant import Grant
+from .aws import error_code, transient_errors
 
 GONE = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 

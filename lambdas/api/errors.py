@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lambdas.api.models import ErrorBody
-from lambdas.domain import approvals, links
-from lambdas.domain import errors as e
+from ..domain import approvals, links
+from ..domain import errors as e
+from .models import ErrorBody
 
 STATUS: dict[type[e.DomainError], int] = {
     approvals.NotAllowedToDecide: 403,

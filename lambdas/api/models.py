@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from lambdas.domain.durations import format_duration
-from lambdas.domain.grant import Grant, GrantEvent, GrantStatus
+from ..domain.durations import format_duration
+from ..domain.grant import Grant, GrantEvent, GrantStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-# At least 3 characters (lambdas.domain.grant.MIN_REASON), checked after the cluster, scope,
+# At least 3 characters (eks_jit.server.domain.grant.MIN_REASON), checked after the cluster, scope,
 # namespace and duration so that the most useful error wins: 400 reason_too_short.
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 

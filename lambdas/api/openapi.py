@@ -1,16 +1,16 @@
 """The OpenAPI document of the HTTP API, generated from the same models the handler validates
-with. ``python -m lambdas.api.openapi > docs/openapi.json`` (``make openapi``) refreshes the
+with. ``python -m eks_jit.server.api.openapi > docs/openapi.json`` (``make openapi``) refreshes the
 committed copy; a test fails when they differ."""
 
 from __future__ import annotations
 
 import json
 
-from lambdas import __version__
+from .. import __version__
 
 
 def document() -> str:
-    from lambdas.handlers.api import app
+    from ..handlers.api import app
 
     text = app.get_openapi_json_schema(
         title="eks-jit",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
-from lambdas.domain.grant import REASON, Grant, summary_rows
+from ..domain.grant import REASON, Grant, summary_rows
 
 HEADERS = {
     "Content-Security-Policy": (

@@ -9,7 +9,7 @@ import binascii
 import json
 from datetime import datetime
 
-from lambdas.domain.errors import InvalidRequest
+from ..domain.errors import InvalidRequest
 
 Cursor = tuple[datetime, str]
 

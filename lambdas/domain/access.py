@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from lambdas.domain.catalog import Level, Scope, kubernetes_group
+from .catalog import Level, Scope, kubernetes_group
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from lambdas.domain.errors import DomainError, InvalidTransition
-from lambdas.domain.grant import Action, Decision, Grant, GrantEvent, GrantStatus, note, transition
+from .errors import DomainError, InvalidTransition
+from .grant import Action, Decision, Grant, GrantEvent, GrantStatus, note, transition
 
 
 class NotAllowedToDecide(DomainError):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from lambdas.domain.durations import Duration
+from .durations import Duration
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
 """The catalog's one spelling of an EKS access policy ARN (the ``aws`` partition's). The ARN sent to

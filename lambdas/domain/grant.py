@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from lambdas.domain.durations import format_duration
-from lambdas.domain.errors import InvalidTransition
+from .durations import format_duration
+from .errors import InvalidTransition
 
 
 class ExtensionNotRevocable(InvalidTransition):

@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from lambdas.domain.errors import DomainError
+from .errors import DomainError
 
 
 class LinkAlreadyUsed(DomainError):

@@ -27,12 +27,12 @@ from typing import Any
 
 import cedarpy
 
-from lambdas.domain.approvals import DEFAULT_APPROVAL_TIMEOUT
-from lambdas.domain.catalog import Catalog, Level
-from lambdas.domain.durations import DurationFormatError, format_duration, parse_duration
-from lambdas.domain.grant import Decision
+from .approvals import DEFAULT_APPROVAL_TIMEOUT
+from .catalog import Catalog, Level
+from .durations import DurationFormatError, format_duration, parse_duration
+from .grant import Decision
 
-SCHEMA = resources.files("lambdas.domain").joinpath("policy.cedarschema").read_text()
+SCHEMA = resources.files(__package__).joinpath("policy.cedarschema").read_text()
 NS = "EksJit"
 
 

@@ -24,10 +24,10 @@ from pydantic import BaseModel
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
-from lambdas import bootstrap
-from lambdas.api import pages, paging
-from lambdas.api.errors import body_of, status_of, validation_body
-from lambdas.api.models import (
+from .. import bootstrap
+from ..api import pages, paging
+from ..api.errors import body_of, status_of, validation_body
+from ..api.models import (
     ActivityView,
     AuditList,
     AuditRow,
@@ -42,17 +42,17 @@ from lambdas.api.models import (
     RevokeRequest,
     WhoAmI,
 )
-from lambdas.domain.durations import DurationFormatError, parse_duration
-from lambdas.domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
-from lambdas.domain.grant import Grant, GrantStatus
-from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
-from lambdas.domain.links import BadLink, LinkAlreadyUsed
-from lambdas.logic import activity, approvals
-from lambdas.logic.access_control import is_admin, is_auditor
-from lambdas.logic.deciding import namespaces_for
-from lambdas.logic.queries import get_grant, list_grants, revoke_grant
-from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
-from lambdas.observability import MetricUnit, logger, metrics
+from ..domain.durations import DurationFormatError, parse_duration
+from ..domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
+from ..domain.grant import Grant, GrantStatus
+from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
+from ..domain.links import BadLink, LinkAlreadyUsed
+from ..logic import activity, approvals
+from ..logic.access_control import is_admin, is_auditor
+from ..logic.deciding import namespaces_for
+from ..logic.queries import get_grant, list_grants, revoke_grant
+from ..logic.requesting import AccessRequest, request_extension, request_grant
+from ..observability import MetricUnit, logger, metrics
 
 app = APIGatewayRestResolver(enable_validation=True)
 GrantId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="grant id")]

@@ -10,9 +10,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from lambdas import bootstrap
-from lambdas.logic.approvals import notify
-from lambdas.observability import logger
+from .. import bootstrap
+from ..logic.approvals import notify
+from ..observability import logger
 
 
 class NotifyEvent(BaseModel):

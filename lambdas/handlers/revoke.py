@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from lambdas import bootstrap
-from lambdas.logic.lifecycle import on_schedule
-from lambdas.observability import MetricUnit, logger, metrics
+from .. import bootstrap
+from ..logic.lifecycle import on_schedule
+from ..observability import MetricUnit, logger, metrics
 
 
 class RevokeEvent(BaseModel):

@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas import bootstrap
-from lambdas.logic.sweeper import sweep
-from lambdas.observability import MetricUnit, logger, metrics
+from .. import bootstrap
+from ..logic.sweeper import sweep
+from ..observability import MetricUnit, logger, metrics
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from lambdas import bootstrap
-from lambdas.logic.approvals import Notified, workflow_step
-from lambdas.observability import logger
+from .. import bootstrap
+from ..logic.approvals import Notified, workflow_step
+from ..observability import logger
 
 
 class StepEvent(BaseModel):

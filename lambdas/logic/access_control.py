@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lambdas.domain.approvals import may_decide
-from lambdas.domain.errors import Forbidden
-from lambdas.domain.grant import Grant
-from lambdas.logic.ports import Deps
+from ..domain.approvals import may_decide
+from ..domain.errors import Forbidden
+from ..domain.grant import Grant
+from .ports import Deps
 
 
 def is_admin(deps: Deps, caller: str) -> bool:

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lambdas.domain.activity import ActivityReport, summarise
-from lambdas.domain.errors import InvalidRequest
-from lambdas.domain.grant import Grant, GrantStatus
-from lambdas.logic.access_control import ensure_auditor, ensure_may_see
-from lambdas.logic.ports import Deps
+from ..domain.activity import ActivityReport, summarise
+from ..domain.errors import InvalidRequest
+from ..domain.grant import Grant, GrantStatus
+from .access_control import ensure_auditor, ensure_may_see
+from .ports import Deps
 
 REPORT = "activity"
 CLOSED = (GrantStatus.EXPIRED, GrantStatus.REVOKED, GrantStatus.FAILED)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lambdas.domain import approvals, links
-from lambdas.domain.errors import Conflict, DomainError, Forbidden, NotificationFailed, TransientAwsError
-from lambdas.domain.grant import Action, Grant, GrantStatus
-from lambdas.domain.links import LinkAlreadyUsed
-from lambdas.logic.access_control import is_admin
-from lambdas.logic.lifecycle import SYSTEM, activate, apply_action, commit, end, record
-from lambdas.logic.ports import ApprovalAsk, ChatMessage, Deps
-from lambdas.observability import logger
+from ..domain import approvals, links
+from ..domain.errors import Conflict, DomainError, Forbidden, NotificationFailed, TransientAwsError
+from ..domain.grant import Action, Grant, GrantStatus
+from ..domain.links import LinkAlreadyUsed
+from ..observability import logger
+from .access_control import is_admin
+from .lifecycle import SYSTEM, activate, apply_action, commit, end, record
+from .ports import ApprovalAsk, ChatMessage, Deps
 
 TOKEN, CHAT = "task_token", "chat"
 DECIDED = (GrantStatus.APPROVED, GrantStatus.DENIED, GrantStatus.CANCELLED, GrantStatus.EXPIRED, GrantStatus.FAILED)

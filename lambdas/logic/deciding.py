@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from lambdas.domain.catalog import DNS_LABEL, Level
-from lambdas.domain.durations import format_duration
-from lambdas.domain.errors import InvalidRequest
-from lambdas.domain.grant import Decision
-from lambdas.domain.policy import AccessQuestion
-from lambdas.logic.ports import Deps
+from ..domain.catalog import DNS_LABEL, Level
+from ..domain.durations import format_duration
+from ..domain.errors import InvalidRequest
+from ..domain.grant import Decision
+from ..domain.policy import AccessQuestion
+from .ports import Deps
 
 
 @dataclass(frozen=True)

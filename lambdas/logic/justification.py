@@ -10,11 +10,11 @@ closed.
 
 from __future__ import annotations
 
-from lambdas.domain.approvals import votes_missing
-from lambdas.domain.errors import InvalidRequest
-from lambdas.domain.grant import Grant
-from lambdas.logic.deciding import AccessRequest, decide
-from lambdas.logic.ports import Deps
+from ..domain.approvals import votes_missing
+from ..domain.errors import InvalidRequest
+from ..domain.grant import Grant
+from .deciding import AccessRequest, decide
+from .ports import Deps
 
 
 def why_not_justified(deps: Deps, grant: Grant) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
-from lambdas.domain.durations import format_duration
-from lambdas.domain.errors import (
+from ..domain.durations import format_duration
+from ..domain.errors import (
     AccessApplyError,
     Busy,
     Conflict,
@@ -23,11 +23,11 @@ from lambdas.domain.errors import (
     TransientAwsError,
     UnmanagedAccessEntry,
 )
-from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, extend, note, transition
-from lambdas.logic.justification import why_not_justified
-from lambdas.logic.ports import Deps
-from lambdas.logic.reconciler import Outcome, reconcile
-from lambdas.observability import MetricUnit, logger, metrics
+from ..domain.grant import Action, Grant, GrantEvent, GrantStatus, extend, note, transition
+from ..observability import MetricUnit, logger, metrics
+from .justification import why_not_justified
+from .ports import Deps
+from .reconciler import Outcome, reconcile
 
 ACCESS_ERRORS = (AccessApplyError, Busy, SchedulingFailed, TransientAwsError, UnmanagedAccessEntry)
 SCHEDULER = "eks-jit:scheduler"

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lambdas.domain.access import Entry, PolicyScope
-from lambdas.domain.catalog import Catalog
-from lambdas.domain.grant import Grant, GrantEvent, GrantStatus
+from ..domain.access import Entry, PolicyScope
+from ..domain.catalog import Catalog
+from ..domain.grant import Grant, GrantEvent, GrantStatus
 
 if TYPE_CHECKING:
-    from lambdas.domain.policy import PolicySet
+    from ..domain.policy import PolicySet
 
 
 class GrantStore(Protocol):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lambdas.domain.errors import Forbidden, InvalidRequest
-from lambdas.domain.grant import Action, Grant, GrantEvent, GrantStatus, ensure_revocable
-from lambdas.logic.access_control import ensure_may_revoke, ensure_may_see, is_admin
-from lambdas.logic.lifecycle import end
-from lambdas.logic.ports import Deps
+from ..domain.errors import Forbidden, InvalidRequest
+from ..domain.grant import Action, Grant, GrantEvent, GrantStatus, ensure_revocable
+from .access_control import ensure_may_revoke, ensure_may_see, is_admin
+from .lifecycle import end
+from .ports import Deps
 
 
 def get_grant(deps: Deps, caller: str, grant_id: str) -> tuple[Grant, list[GrantEvent]]:

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from lambdas.domain.access import Access, Plan, access_of, plan, union_of
-from lambdas.domain.errors import Busy, DomainError, UnmanagedAccessEntry
-from lambdas.logic.ports import ClusterAccessEntries, Deps
-from lambdas.observability import logger
+from ..domain.access import Access, Plan, access_of, plan, union_of
+from ..domain.errors import Busy, DomainError, UnmanagedAccessEntry
+from ..observability import logger
+from .ports import ClusterAccessEntries, Deps
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from lambdas.domain.errors import Forbidden, InvalidRequest, InvalidTransition, PolicyDenied
-from lambdas.domain.grant import (
+from ..domain.errors import Forbidden, InvalidRequest, InvalidTransition, PolicyDenied
+from ..domain.grant import (
     Action,
     Decision,
     ExtensionNotExtendable,
@@ -21,10 +21,10 @@ from lambdas.domain.grant import (
     transition,
     why_reason_is_short,
 )
-from lambdas.logic import approvals
-from lambdas.logic.deciding import AccessRequest, decide
-from lambdas.logic.lifecycle import activate
-from lambdas.logic.ports import Deps
+from . import approvals
+from .deciding import AccessRequest, decide
+from .lifecycle import activate
+from .ports import Deps
 
 __all__ = ["AccessRequest", "request_extension", "request_grant", "submit"]
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-from lambdas.domain.errors import DomainError
-from lambdas.domain.grant import Action, GrantStatus
-from lambdas.logic.activity import write_due_reports
-from lambdas.logic.lifecycle import SWEEPER, activate, apply_action, end
-from lambdas.logic.ports import Deps
-from lambdas.logic.reconciler import Outcome, reconcile
-from lambdas.observability import logger
+from ..domain.errors import DomainError
+from ..domain.grant import Action, GrantStatus
+from ..observability import logger
+from .activity import write_due_reports
+from .lifecycle import SWEEPER, activate, apply_action, end
+from .ports import Deps
+from .reconciler import Outcome, reconcile
 
 T = TypeVar("T")
 

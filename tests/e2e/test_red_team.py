@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.adapters.dynamodb import DynamoGrantStore
-from lambdas.domain.grant import Action, Decision, new_grant, transition
+from eks_jit.server.adapters.dynamodb import DynamoGrantStore
+from eks_jit.server.domain.grant import Action, Decision, new_grant, transition
 
 pytestmark = pytest.mark.e2e
 AGENT = "arn:aws:iam::123456789012:role/agents/oncall-agent"

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from eks_jit.local.resources import render_definition
+from eks_jit.server.config import ConfigError
 from infra.constructs.api import ROUTES, routes_for
 from infra.constructs.approvals import DEFINITION
 from infra.permissions import NOTIFY, WORKFLOW, secret_statements, table_statements
 from infra.settings import load_deployment, read_settings
-from lambdas.config import ConfigError
 from tests.infra.conftest import STACK, STACK_INSTANCE, Synth, actions, allowed, listed, resolve, write_config
 
 pytestmark = pytest.mark.infra

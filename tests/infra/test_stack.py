@@ -5,17 +5,31 @@ revocation plumbing and alarms."""
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from eks_jit.server.adapters.scheduler import schedule_name
+from eks_jit.server.adapters.table import (
+    GRANT_PREFIX,
+    INDEXES,
+    LEASE_PREFIX,
+    SIDE_PREFIX,
+    TTL_ATTRIBUTE,
+    create_table_kwargs,
+)
+from eks_jit.server.domain.catalog import MANAGED_TAG, Level
+from eks_jit.server.domain.identity import entry_identity
+from infra.bundling import FunctionBundle
 from infra.constructs.api import ROUTES
 from infra.functions import env_var
-from lambdas.adapters.scheduler import schedule_name
-from lambdas.adapters.table import GRANT_PREFIX, INDEXES, LEASE_PREFIX, SIDE_PREFIX, TTL_ATTRIBUTE, create_table_kwargs
-from lambdas.domain.catalog import MANAGED_TAG, Level
-from lambdas.domain.identity import entry_identity
+from infra.settings import load_deployment
 from tests.infra.conftest import (
     ACCOUNT,
     CLUSTER_STACK,
@@ -33,11 +47,11 @@ from tests.infra.conftest import (
 pytestmark = pytest.mark.infra
 PARTITION_POLICY = "arn:<AWS::Partition>:eks::aws:cluster-access-policy/"
 HANDLERS = {
-    "api": "lambdas.handlers.api.handler",
-    "revoke": "lambdas.handlers.revoke.handler",
-    "sweeper": "lambdas.handlers.sweeper.handler",
-    "notify": "lambdas.handlers.notify.handler",
-    "workflow": "lambdas.handlers.workflow.handler",
+    "api": "eks_jit.server.handlers.api.handler",
+    "revoke": "eks_jit.server.handlers.revoke.handler",
+    "sweeper": "eks_jit.server.handlers.sweeper.handler",
+    "notify": "eks_jit.server.handlers.notify.handler",
+    "workflow": "eks_jit.server.handlers.workflow.handler",
 }
 SELF_VERIFYING = {
     ("GET", "/v1/approval-links/{token}"),
@@ -97,7 +111,7 @@ def test_routes_are_signed_except_the_three_that_verify_their_own_credential(syn
 
 def test_the_route_table_is_the_api_function_s_routes() -> None:
     """A route the function serves but the gateway lacks answers 403 "unauthenticated" on AWS."""
-    from lambdas.handlers.api import app
+    from eks_jit.server.handlers.api import app
 
     served = app._static_routes + app._dynamic_routes  # the resolver's own table (powertools, pinned)
     assert {(r.method, re.sub(r"<([^>]+)>", r"{\1}", r.path)) for r in served} == {(r.method, r.path) for r in ROUTES}
@@ -164,6 +178,29 @@ def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth
     assert resolve(functions["notify"]["Environment"]["Variables"][public]) == (
         f"https://<{rest_api}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/prod"
     )
+
+
+def test_every_handler_imports_from_the_function_bundle_alone(tmp_path: Path) -> None:
+    """The bundle names the code as eks_jit.server (the wheel's and the checkout's name too): each
+    handler string resolves to a module of the bundle, imported from the bundle's copy, and the
+    bundle carries nothing of eks_jit but its version-only __init__."""
+    bundle = FunctionBundle(load_deployment({}))
+    for source, dest in bundle.files():
+        (tmp_path / dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp_path / dest)
+    assert sorted(p.name for p in (tmp_path / "eks_jit").iterdir()) == ["__init__.py", "server"]
+    modules = sorted({h.rpartition(".")[0] for h in HANDLERS.values()})
+    code = (
+        "import importlib, sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        f"for name in {modules!r}:\n"
+        "    module = importlib.import_module(name)\n"
+        f"    assert module.__file__.startswith({str(tmp_path)!r}), module.__file__\n"
+        "    assert callable(module.handler)\n"
+    )
+    env = {**os.environ, "POWERTOOLS_SERVICE_NAME": "eks-jit"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
 
 
 def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from lambdas.domain.grant import Action, Decision, GrantStatus, new_grant, note, transition
-from lambdas.logic.sweeper import sweep
+from eks_jit.server.domain.grant import Action, Decision, GrantStatus, new_grant, note, transition
+from eks_jit.server.logic.sweeper import sweep
 from tests.support import ALICE, BOB, EXAMPLE_CONFIG, ONCALL, OTHER_AGENT
 
 FORBID_EDIT = """

@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 
 from eks_jit.cli import AUDIT_COLUMNS, audit_rows
-from lambdas.handlers import revoke as revoke_handler
-from lambdas.logic.sweeper import sweep
+from eks_jit.server.handlers import revoke as revoke_handler
+from eks_jit.server.logic.sweeper import sweep
 from tests.support import (
     ADMIN,
     ALICE,

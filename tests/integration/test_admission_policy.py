@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from eks_jit import admission, rbac
-from lambdas.config import load_catalog
+from eks_jit.server.config import load_catalog
 from tests import kube_stub
 from tests.support import EXAMPLE_CONFIG
 
@@ -282,7 +282,7 @@ def test_reserved_words_are_escaped_as_kubernetes_cel_spells_them() -> None:
 def test_a_path_the_schema_does_not_have_fails_at_render(path: str, error: str) -> None:
     schema = admission.Schema.for_version(rbac.KUBERNETES_VERSION)
     what, definition = schema.resource("apps", "deployments")
-    from lambdas.domain.catalog import parse_field_path
+    from eks_jit.server.domain.catalog import parse_field_path
 
     with pytest.raises(admission.AdmissionRenderError, match=error):
         admission.validations(schema, definition, (parse_field_path(path),), what)

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from lambdas import bootstrap
-from lambdas.logic.approvals import link_for
+from eks_jit.server import bootstrap
+from eks_jit.server.logic.approvals import link_for
 from tests.conftest import SLACK_SIGNING_SECRET, World, make_deps
 from tests.fakes import FakeSlack
 from tests.integration.test_approval_workflow import finished, notified, request_edit

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambdas.logic.sweeper import sweep
+from eks_jit.server.logic.sweeper import sweep
 from tests.support import ALICE, BOB, EXAMPLE_CONFIG, ONCALL, ONCALL_SESSION, race, wait_until
 
 EDIT = {"cluster": "prod-eks", "namespace": "payments", "scope": "edit", "duration": "30m", "reason": "hotfix config"}

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from eks_jit.emulation import lambda_dispatch
-from lambdas.domain.grant import GrantStatus
-from lambdas.logic.activity import write_due_reports
-from lambdas.logic.approvals import TOKEN
+from eks_jit.server.domain.grant import GrantStatus
+from eks_jit.server.logic.activity import write_due_reports
+from eks_jit.server.logic.approvals import TOKEN
 from tests.conftest import TABLE
 from tests.history import dynamodb_reads, ended_grant, items_read, spread, write_history
 from tests.support import ADMIN, ONCALL, wait_until

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from lambdas.handlers import revoke as revoke_handler
-from lambdas.logic.sweeper import sweep
+from eks_jit.server.handlers import revoke as revoke_handler
+from eks_jit.server.logic.sweeper import sweep
 from tests.support import ONCALL, ONCALL_SESSION, LambdaContextStub, race
 
 VIEW = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from lambdas.handlers import revoke as revoke_handler
+from eks_jit.server.handlers import revoke as revoke_handler
 from tests.integration.test_approval_workflow import finished, notified
 from tests.support import ADMIN, ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT, LambdaContextStub
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from eks_jit.emulation import lambda_dispatch
-from lambdas import bootstrap
+from eks_jit.server import bootstrap
 from tests.conftest import emulated_aws, make_deps
 from tests.support import ONCALL_SESSION, FakeClock, LambdaContextStub, api_event
 
@@ -21,7 +21,7 @@ EDIT = {"cluster": "prod-eks", "namespace": "payments", "scope": "edit", "durati
 
 
 def test_a_step_still_running_when_a_test_ends_does_not_run_in_the_next(example_config, monkeypatch) -> None:
-    from lambdas.handlers import api
+    from eks_jit.server.handlers import api
 
     catalog = example_config[0]
     started = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from lambdas.handlers import revoke as revoke_handler
+from eks_jit.server.handlers import revoke as revoke_handler
 from tests.support import ONCALL, ONCALL_SESSION, LambdaContextStub
 
 RESTART = {

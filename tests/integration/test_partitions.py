@@ -13,9 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from lambdas.adapters.eks import EksAccessEntries
-from lambdas.domain.access import Access, PolicyScope, plan
-from lambdas.domain.catalog import ACCESS_POLICY_PREFIX, Cluster
+from eks_jit.server.adapters.eks import EksAccessEntries
+from eks_jit.server.domain.access import Access, PolicyScope, plan
+from eks_jit.server.domain.catalog import ACCESS_POLICY_PREFIX, Cluster
 
 ACCOUNT = "123456789012"  # moto's
 VIEW = ACCESS_POLICY_PREFIX + "AmazonEKSViewPolicy"

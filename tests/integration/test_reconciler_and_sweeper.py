@@ -9,11 +9,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdas.adapters.eks import EksAccessEntries
-from lambdas.domain.grant import Action, GrantStatus, transition
-from lambdas.logic.reconciler import reconcile
-from lambdas.logic.requesting import AccessRequest, request_grant
-from lambdas.logic.sweeper import sweep
+from eks_jit.server.adapters.eks import EksAccessEntries
+from eks_jit.server.domain.grant import Action, GrantStatus, transition
+from eks_jit.server.logic.reconciler import reconcile
+from eks_jit.server.logic.requesting import AccessRequest, request_grant
+from eks_jit.server.logic.sweeper import sweep
 from tests.conftest import GROUP
 from tests.support import ALICE, ONCALL, REGION, recreate_cluster
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from lambdas import bootstrap
-from lambdas.adapters.slack import request_blocks
-from lambdas.logic.lifecycle import on_schedule
-from lambdas.logic.sweeper import sweep
+from eks_jit.server import bootstrap
+from eks_jit.server.adapters.slack import request_blocks
+from eks_jit.server.logic.lifecycle import on_schedule
+from eks_jit.server.logic.sweeper import sweep
 from tests.integration.test_approval_workflow import notified
 from tests.support import ONCALL, race
 

@@ -35,9 +35,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built from a copy of what pyproject.toml names (no build/ left in the checkout to go stale)."""
     source = tmp_path_factory.mktemp("source")
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    folders = {p.split(".")[0] for p in tool["packages"] if p.split(".")[0] in ("eks_jit", "lambdas")}
-    for folder in [*folders, *tool["package-dir"].values()]:
-        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in ["eks_jit", *tool["package-dir"].values()]:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(ROOT / folder, source / folder, symlinks=True, ignore=ignore)  # eks_jit/server stays a link
     for file in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / file, source / file)
     out = tmp_path_factory.mktemp("wheel")
@@ -83,8 +83,16 @@ def test_pip_install_is_the_client_and_the_cli_only(light: Path, tmp_path: Path)
         assert run([str(light / "python"), "-c", f"import {heavy}"], cwd=tmp_path).returncode == 1, heavy
 
 
-def test_the_wheel_installs_no_generic_top_level_name_but_lambdas(light: Path) -> None:
-    assert top_level(light) == {"eks_jit", "lambdas", "eks_jit-0.1.0.dist-info"}
+def test_the_wheel_installs_no_generic_top_level_name(light: Path, tmp_path: Path) -> None:
+    assert top_level(light) == {"eks_jit", "eks_jit-0.1.0.dist-info"}
+    assert run([str(light / "python"), "-c", "import lambdas"], cwd=tmp_path).returncode == 1
+
+
+def test_the_wheel_carries_the_functions_code_as_eks_jit_server(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = set(archive.namelist())
+    for file in (f for f in (ROOT / "lambdas").rglob("*") if f.is_file() and "__pycache__" not in f.parts):
+        assert f"eks_jit/server/{file.relative_to(ROOT / 'lambdas').as_posix()}" in shipped, file
 
 
 def test_the_wheel_carries_every_file_of_the_mapped_folders(wheel: Path) -> None:

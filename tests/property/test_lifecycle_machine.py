@@ -13,7 +13,7 @@ or the function dying there and the model carrying on from the state it left.
 Invariants, after every step:
 - access: for every principal no fault touched since the last fault-free sweep (and for all of
   them right after one), each managed access entry equals the union
-  (``lambdas.domain.access``) of that principal's active grants, and every active grant's
+  (``eks_jit.server.domain.access``) of that principal's active grants, and every active grant's
   access is there; the cluster creator's entry is never touched;
 - time: no grant is active past ``expires_at`` once a fault-free sweep ran at or after it, so
   with the sweeper on its rate nothing outlives its window by more than one period;
@@ -56,10 +56,10 @@ from hypothesis.stateful import (
 )
 from moto import mock_aws
 
-from lambdas.adapters.scheduler import schedule_name
-from lambdas.domain import approvals as approval_rules
-from lambdas.domain.access import Access, access_of, union_of
-from lambdas.domain.errors import (
+from eks_jit.server.adapters.scheduler import schedule_name
+from eks_jit.server.domain import approvals as approval_rules
+from eks_jit.server.domain.access import Access, access_of, union_of
+from eks_jit.server.domain.errors import (
     Busy,
     DomainError,
     Forbidden,
@@ -68,14 +68,14 @@ from lambdas.domain.errors import (
     InvalidTransition,
     PolicyDenied,
 )
-from lambdas.domain.grant import EVENT_OF_ACTION, TRANSITIONS, Grant, GrantStatus
-from lambdas.logic import approvals
-from lambdas.logic.lifecycle import on_schedule
-from lambdas.logic.ports import Timing
-from lambdas.logic.queries import revoke_grant
-from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
-from lambdas.logic.sweeper import SweepReport, sweep
-from lambdas.observability import logger
+from eks_jit.server.domain.grant import EVENT_OF_ACTION, TRANSITIONS, Grant, GrantStatus
+from eks_jit.server.logic import approvals
+from eks_jit.server.logic.lifecycle import on_schedule
+from eks_jit.server.logic.ports import Timing
+from eks_jit.server.logic.queries import revoke_grant
+from eks_jit.server.logic.requesting import AccessRequest, request_extension, request_grant
+from eks_jit.server.logic.sweeper import SweepReport, sweep
+from eks_jit.server.observability import logger
 from tests.conftest import MOTO_CONFIG, quiesce
 from tests.property.faults import KINDS, FaultPlan, LambdaDied
 from tests.property.world import Execution, FakeWorkflow, World

@@ -20,12 +20,12 @@ from datetime import timedelta
 
 import pytest
 
-from lambdas.domain.errors import TransientAwsError
-from lambdas.domain.grant import GrantStatus
-from lambdas.handlers import api
-from lambdas.logic import approvals
-from lambdas.logic.requesting import AccessRequest, request_extension, request_grant
-from lambdas.logic.sweeper import sweep
+from eks_jit.server.domain.errors import TransientAwsError
+from eks_jit.server.domain.grant import GrantStatus
+from eks_jit.server.handlers import api
+from eks_jit.server.logic import approvals
+from eks_jit.server.logic.requesting import AccessRequest, request_extension, request_grant
+from eks_jit.server.logic.sweeper import sweep
 from tests.support import ALICE, ONCALL, LambdaContextStub, api_event, wait_until
 
 

@@ -15,14 +15,14 @@ import boto3
 from moto.dynamodb.models import dynamodb_backends
 
 from eks_jit.local.resources import Resources, create_resources
-from lambdas.adapters.aws import transient_errors
-from lambdas.adapters.dynamodb import event_from_item, grant_from_item
-from lambdas.adapters.table import create_table_kwargs
-from lambdas.config import load_config
-from lambdas.domain.access import Access, PolicyScope
-from lambdas.domain.catalog import MANAGED_TAG
-from lambdas.domain.grant import Grant, GrantEvent
-from lambdas.logic.ports import Deps
+from eks_jit.server.adapters.aws import transient_errors
+from eks_jit.server.adapters.dynamodb import event_from_item, grant_from_item
+from eks_jit.server.adapters.table import create_table_kwargs
+from eks_jit.server.config import load_config
+from eks_jit.server.domain.access import Access, PolicyScope
+from eks_jit.server.domain.catalog import MANAGED_TAG
+from eks_jit.server.domain.grant import Grant, GrantEvent
+from eks_jit.server.logic.ports import Deps
 from tests.conftest import GROUP, TABLE, make_deps
 from tests.property.faults import Faults
 from tests.support import EXAMPLE_CONFIG, REGION, FakeClock

@@ -1,7 +1,7 @@
 """Desired access is the union of active grants; the plan is the difference to the actual entry."""
 
-from lambdas.domain.access import Access, Entry, PolicyScope, access_of, plan, union_of
-from lambdas.domain.catalog import Level, PolicyRule, Scope
+from eks_jit.server.domain.access import Access, Entry, PolicyScope, access_of, plan, union_of
+from eks_jit.server.domain.catalog import Level, PolicyRule, Scope
 
 VIEW = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 EDIT = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lambdas.config import ConfigError, load_catalog
+from eks_jit.server.config import ConfigError, load_catalog
 from tests.support import EXAMPLE_CONFIG
 
 SSO_NAME = "AWSReservedSSO_AdministratorAccess_1f9ff11932198c00"

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from lambdas.domain.durations import DurationFormatError, format_duration, parse_duration
+from eks_jit.server.domain.durations import DurationFormatError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

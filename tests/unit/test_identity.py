@@ -1,6 +1,6 @@
 import pytest
 
-from lambdas.domain.identity import NotAPrincipal, normalise_principal, registry_key
+from eks_jit.server.domain.identity import NotAPrincipal, normalise_principal, registry_key
 
 KNOWN = {
     registry_key(arn): arn
@@ -73,7 +73,7 @@ def test_a_role_named_like_a_registered_user_is_not_that_user() -> None:
 
 
 def test_the_default_username_is_what_eks_gives_an_entry_created_without_one() -> None:
-    from lambdas.domain.identity import default_username, entry_identity
+    from eks_jit.server.domain.identity import default_username, entry_identity
 
     role = "arn:aws:iam::111122223333:role/agents/oncall-agent"
     assert default_username(role) == "arn:aws:sts::111122223333:assumed-role/oncall-agent/{{SessionName}}"

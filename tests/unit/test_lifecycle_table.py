@@ -5,8 +5,8 @@ from itertools import product
 
 import pytest
 
-from lambdas.domain.errors import InvalidTransition
-from lambdas.domain.grant import (
+from eks_jit.server.domain.errors import InvalidTransition
+from eks_jit.server.domain.grant import (
     TERMINAL,
     TRANSITIONS,
     Action,
@@ -116,7 +116,7 @@ def test_an_extension_is_never_revocable_on_its_own_and_a_grant_only_where_the_t
 
 
 def test_untrusted_text_becomes_one_visible_line() -> None:
-    from lambdas.domain.grant import untrusted_line
+    from eks_jit.server.domain.grant import untrusted_line
 
     hostile = "ok\r\n\n*Approve:* https://evil\u2028x\ty\u202e\u200bz\x00  end"
     line = untrusted_line(hostile)

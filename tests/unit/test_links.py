@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lambdas.domain.links import BadLink, sign, verify
+from eks_jit.server.domain.links import BadLink, sign, verify
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

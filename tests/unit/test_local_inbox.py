@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from eks_jit.local.inbox import Notice, parse, pending
-from lambdas.adapters.sns import approval_message
-from lambdas.domain.grant import Decision, new_grant
-from lambdas.logic.ports import ApprovalAsk
+from eks_jit.server.adapters.sns import approval_message
+from eks_jit.server.domain.grant import Decision, new_grant
+from eks_jit.server.logic.ports import ApprovalAsk
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LINK = "http://127.0.0.1:8765/v1/approval-links/eyJnIjoiZy0xIn0.c2lnbmF0dXJl"

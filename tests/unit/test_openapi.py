@@ -1,6 +1,6 @@
 import json
 
-from lambdas.api.openapi import document
+from eks_jit.server.api.openapi import document
 from tests.support import ROOT
 
 

@@ -111,14 +111,43 @@ def test_local_mode_runs_the_functions_on_the_python_they_deploy_with() -> None:
 def test_the_wheel_lists_every_package_of_eks_jit_and_lambdas_and_nothing_else_at_the_top() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     code = {p for p in setuptools["packages"] if not p.startswith("eks_jit._bundled.")}
-    on_disk = {
-        ".".join(init.parent.relative_to(ROOT).parts)
-        for top in ("eks_jit", "lambdas")
-        for init in (ROOT / top).rglob("__init__.py")
+    own = {".".join(i.parent.relative_to(ROOT).parts) for i in (ROOT / "eks_jit").rglob("__init__.py")}
+    server = {
+        ".".join(("eks_jit", "server", *i.parent.relative_to(ROOT / "lambdas").parts))
+        for i in (ROOT / "lambdas").rglob("__init__.py")
     }
-    assert code == on_disk  # a new subpackage must be listed, or the wheel lacks it
+    assert code == {p for p in own if not p.startswith("eks_jit.server")} | server  # a new subpackage must be listed
+    assert {p.split(".")[0] for p in code} == {"eks_jit"}
     for package, folder in setuptools["package-dir"].items():
-        assert package.startswith("eks_jit._bundled.") and (ROOT / folder).is_dir()
+        assert package.startswith("eks_jit.") and (ROOT / folder).is_dir()
+    assert setuptools["package-dir"]["eks_jit.server"] == "lambdas"
+
+
+def test_in_a_checkout_eks_jit_server_is_the_lambdas_folder_itself() -> None:
+    link = ROOT / "eks_jit" / "server"
+    assert link.is_symlink() and link.resolve() == (ROOT / "lambdas").resolve()
+
+
+def test_inside_lambdas_every_import_of_its_own_code_is_relative() -> None:
+    """The deployed bundle and the wheel name the folder eks_jit.server; an absolute import of
+    either name inside it would tie the code to one of them (or load a module twice)."""
+    absolute = []
+    for source in (ROOT / "lambdas").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            absolute += [f"{source.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in ("lambdas", "eks_jit")]
+    assert absolute == []
+
+
+def test_local_mode_and_a_handler_load_each_module_under_one_name_only() -> None:
+    code = (
+        "import sys, eks_jit.local.resources, eks_jit.server.handlers.api, eks_jit.server.handlers.revoke;"
+        "print(' '.join(m for m in sys.modules if m.split('.')[0] == 'lambdas'))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert run.stdout.strip() == ""
 
 
 def test_in_a_checkout_the_bundled_files_are_the_repo_s_own() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lambdas.domain.catalog import (
+from eks_jit.server.domain.catalog import (
     ACCESS_POLICY_PREFIX,
     Catalog,
     Cluster,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdas.config import ConfigError, load_config
-from lambdas.domain.policy import AccessQuestion, PolicyError, PolicySet
+from eks_jit.server.config import ConfigError, load_config
+from eks_jit.server.domain.policy import AccessQuestion, PolicyError, PolicySet
 from tests.support import ALICE, CLUSTER, EXAMPLE_CONFIG, ONCALL, OTHER_AGENT
 
 M = timedelta(minutes=1)

@@ -8,7 +8,7 @@ import yaml
 
 from eks_jit.cli import main
 from eks_jit.rbac import manifests, validate
-from lambdas.config import load_config
+from eks_jit.server.config import load_config
 from tests.support import EXAMPLE_CONFIG, ROOT
 
 

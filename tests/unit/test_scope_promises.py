@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lambdas.config import load_catalog
-from lambdas.domain.catalog import Scope, parse_field_path
+from eks_jit.server.config import load_catalog
+from eks_jit.server.domain.catalog import Scope, parse_field_path
 from tests.support import EXAMPLE_CONFIG, ROOT
 
 CONFIGS = [EXAMPLE_CONFIG, ROOT / "config" / "local" / "eks-jit.yaml"]
