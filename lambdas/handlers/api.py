@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -25,7 +26,7 @@ from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
 from .. import bootstrap
-from ..api import pages, paging
+from ..api import idempotent, pages, paging
 from ..api.errors import body_of, status_of, validation_body
 from ..api.models import (
     ActivityView,
@@ -105,28 +106,47 @@ def caller() -> str:
 
 
 @app.post("/v1/grants", responses={201: {"description": "the grant: active if auto-approved"}, **ERRORS})
-def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView]:
+def create_grant(
+    body: Annotated[GrantRequest, Body()], idempotency_key: idempotent.KeyHeader = None
+) -> Response[GrantView]:
     try:
         duration = _duration(body.duration)
     except InvalidRequest:
         namespaces_for(bootstrap.deps(), body.cluster, body.namespace, body.scope)  # a wrong target says so first
         raise
     logger.append_keys(cluster=body.cluster, scope=body.scope)
-    grant = request_grant(
-        bootstrap.deps(),
-        AccessRequest(
-            requester=caller(),
-            cluster=body.cluster,
-            namespace=body.namespace,
-            scope=body.scope,
-            duration=duration,
-            reason=body.reason,
-        ),
+    req = AccessRequest(
+        requester=caller(),
+        cluster=body.cluster,
+        namespace=body.namespace,
+        scope=body.scope,
+        duration=duration,
+        reason=body.reason,
     )
-    logger.append_keys(grant_id=grant.id)
-    metrics.add_metric(name="GrantRequested", unit=MetricUnit.Count, value=1)
-    logger.info("grant requested", extra={"status": grant.status.value})
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=view(grant))
+
+    def run(record_as: str | None) -> tuple[int, GrantView]:
+        grant = request_grant(bootstrap.deps(), req, record_as=record_as)
+        logger.append_keys(grant_id=grant.id)
+        metrics.add_metric(name="GrantRequested", unit=MetricUnit.Count, value=1)
+        logger.info("grant requested", extra={"status": grant.status.value})
+        return 201, view(grant)
+
+    return _idempotent(req.requester, idempotency_key, "POST /v1/grants", body, run)
+
+
+def _idempotent(
+    principal: str, key: str | None, operation: str, body: BaseModel, run: Callable[[str | None], tuple[int, Any]]
+) -> Response[Any]:
+    """``run`` once per (caller, Idempotency-Key) within the window (lambdas/api/idempotent.py)."""
+    return idempotent.respond(
+        bootstrap.deps(),
+        caller=principal,
+        key=key,
+        operation=operation,
+        request=body,
+        run=run,
+        context=app.lambda_context,
+    )
 
 
 @app.get("/v1/grants", responses=ERRORS)
@@ -156,12 +176,19 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
 
 
 @app.post("/v1/grants/<grant_id>/extend", responses={201: {"description": "the extension request"}, **ERRORS})
-def extend(grant_id: GrantId, body: Annotated[ExtendRequest, Body()]) -> Response[GrantView]:
+def extend(
+    grant_id: GrantId, body: Annotated[ExtendRequest, Body()], idempotency_key: idempotent.KeyHeader = None
+) -> Response[GrantView]:
     """Lengthen an active grant. The answer is the extension request: ``active`` when applied at
     once (auto-approved), else ``pending_approval``; the grant's new ``expires_at`` is on the grant."""
     logger.append_keys(grant_id=grant_id)
-    extension = request_extension(bootstrap.deps(), caller(), grant_id, _duration(body.duration), body.reason)
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=GrantView.of(extension))
+    principal, extra = caller(), _duration(body.duration)
+
+    def run(record_as: str | None) -> tuple[int, GrantView]:
+        deps = bootstrap.deps()
+        return 201, GrantView.of(request_extension(deps, principal, grant_id, extra, body.reason, record_as=record_as))
+
+    return _idempotent(principal, idempotency_key, f"POST /v1/grants/{grant_id}/extend", body, run)
 
 
 def _decide(grant_id: str, verdict: str, body: DecisionRequest | None) -> GrantView:
@@ -332,6 +359,11 @@ def domain_error(error: DomainError) -> Response[Any]:
     status = status_of(error)
     (logger.warning if status < 500 else logger.error)("request refused", extra={"code": error.code, "status": status})
     return _json(status, body_of(error))
+
+
+@app.exception_handler(idempotent.StoredAnswer)
+def stored_answer(answer: idempotent.StoredAnswer) -> Response[Any]:
+    return answer.response
 
 
 @app.exception_handler(RequestUnsupportedContentType)

@@ -2,6 +2,11 @@
 
 Bad input raises :class:`InvalidRequest` before anything is written. A policy denial is
 recorded (auditors want to see what was refused) and then raised as :class:`PolicyDenied`.
+
+A request may name the id to record it under (``record_as``: the HTTP edge derives it from the
+caller's Idempotency-Key and the request). If a grant is already recorded under that id, an
+earlier attempt of the same request got that far and was cut short (a crash, a timeout, a lost
+answer): the request goes on with that grant from where it stopped, and never records a second.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from ..domain.errors import Forbidden, InvalidRequest, InvalidTransition, PolicyDenied
+from ..domain.errors import Conflict, Forbidden, GrantNotFound, InvalidRequest, InvalidTransition, PolicyDenied
 from ..domain.grant import (
     Action,
     Decision,
@@ -29,11 +34,11 @@ from .ports import Deps
 __all__ = ["AccessRequest", "request_extension", "request_grant", "submit"]
 
 
-def request_grant(deps: Deps, req: AccessRequest) -> Grant:
+def request_grant(deps: Deps, req: AccessRequest, *, record_as: str | None = None) -> Grant:
     """Record the request; an auto-approved one comes back already ``active`` (or ``failed``)."""
     namespaces, decision = decide(deps, req)
     _check_reason(req.reason)
-    return submit(deps, req, namespaces, decision)
+    return submit(deps, req, namespaces, decision, record_as=record_as)
 
 
 def _check_reason(reason: str) -> None:
@@ -44,7 +49,9 @@ def _check_reason(reason: str) -> None:
         raise InvalidRequest(short, code="reason_too_short", field="reason")
 
 
-def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str) -> Grant:
+def request_extension(
+    deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str, *, record_as: str | None = None
+) -> Grant:
     """Ask to lengthen an active grant by ``extra``. Policy decides on the whole new window, so an
     extension never takes a grant past the policy maximum."""
     if extra <= timedelta(0):
@@ -69,17 +76,28 @@ def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, 
     )
     namespaces, decision = decide(deps, whole)
     _check_reason(reason)
-    return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id)
+    return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id, record_as=record_as)
 
 
 def submit(
-    deps: Deps, req: AccessRequest, namespaces: tuple[str, ...], decision: Decision, *, extends: str | None = None
+    deps: Deps,
+    req: AccessRequest,
+    namespaces: tuple[str, ...],
+    decision: Decision,
+    *,
+    extends: str | None = None,
+    record_as: str | None = None,
 ) -> Grant:
     """Record a decided request: denied (recorded, then raised), auto-approved (activated now),
     or pending (handed to the approval workflow)."""
     now = deps.clock.now()
+    earlier = _earlier(deps, record_as) if record_as is not None else None
+    if earlier is not None:
+        if earlier.requester == req.requester and earlier.created_at >= now - deps.timing.idempotency_window:
+            return resume(deps, earlier)
+        record_as = None  # the same key after its window: a new request, under a new id
     grant, requested = new_grant(
-        grant_id=str(uuid.uuid4()),
+        grant_id=record_as or str(uuid.uuid4()),
         requester=req.requester,
         cluster=req.cluster,
         namespaces=namespaces,
@@ -101,3 +119,26 @@ def submit(
         return activate(deps, approved)
     deps.store.create(grant, [requested])
     return approvals.start(deps, grant)
+
+
+def _earlier(deps: Deps, grant_id: str) -> Grant | None:
+    try:
+        return deps.store.get(grant_id)
+    except GrantNotFound:
+        return None
+
+
+def resume(deps: Deps, grant: Grant) -> Grant:
+    """Go on with a request an earlier attempt recorded: raise its denial again, activate it if it
+    was approved but not yet active, start its approval workflow again if pending (a start is
+    harmless twice: one execution per grant), else answer it as it now is."""
+    if grant.status is GrantStatus.DENIED:
+        raise PolicyDenied(grant.decision.reason, grant_id=grant.id)
+    if grant.status is GrantStatus.APPROVED:
+        try:
+            return activate(deps, grant)
+        except (Conflict, InvalidTransition):  # the sweeper (or another attempt) activated it first
+            return deps.store.get(grant.id)
+    if grant.status is GrantStatus.PENDING_APPROVAL:
+        return approvals.start(deps, grant)
+    return grant
