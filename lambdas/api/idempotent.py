@@ -53,7 +53,7 @@ KeyHeader = Annotated[
             f"answer again (status and body, with `{REPLAYED}: true`) and change nothing; the same key with "
             "another body is 409 `idempotency_key_reused`; while the first is still being answered, 409 "
             "`idempotency_key_in_progress` (retry with the same key). A malformed key is 400 "
-            "`invalid_idempotency_key`. Ignored with `dry_run`."
+            "`invalid_idempotency_key`. Keys are per caller: another principal's key is just another key."
         ),
     ),
 ]

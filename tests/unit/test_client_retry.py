@@ -146,3 +146,11 @@ def test_other_calls_are_not_retried(stub: str) -> None:
         client(stub, []).revoke(GRANT["id"])
     assert error.value.status == 502 and len(Scripted.seen) == 1
     assert "Idempotency-Key" not in Scripted.seen[0]["headers"]
+
+
+def test_the_cli_exit_codes_of_keyed_failures() -> None:
+    from eks_jit.cli import exit_code
+
+    assert exit_code(409, "idempotency_key_in_progress") == 5  # run the same command again, same key
+    assert exit_code(409, "idempotency_key_reused") == 4  # a conflict: a new request needs a new key
+    assert exit_code(400, "invalid_idempotency_key") == 2
