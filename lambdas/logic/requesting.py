@@ -21,6 +21,7 @@ from ..domain.grant import (
     Decision,
     ExtensionNotExtendable,
     Grant,
+    GrantEvent,
     GrantStatus,
     new_grant,
     transition,
@@ -89,13 +90,27 @@ def submit(
     record_as: str | None = None,
 ) -> Grant:
     """Record a decided request: denied (recorded, then raised), auto-approved (activated now),
-    or pending (handed to the approval workflow)."""
-    now = deps.clock.now()
-    earlier = _earlier(deps, record_as) if record_as is not None else None
-    if earlier is not None:
+    or pending (handed to the approval workflow). Under ``record_as``, a grant an earlier attempt
+    recorded there is resumed instead (:func:`resume`), if it is the requester's and younger than
+    the idempotency window; an older one means the key came back after its window: a new id."""
+    try:
+        return _submit(deps, req, namespaces, decision, extends, record_as)
+    except _Taken as taken:
+        earlier, now = taken.grant, deps.clock.now()
         if earlier.requester == req.requester and earlier.created_at >= now - deps.timing.idempotency_window:
             return resume(deps, earlier)
-        record_as = None  # the same key after its window: a new request, under a new id
+        return _submit(deps, req, namespaces, decision, extends, None)
+
+
+def _submit(
+    deps: Deps,
+    req: AccessRequest,
+    namespaces: tuple[str, ...],
+    decision: Decision,
+    extends: str | None,
+    record_as: str | None,
+) -> Grant:
+    now = deps.clock.now()
     grant, requested = new_grant(
         grant_id=record_as or str(uuid.uuid4()),
         requester=req.requester,
@@ -108,24 +123,46 @@ def submit(
         now=now,
         extends=extends,
     )
+    keyed = record_as is not None
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))
     if decision.outcome == "deny":
         denied, event = transition(grant, Action.DENY, at=now, actor=policy_actor, reason=decision.reason)
-        deps.store.create(denied, [requested, event])
+        _create(deps, denied, [requested, event], keyed=keyed)
         raise PolicyDenied(decision.reason, grant_id=denied.id)
     if decision.outcome == "auto_approve":
         approved, event = transition(grant, Action.APPROVE, at=now, actor=policy_actor)
-        deps.store.create(approved, [requested, event])
-        return activate(deps, approved)
-    deps.store.create(grant, [requested])
+        _create(deps, approved, [requested, event], keyed=keyed)
+        try:
+            return activate(deps, approved)
+        except Conflict:
+            if not keyed:
+                raise
+            return deps.store.get(approved.id)  # a retry of this request resumed it and moved first
+    _create(deps, grant, [requested], keyed=keyed)
     return approvals.start(deps, grant)
 
 
-def _earlier(deps: Deps, grant_id: str) -> Grant | None:
+class _Taken(Exception):
+    """The id a keyed request is recorded under holds a grant already (an earlier attempt's)."""
+
+    def __init__(self, grant: Grant) -> None:
+        super().__init__(grant.id)
+        self.grant = grant
+
+
+def _create(deps: Deps, grant: Grant, events: list[GrantEvent], *, keyed: bool) -> None:
+    """The first write of a request: put-if-absent, so a keyed retry finds its earlier attempt
+    here rather than by reading first (nothing extra in the common case, and no race)."""
     try:
-        return deps.store.get(grant_id)
-    except GrantNotFound:
-        return None
+        deps.store.create(grant, events)
+    except Conflict:
+        if not keyed:
+            raise
+        try:
+            earlier = deps.store.get(grant.id)
+        except GrantNotFound:  # a transaction conflict, not a recorded grant: the conflict stands
+            raise Conflict(f"grant {grant.id} is being recorded by another attempt: retry") from None
+        raise _Taken(earlier) from None
 
 
 def resume(deps: Deps, grant: Grant) -> Grant:

@@ -17,7 +17,7 @@ import pytest
 from eks_jit.server.api.models import GrantRequest
 from eks_jit.server.handlers import api
 from eks_jit.server.logic import requesting
-from tests.support import ACCOUNT, ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT, LambdaContextStub, api_event
+from tests.support import ACCOUNT, ALICE, ONCALL, ONCALL_SESSION, OTHER_AGENT, LambdaContextStub, api_event, race
 
 ANOTHER_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/oncall-agent/incident-4712"  # the same role
 RESTART = {
@@ -324,3 +324,13 @@ def test_records_live_under_their_own_prefix_and_end_with_the_window(world) -> N
     assert ONCALL not in json.dumps(record["pk"]) and "ttl-1" not in json.dumps(record["pk"])  # hashed
     ends = int(record["ttl"]["N"])
     assert started + 24 * 3600 - 5 <= ends <= int(time.time()) + 24 * 3600 + 5  # wall clock, as the TTL reads it
+
+
+def test_two_attempts_under_one_id_racing_past_the_record_make_one_grant(world) -> None:
+    # Even with no idempotency record to stop the second (it was lost, or both started at once),
+    # the grant's id is put-if-absent: the loser finds the winner's grant and answers it.
+    request = requesting.AccessRequest(ONCALL, "prod-eks", "payments", "rollout-restart", timedelta(minutes=15), "racing")
+    same_id = "5d0b8f39-0000-5000-8000-000000000001"
+    results = race(*(lambda: requesting.request_grant(world.deps, request, record_as=same_id) for _ in range(3)))
+    assert [getattr(r, "id", repr(r)) for r in results] == [same_id] * 3, results
+    assert [g["id"]["S"] for g in grants(world)] == [same_id]
