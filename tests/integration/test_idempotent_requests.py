@@ -329,7 +329,8 @@ def test_records_live_under_their_own_prefix_and_end_with_the_window(world) -> N
 def test_two_attempts_under_one_id_racing_past_the_record_make_one_grant(world) -> None:
     # Even with no idempotency record to stop the second (it was lost, or both started at once),
     # the grant's id is put-if-absent: the loser finds the winner's grant and answers it.
-    request = requesting.AccessRequest(ONCALL, "prod-eks", "payments", "rollout-restart", timedelta(minutes=15), "racing")
+    minutes = timedelta(minutes=15)
+    request = requesting.AccessRequest(ONCALL, "prod-eks", "payments", "rollout-restart", minutes, "racing")
     same_id = "5d0b8f39-0000-5000-8000-000000000001"
     results = race(*(lambda: requesting.request_grant(world.deps, request, record_as=same_id) for _ in range(3)))
     assert [getattr(r, "id", repr(r)) for r in results] == [same_id] * 3, results
