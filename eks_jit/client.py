@@ -159,9 +159,7 @@ class Client:
         ``reason``) and its ``max_duration``; ``longer`` when a longer window is decided otherwise."""
         return list(self._call("GET", "/v1/catalog")["entries"])
 
-    def dry_run(
-        self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str
-    ) -> dict[str, Any]:
+    def dry_run(self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str) -> dict[str, Any]:
         """The decision ``request_grant`` with these arguments would get, writing nothing: bad input
         raises the same ApiError; a denial is an answer (``decision: deny``), not an error."""
         body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}

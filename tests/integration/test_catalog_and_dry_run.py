@@ -42,7 +42,8 @@ def test_the_catalog_offers_the_oncall_agent_what_policy_grants_and_says_why_not
     )
     assert offered[("prod-eks", "orders", "rollout-restart")]["decision"] == "deny"
     cluster_wide = offered[("prod-eks", None, "cluster-view")]
-    assert (cluster_wide["decision"], cluster_wide["reason"]) == ("deny", "agents are never granted cluster-wide scopes")
+    assert cluster_wide["decision"] == "deny"
+    assert cluster_wide["reason"] == "agents are never granted cluster-wide scopes"
     # every (cluster, namespace, scope) of the catalog is listed, each once
     clusters = world.deps.catalog.clusters
     scopes = world.deps.catalog.scopes
