@@ -315,7 +315,7 @@ def cmd_rbac_render(args: argparse.Namespace) -> int:
     try:
         catalog, _ = load_config(args.config)
     except ConfigError as exc:
-        raise CliError(2, str(exc), "invalid_config") from None
+        raise CliError(2, " ".join(str(exc).split()), "invalid_config") from None
     for path in render(catalog, args.out, args.kubernetes_version):
         print(path)
     return 0
@@ -378,9 +378,24 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from eks_jit.local.stack import LocalControlPlane, PortBusy
+    from eks_jit.local.stack import LocalControlPlane, PortBusy, load_identities
+    from eks_jit.server.config import ConfigError, load_config
 
-    plane = LocalControlPlane(Path(args.state_dir), port=args.port, aws_port=args.aws_port)
+    for given in (args.config, args.identities):
+        if not given.is_file():
+            raise CliError(2, f"{given}: no such file", "no_such_file")
+    try:
+        load_config(args.config)  # a bad file is bad input, said before anything starts
+        load_identities(args.identities)
+    except (ConfigError, ValueError) as exc:
+        raise CliError(2, " ".join(str(exc).split()), "invalid_config") from None
+    plane = LocalControlPlane(
+        Path(args.state_dir),
+        port=args.port,
+        aws_port=args.aws_port,
+        config_path=args.config.resolve(),
+        identities_path=args.identities.resolve(),
+    )
     try:
         state = plane.start()
     except PortBusy as exc:
@@ -522,6 +537,18 @@ def parser() -> argparse.ArgumentParser:
         help="API port (default: $EKS_JIT_LOCAL_PORT or 8765; 0 picks a free one)",
     )
     up.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
+    up.add_argument(
+        "--config",
+        type=Path,
+        default=bundled("config", "local", "eks-jit.yaml"),
+        help="eks-jit.yaml (default: the demo's)",
+    )
+    up.add_argument(
+        "--identities",
+        type=Path,
+        default=bundled("config", "local", "identities.yaml"),
+        help="who may call the local API (default: the demo's)",
+    )
     up.add_argument("--state-dir", default=argparse.SUPPRESS, help="where local.json goes (default: .eks-jit)")
     up.set_defaults(run=cmd_local_up)
     inbox = local.add_parser(

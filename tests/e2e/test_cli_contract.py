@@ -210,3 +210,14 @@ def test_catalog_and_dry_run_tell_an_agent_what_it_would_get_and_write_nothing(l
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert human.stdout.strip() == "auto up to 15m", human.stdout
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--config", "no/such/eks-jit.yaml"), ("--config", "README.md"), ("--identities", "README.md")],
+    ids=["missing config", "not a config", "not an identities file"],
+)
+def test_2_local_up_with_a_bad_config_or_identities_file(tmp_path, flags) -> None:
+    done = run("local", "up", "--port", "0", "--state-dir", str(tmp_path), *flags)
+    assert done.returncode == 2 and flags[1] in one_line(done)
+    assert not (tmp_path / "local.json").exists()
