@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -209,3 +210,15 @@ def test_without_local_mode_the_server_refuses_to_start_with_one_line(tmp_path: 
     )  # fmt: skip
     assert done.returncode == 2 and json.loads(done.stdout)["code"] == "no_endpoint", done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_the_oncall_agent_example_plays_its_story_against_local_mode(local: Local) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "oncall_agent.py"
+    done = subprocess.run(
+        [sys.executable, str(example), "--state-dir", str(local.state_dir)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "request_access" in done.stdout and "get_kubeconfig" in done.stdout and "release_access" in done.stdout
+    assert "rollout restart deployment/payments-api" in done.stdout
+    assert agent_holds_nothing(local)
