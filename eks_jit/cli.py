@@ -148,8 +148,37 @@ def propagation_hint(grant_id: str) -> None:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
     grant = client(args).request_grant(args.cluster, args.namespace, args.scope, args.duration, args.reason)
     return _settle(args, grant)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """What the request would get, nothing written: exit 0 if it would be granted (at once or by
+    approvers), 1 if it would be denied, so `eks-jit request --dry-run ... && ...` reads naturally."""
+    answer = client(args).dry_run(args.cluster, args.namespace, args.scope, args.duration, args.reason)
+    show(args, answer, describe_verdict(answer))
+    return 1 if answer["decision"] == "deny" else 0
+
+
+def describe_verdict(verdict: dict[str, Any]) -> str:
+    """One line: ``auto up to 15m``, ``manual up to 1h: 1 of group:payments-approvers``, ``deny: why``."""
+    if verdict["decision"] == "deny":
+        return f"deny: {verdict.get('reason') or 'no reason given'}"
+    line = f"{verdict['decision']} up to {verdict.get('max_duration')}"
+    if verdict["decision"] == "manual":
+        line += f": {verdict['approvals_required']} of {', '.join(verdict['approvers'])}"
+    longer = verdict.get("longer")
+    return f"{line}; longer: {describe_verdict(longer)}" if longer else line
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    entries = client(args).catalog()
+    rows = [e | {"namespace": e.get("namespace") or "(cluster)", "decision": describe_verdict(e)} for e in entries]
+    human = table(rows, ("cluster", "namespace", "scope", "decision")) if rows else "(nothing to request)"
+    show(args, entries, human)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -445,6 +474,10 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("--reason", required=True, action=Once, help="why, for the approver and the audit")
     request.add_argument("--wait", action="store_true", help="wait until active, denied or expired")
     request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
+    request.add_argument(
+        "--dry-run", action="store_true", help="only say what policy would decide (exit 1 if deny); write nothing"
+    )
+    add("catalog", cmd_catalog, "what I could request, each with the decision a request would get")
     add("status", cmd_status, "show a grant and its events").add_argument("id")
     wait = add("wait", cmd_wait, "wait until a grant is active or over")
     wait.add_argument("id")

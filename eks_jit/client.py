@@ -153,6 +153,20 @@ class Client:
             body["namespace"] = namespace
         return self._call("POST", "/v1/grants", body)
 
+    def catalog(self) -> list[dict[str, Any]]:
+        """Everything this caller could request: one entry per (cluster, namespace, scope) with the
+        ``decision`` a request would get (``auto``, ``manual`` with ``approvers``, ``deny`` with the
+        ``reason``) and its ``max_duration``; ``longer`` when a longer window is decided otherwise."""
+        return list(self._call("GET", "/v1/catalog")["entries"])
+
+    def dry_run(self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str) -> dict[str, Any]:
+        """The decision ``request_grant`` with these arguments would get, writing nothing: bad input
+        raises the same ApiError; a denial is an answer (``decision: deny``), not an error."""
+        body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
+        if namespace:
+            body["namespace"] = namespace
+        return dict(self._call("POST", "/v1/grants", {**body, "dry_run": True}))
+
     def grant(self, grant_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/grants/{grant_id}")
 

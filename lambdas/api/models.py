@@ -5,12 +5,12 @@ document (docs/openapi.json) is generated from these."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..domain.durations import format_duration
-from ..domain.grant import Grant, GrantEvent, GrantStatus
+from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # At least 3 characters (eks_jit.server.domain.grant.MIN_REASON), checked after the cluster, scope,
@@ -41,6 +41,10 @@ class GrantRequest(BaseModel):
     scope: Text
     duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     reason: Reason
+    dry_run: bool = Field(
+        default=False,
+        description="answer 200 with the decision this request would get (auto, manual or deny) and write nothing",
+    )
 
 
 class ExtendRequest(BaseModel):
@@ -204,3 +208,65 @@ class AuditRow(BaseModel):
 class AuditList(BaseModel):
     rows: list[AuditRow]
     next: str | None = Field(default=None, description="pass as ?next= for the following page; absent on the last")
+
+
+# What a decision means to a caller that has not asked yet: auto-approved, needs approvers, refused.
+Outcome = Literal["auto", "manual", "deny"]
+_OUTCOMES: dict[str, Outcome] = {"auto_approve": "auto", "needs_approval": "manual", "deny": "deny", "too_long": "deny"}
+
+
+class Verdict(BaseModel):
+    """What policy decides for a request: ``auto`` (active at once), ``manual`` (pending until
+    ``approvals_required`` of ``approvers`` approve, within ``approval_timeout``) or ``deny``
+    (``reason`` says why)."""
+
+    decision: Outcome
+    max_duration: str | None = Field(default=None, description="the longest window this decision covers")
+    approvals_required: int = 0
+    approvers: list[str] = Field(default=[], description="principal ARNs and group:<name> entries")
+    approval_timeout: str | None = None
+    reason: str = ""
+    policies: list[str] = Field(default=[], description="the policy ids that decided")
+
+    @classmethod
+    def of(cls, decision: Decision) -> Verdict:
+        return cls(
+            decision=_OUTCOMES[decision.outcome],
+            max_duration=format_duration(decision.max_duration) if decision.max_duration else None,
+            approvals_required=decision.approvals_required,
+            approvers=list(decision.approvers),
+            approval_timeout=format_duration(decision.approval_timeout) if decision.approval_timeout else None,
+            reason=decision.reason,
+            policies=list(decision.policy_ids),
+        )
+
+
+class CatalogEntry(Verdict):
+    """One (cluster, namespace, scope) the caller could request, decided for the shortest window."""
+
+    cluster: str
+    namespace: str | None = Field(default=None, description="absent for a cluster-wide scope")
+    scope: str
+    level: str = Field(description="namespace or cluster")
+    description: str = Field(description="what the scope allows, from the catalog")
+    longer: Verdict | None = Field(
+        default=None,
+        description="set when a window longer than max_duration is decided otherwise (e.g. approvers beyond the "
+        "auto-approval limit): that decision and its own max_duration",
+    )
+
+
+class CatalogView(BaseModel):
+    """Everything the caller could request, each with the decision a request would get."""
+
+    entries: list[CatalogEntry]
+
+
+class DryRunView(Verdict):
+    """The decision a request would get; nothing was written."""
+
+    dry_run: Literal[True] = True
+    cluster: str
+    namespaces: list[str]
+    scope: str
+    duration: str

@@ -31,7 +31,10 @@ from ..api.models import (
     ActivityView,
     AuditList,
     AuditRow,
+    CatalogEntry,
+    CatalogView,
     DecisionRequest,
+    DryRunView,
     ErrorBody,
     EventView,
     ExtendRequest,
@@ -40,6 +43,7 @@ from ..api.models import (
     GrantRequest,
     GrantView,
     RevokeRequest,
+    Verdict,
     WhoAmI,
 )
 from ..domain.durations import DurationFormatError, parse_duration
@@ -47,7 +51,7 @@ from ..domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTrans
 from ..domain.grant import Grant, GrantStatus
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.links import BadLink, LinkAlreadyUsed
-from ..logic import activity, approvals
+from ..logic import activity, approvals, offers
 from ..logic.access_control import is_admin, is_auditor
 from ..logic.deciding import namespaces_for
 from ..logic.queries import get_grant, list_grants, revoke_grant
@@ -104,25 +108,41 @@ def caller() -> str:
     return principal
 
 
-@app.post("/v1/grants", responses={201: {"description": "the grant: active if auto-approved"}, **ERRORS})
-def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView]:
+@app.post(
+    "/v1/grants",
+    responses={
+        201: {"description": "the grant: active if auto-approved"},
+        200: {
+            "description": "dry_run: the decision the request would get; nothing written",
+            "content": {"application/json": {"schema": DryRunView.model_json_schema()}},
+        },
+        **ERRORS,
+    },
+)
+def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView | DryRunView]:
     try:
         duration = _duration(body.duration)
     except InvalidRequest:
         namespaces_for(bootstrap.deps(), body.cluster, body.namespace, body.scope)  # a wrong target says so first
         raise
     logger.append_keys(cluster=body.cluster, scope=body.scope)
-    grant = request_grant(
-        bootstrap.deps(),
-        AccessRequest(
-            requester=caller(),
-            cluster=body.cluster,
-            namespace=body.namespace,
-            scope=body.scope,
-            duration=duration,
-            reason=body.reason,
-        ),
+    req = AccessRequest(
+        requester=caller(),
+        cluster=body.cluster,
+        namespace=body.namespace,
+        scope=body.scope,
+        duration=duration,
+        reason=body.reason,
     )
+    if body.dry_run:
+        namespaces, decision = offers.dry_run(bootstrap.deps(), req)
+        logger.info("dry run", extra={"outcome": decision.outcome})
+        verdict = Verdict.of(decision).model_dump()
+        preview = DryRunView(
+            **verdict, cluster=req.cluster, namespaces=list(namespaces), scope=req.scope, duration=body.duration
+        )
+        return _json(200, preview)
+    grant = request_grant(bootstrap.deps(), req)
     logger.append_keys(grant_id=grant.id)
     metrics.add_metric(name="GrantRequested", unit=MetricUnit.Count, value=1)
     logger.info("grant requested", extra={"status": grant.status.value})
@@ -184,6 +204,25 @@ def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = No
 def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
     logger.append_keys(grant_id=grant_id)
     return GrantView.of(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
+
+
+@app.get("/v1/catalog", responses=ERRORS)
+def catalog() -> CatalogView:
+    """Everything the caller could request, each (cluster, namespace, scope) with its decision."""
+    entries = []
+    for offer in offers.offers(bootstrap.deps(), caller()):
+        entries.append(
+            CatalogEntry(
+                **Verdict.of(offer.decision).model_dump(),
+                cluster=offer.cluster,
+                namespace=offer.namespace,
+                scope=offer.scope,
+                level=offer.level.value,
+                description=offer.description,
+                longer=Verdict.of(offer.longer) if offer.longer else None,
+            )
+        )
+    return CatalogView(entries=entries)
 
 
 @app.get("/v1/whoami", responses=ERRORS)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from ..domain.catalog import DNS_LABEL, Level
 from ..domain.durations import format_duration
 from ..domain.errors import InvalidRequest
-from ..domain.grant import Decision
+from ..domain.grant import Decision, why_reason_is_short
 from ..domain.policy import AccessQuestion
 from .ports import Deps
 
@@ -98,3 +98,11 @@ def decide(deps: Deps, req: AccessRequest) -> tuple[tuple[str, ...], Decision]:
     if decision.outcome == "too_long":
         raise InvalidRequest(decision.reason, code="duration_exceeds_maximum", field="duration")
     return namespaces, decision
+
+
+def check_reason(reason: str) -> None:
+    """After the cluster, scope, namespace and duration (the most useful error wins), before
+    anything is written; a policy denial with a one-letter reason is still bad input first."""
+    short = why_reason_is_short(reason)
+    if short:
+        raise InvalidRequest(short, code="reason_too_short", field="reason")

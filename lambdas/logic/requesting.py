@@ -19,10 +19,9 @@ from ..domain.grant import (
     GrantStatus,
     new_grant,
     transition,
-    why_reason_is_short,
 )
 from . import approvals
-from .deciding import AccessRequest, decide
+from .deciding import AccessRequest, check_reason, decide
 from .lifecycle import activate
 from .ports import Deps
 
@@ -32,16 +31,8 @@ __all__ = ["AccessRequest", "request_extension", "request_grant", "submit"]
 def request_grant(deps: Deps, req: AccessRequest) -> Grant:
     """Record the request; an auto-approved one comes back already ``active`` (or ``failed``)."""
     namespaces, decision = decide(deps, req)
-    _check_reason(req.reason)
+    check_reason(req.reason)
     return submit(deps, req, namespaces, decision)
-
-
-def _check_reason(reason: str) -> None:
-    """After the cluster, scope, namespace and duration (the most useful error wins), before
-    anything is written; a policy denial with a one-letter reason is still bad input first."""
-    short = why_reason_is_short(reason)
-    if short:
-        raise InvalidRequest(short, code="reason_too_short", field="reason")
 
 
 def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str) -> Grant:
@@ -68,7 +59,7 @@ def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, 
         reason,
     )
     namespaces, decision = decide(deps, whole)
-    _check_reason(reason)
+    check_reason(reason)
     return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id)
 
 

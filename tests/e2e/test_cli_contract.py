@@ -189,3 +189,24 @@ def test_kubeconfig_honours_json(local) -> None:
     done = local.cli("kubeconfig", grant["id"], who="agent-oncall")
     assert done.returncode == 0 and json.loads(done.stdout)["kind"] == "Config"
     local.cli("revoke", grant["id"], who="agent-oncall")
+
+
+def test_catalog_and_dry_run_tell_an_agent_what_it_would_get_and_write_nothing(local) -> None:
+    done = local.cli("catalog", who="agent-oncall")
+    assert done.returncode == 0, done.stderr
+    entries = {(e["cluster"], e["namespace"], e["scope"]): e for e in json.loads(done.stdout)}
+    assert entries[("demo", "payments", "rollout-restart")]["decision"] == "auto"
+    assert entries[("demo", "payments", "edit")]["decision"] == "manual"
+    assert {e["decision"] for e in json.loads(local.cli("catalog", who="agent-other").stdout)} == {"deny"}
+
+    before = json.loads(local.cli("list", who="agent-oncall").stdout)
+    would = local.cli(*RESTART, "--dry-run", who="agent-oncall")
+    assert would.returncode == 0 and json.loads(would.stdout)["decision"] == "auto", would.stderr
+    refused = local.cli(*RESTART[:4], "orders", *RESTART[5:], "--dry-run", who="agent-oncall")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["decision"] == "deny"
+    assert json.loads(local.cli("list", who="agent-oncall").stdout) == before
+    human = subprocess.run(
+        [str(BIN), *RESTART, "--dry-run", "--as", "agent-oncall", "--state-dir", str(local.state_dir)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert human.stdout.strip() == "auto up to 15m", human.stdout
