@@ -213,8 +213,18 @@ class Tools:
             ),
         ] = None,
         wait_seconds: WaitSeconds = DEFAULT_WAIT,
+        dry_run: Annotated[
+            bool,
+            Field(
+                description="true: answer only the decision this request would get (auto, manual or deny, "
+                "max_duration, why) and request nothing"
+            ),
+        ] = False,
         ctx: Context | None = None,
     ) -> CallToolResult:
+        if dry_run:
+            verdict = await self._call(self.api.dry_run, cluster, namespace, scope, duration, reason)
+            return answer(dict(verdict) | {"next": "nothing was requested: call request_access without dry_run"})
         kwargs: dict[str, Any] = {}
         if context:
             if "context" not in inspect.signature(self.api.request_grant).parameters:
@@ -298,6 +308,7 @@ DESCRIPTIONS: dict[str, tuple[str, bool, bool]] = {
         "status 'active' at once; manual ones wait up to wait_seconds for a human, then answer "
         "'pending_approval' with the grant_id: call wait_for_grant with it (do not request again). "
         "When active, call get_kubeconfig. Ask for the narrowest scope and shortest duration the task needs. "
+        "dry_run true answers the decision it would get (auto, manual, deny) and requests nothing. "
         "Errors (tool errors with a code): policy_denied (not allowed: do not retry; see list_requestable), "
         "unknown_cluster / unknown_scope / unknown_namespace / namespace_required / namespace_not_allowed "
         "(fix the argument), invalid_duration / duration_exceeds_maximum (use max_duration or less), "

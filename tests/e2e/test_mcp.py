@@ -173,6 +173,8 @@ def test_a_denied_request_is_a_tool_error_with_policy_denied(local: Local, tmp_p
     async def scenario(client: Client) -> None:
         error = await refused(client, "request_access", **RESTART | {"scope": "view"})
         assert error["code"] == "policy_denied" and error["grant_id"] and "list_requestable" in error["next"]
+        verdict = await call(client, "request_access", **RESTART | {"scope": "view"}, dry_run=True)
+        assert verdict["dry_run"] is True and verdict["decision"] == "deny"
         bad = await refused(client, "request_access", **RESTART | {"duration": "forever"})
         assert bad["code"] == "invalid_duration" and bad["field"] == "duration"
 
