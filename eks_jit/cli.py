@@ -308,6 +308,16 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    import mcp  # noqa: F401 - first: without the 'mcp' extra, exit 2 naming the SDK, before anything else
+
+    from eks_jit.mcp import serve
+
+    api = client(args)  # the CLI's own credentials: --profile, the environment, --as NAME, --endpoint
+    kubeconfig_dir = Path(args.kubeconfig_dir) if args.kubeconfig_dir else None
+    return serve(api, transport=args.transport, host=args.host, port=args.port, kubeconfig_dir=kubeconfig_dir)
+
+
 def cmd_rbac_render(args: argparse.Namespace) -> int:
     from eks_jit.rbac import render
     from eks_jit.server.config import ConfigError, load_config
@@ -516,6 +526,16 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")
     audit.add_argument("--until", required=True, help="ISO-8601 date or time, exclusive")
     audit.set_defaults(csv_ok=True)
+
+    mcp = add("mcp", cmd_mcp, "serve eks-jit as MCP tools for an agent (stdio, or streamable HTTP)")
+    mcp.set_defaults(extra="mcp")
+    mcp.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default: 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8766, help="HTTP: port (default: 8766); the URL is /mcp")
+    mcp.add_argument(
+        "--kubeconfig-dir",
+        help="where get_kubeconfig writes (default: $EKS_JIT_KUBECONFIG_DIR or ~/.kube/eks-jit)",
+    )
 
     rbac_parser = commands.add_parser("rbac", help="in-cluster RBAC for the scope catalog")
     rbac_parser.set_defaults(extra="rbac")  # every `rbac` command: see needs_extra
