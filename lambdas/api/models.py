@@ -4,11 +4,15 @@ document (docs/openapi.json) is generated from these."""
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from ..domain import grant as domain
 from ..domain.durations import format_duration
 from ..domain.grant import Grant, GrantEvent, GrantStatus
 
@@ -16,6 +20,133 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 # At least 3 characters (eks_jit.server.domain.grant.MIN_REASON), checked after the cluster, scope,
 # namespace and duration so that the most useful error wins: 400 reason_too_short.
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+# -- a request's context: untrusted text an approver reads, so bounded and refused rather than cleaned --
+
+CONTEXT_MAX_BYTES = 4096  # the whole context as compact UTF-8 JSON
+CONTEXT_MAX_COMMANDS = 10
+# Control (Cc: newlines, tabs, escapes), format (Cf: bidi overrides, zero-width), line/paragraph
+# separators, private-use and surrogate code points: none belongs in one line an approver reads.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def _one_line(value: str) -> str:
+    bad = next((c for c in value if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if bad is not None:
+        raise ValueError(
+            f"control, format and line-break characters are not allowed (found U+{ord(bad):04X}): "
+            "one line of plain text"
+        )
+    return value
+
+
+_URL_REFUSED = frozenset('<>"\\^`{|}')
+
+
+def is_https_link(value: str) -> bool:
+    """An absolute ``https://`` URL with a host, no user:password part, printable ASCII only (an IDN
+    is sent in its ``xn--`` form) and none of ``<>"\\^`{|}``: what an approver reads is exactly
+    where it goes, and it cannot leave an HTML attribute."""
+    if not value.startswith("https://") or not value.isascii() or any(c.isspace() or c in _URL_REFUSED for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname) and parts.username is None and parts.password is None
+
+
+def _https_url(value: str) -> str:
+    if not is_https_link(value):
+        raise ValueError(
+            "must be an https:// URL with a host, of printable ASCII (no spaces, quotes or <>), no user:password@",
+        )
+    return value
+
+
+def _line(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+IncidentUrl = Annotated[str, _line(1024), AfterValidator(_https_url)]
+AlertText = Annotated[str, _line(500), AfterValidator(_one_line)]
+TaskId = Annotated[str, _line(128), AfterValidator(_one_line)]
+Command = Annotated[str, _line(500), AfterValidator(_one_line)]
+
+
+class RequestContext(BaseModel):
+    """What the access is for, shown to approvers (Slack, email, the approval page) as the
+    requester's own words and kept with the grant for the audit. Every field is optional and
+    one line of plain text: control, format (bidi, zero-width) and line-break characters are
+    refused, as are unknown fields; the whole object is at most 4096 bytes as JSON. Policy does
+    not read it. Refusals answer 400 ``invalid_context`` naming the field."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "incident_url": "https://example.pagerduty.com/incidents/Q1ABCD2EFGH3IJ",
+                    "alert": "KubeDeploymentReplicasMismatch payments/payments-api",
+                    "task_id": "INC-4711",
+                    "commands": ["kubectl -n payments rollout restart deployment/payments-api"],
+                }
+            ]
+        },
+    )
+
+    incident_url: IncidentUrl | None = Field(
+        default=None,
+        description="the incident, alert or ticket this is for: an https:// URL (at most 1024 characters)",
+    )
+    alert: AlertText | None = Field(
+        default=None, description="the alert's title or text, one line (at most 500 characters)"
+    )
+    task_id: TaskId | None = Field(default=None, description="the agent's task or ticket id (at most 128 characters)")
+    commands: list[Command] = Field(
+        default=[],
+        max_length=CONTEXT_MAX_COMMANDS,
+        description=(
+            f"the commands the agent plans to run with the access, in order: at most {CONTEXT_MAX_COMMANDS}, "
+            "each one line of at most 500 characters"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RequestContext:
+        size = len(
+            json.dumps(self.model_dump(exclude_defaults=True), separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        if size > CONTEXT_MAX_BYTES:
+            raise ValueError(f"the context is {size} bytes as JSON; at most {CONTEXT_MAX_BYTES} are kept")
+        return self
+
+    def to_domain(self) -> domain.RequestContext:
+        return domain.RequestContext(
+            incident_url=self.incident_url, alert=self.alert, task_id=self.task_id, commands=tuple(self.commands)
+        )
+
+
+class ContextView(BaseModel):
+    """A grant's context as it was given (the requester's words: show it as untrusted text)."""
+
+    incident_url: str | None = Field(default=None, description="the incident, alert or ticket link given")
+    alert: str | None = Field(default=None, description="the alert text given")
+    task_id: str | None = Field(default=None, description="the task or ticket id given")
+    commands: list[str] = Field(default=[], description="the commands it said it plans to run")
+
+    @classmethod
+    def of(cls, context: domain.RequestContext | None) -> ContextView | None:
+        if context is None:
+            return None
+        return cls(
+            incident_url=context.incident_url,
+            alert=context.alert,
+            task_id=context.task_id,
+            commands=list(context.commands),
+        )
 
 
 class GrantRequest(BaseModel):
@@ -41,6 +172,7 @@ class GrantRequest(BaseModel):
     scope: Text
     duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     reason: Reason
+    context: RequestContext | None = None
 
 
 class ExtendRequest(BaseModel):
@@ -50,6 +182,7 @@ class ExtendRequest(BaseModel):
 
     duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
     reason: Reason
+    context: RequestContext | None = None
 
 
 class RevokeRequest(BaseModel):
@@ -104,6 +237,7 @@ class GrantView(BaseModel):
     version: int
     decision: DecisionView
     connection: Connection | None = Field(default=None, description="set while the grant is active")
+    context: ContextView | None = None
 
     @classmethod
     def of(cls, grant: Grant, connection: dict[str, str] | None = None) -> GrantView:
@@ -127,6 +261,7 @@ class GrantView(BaseModel):
             extends=grant.extends,
             version=grant.version,
             connection=Connection(**connection) if connection and grant.status is GrantStatus.ACTIVE else None,
+            context=ContextView.of(grant.context),
             decision=DecisionView(
                 outcome=d.outcome,
                 policies=list(d.policy_ids),

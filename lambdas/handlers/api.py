@@ -121,6 +121,7 @@ def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView]:
             scope=body.scope,
             duration=duration,
             reason=body.reason,
+            context=body.context.to_domain() if body.context else None,
         ),
     )
     logger.append_keys(grant_id=grant.id)
@@ -160,7 +161,10 @@ def extend(grant_id: GrantId, body: Annotated[ExtendRequest, Body()]) -> Respons
     """Lengthen an active grant. The answer is the extension request: ``active`` when applied at
     once (auto-approved), else ``pending_approval``; the grant's new ``expires_at`` is on the grant."""
     logger.append_keys(grant_id=grant_id)
-    extension = request_extension(bootstrap.deps(), caller(), grant_id, _duration(body.duration), body.reason)
+    context = body.context.to_domain() if body.context else None
+    extension = request_extension(
+        bootstrap.deps(), caller(), grant_id, _duration(body.duration), body.reason, context=context
+    )
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=GrantView.of(extension))
 
 
