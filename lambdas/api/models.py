@@ -167,12 +167,18 @@ class GrantRequest(BaseModel):
         },
     )
 
-    cluster: Text
-    namespace: Annotated[str, StringConstraints(max_length=253)] | None = None
-    scope: Text
-    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-    reason: Reason
-    context: RequestContext | None = None
+    cluster: Text = Field(description="a cluster name from the catalog (`eks-jit` config), e.g. prod-eks")
+    namespace: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="the namespace; omit for a cluster-wide scope"
+    )
+    scope: Text = Field(description="a scope from the catalog, e.g. rollout-restart: what the access allows")
+    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = Field(
+        description="how long: 90s, 15m, 1h or ISO-8601 (PT15M); within the policy's maximum"
+    )
+    reason: Reason = Field(description="why, in a sentence: the approver and the audit read it (at least 3 characters)")
+    context: RequestContext | None = Field(
+        default=None, description="what the access is for, shown to approvers and kept for the audit"
+    )
 
 
 class ExtendRequest(BaseModel):
@@ -180,15 +186,21 @@ class ExtendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-    reason: Reason
-    context: RequestContext | None = None
+    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = Field(
+        description="additional time, added to the grant's current expiry: 90s, 15m, 1h or ISO-8601"
+    )
+    reason: Reason = Field(description="why more time is needed (at least 3 characters)")
+    context: RequestContext | None = Field(default=None, description="what the extra time is for, for the approvers")
 
 
 class RevokeRequest(BaseModel):
+    """Why a grant is ended (revoke) or a request withdrawn (cancel)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Annotated[str, StringConstraints(max_length=1000)] = Field(
+        default="", description="why, kept in the grant's events"
+    )
 
 
 class DecisionRequest(BaseModel):
@@ -196,48 +208,61 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = Field(
+        default="", description="the approver's comment, kept in the grant's events"
+    )
 
 
 class DecisionView(BaseModel):
-    outcome: str
-    policies: list[str]
-    reason: str = ""
-    approvals_required: int = 0
-    approvers: list[str] = []
+    """What policy said about the request when it arrived."""
+
+    outcome: str = Field(description="auto_approve | needs_approval | deny | too_long")
+    policies: list[str] = Field(description="the ids of the Cedar policies that decided")
+    reason: str = Field(default="", description="why, when denied")
+    approvals_required: int = Field(default=0, description="how many approvers must agree (needs_approval)")
+    approvers: list[str] = Field(default=[], description="who may approve: principal ARNs and group:<name> entries")
 
 
 class Connection(BaseModel):
     """What an active grant's holder needs to reach the cluster: with it, `eks-jit kubeconfig`
     writes a kubeconfig whose user runs `aws eks get-token` (no eks:* permission needed)."""
 
-    cluster: str
-    region: str
-    endpoint: str
-    certificate_authority: str
+    cluster: str = Field(description="the EKS cluster's name (for `aws eks get-token --cluster-name`)")
+    region: str = Field(description="the cluster's AWS region")
+    endpoint: str = Field(description="the Kubernetes API server URL")
+    certificate_authority: str = Field(
+        description="the cluster's CA certificate, base64 (kubeconfig certificate-authority-data)"
+    )
 
 
 class GrantView(BaseModel):
-    id: str
-    status: GrantStatus
-    requester: str
-    cluster: str
-    namespaces: list[str]
-    scope: str
-    reason: str
-    duration: str
-    created_at: datetime
-    approved_at: datetime | None = None
-    approved_by: list[str] = []
-    activated_at: datetime | None = None
-    expires_at: datetime | None = None
-    ended_at: datetime | None = None
-    status_reason: str = ""
-    extends: str | None = None
-    version: int
-    decision: DecisionView
+    """A grant (or an extension request) as its requester, approvers and auditors see it."""
+
+    id: str = Field(description="the grant id (a UUID): pass it to every /v1/grants/{grant_id} route")
+    status: GrantStatus = Field(
+        description="pending_approval, approved, active (access given), or ended: expired, revoked, denied, "
+        "cancelled, failed"
+    )
+    requester: str = Field(description="the IAM role or user ARN that asked")
+    cluster: str = Field(description="the cluster")
+    namespaces: list[str] = Field(description="the namespaces the access covers; empty for a cluster-wide scope")
+    scope: str = Field(description="the scope asked for")
+    reason: str = Field(description="the requester's reason")
+    duration: str = Field(description="the window's length, e.g. 15m (an extension: the time it adds)")
+    created_at: datetime = Field(description="when it was requested")
+    approved_at: datetime | None = Field(default=None, description="when it was approved (by policy or people)")
+    approved_by: list[str] = Field(default=[], description="who approved: policy:<id> or approver ARNs")
+    activated_at: datetime | None = Field(default=None, description="when the access was given")
+    expires_at: datetime | None = Field(default=None, description="when the access ends on its own")
+    ended_at: datetime | None = Field(default=None, description="when it ended (expired, revoked, denied, ...)")
+    status_reason: str = Field(default="", description="why it is in its status (a denial's or revocation's reason)")
+    extends: str | None = Field(
+        default=None, description="on an extension request: the grant whose window it lengthens"
+    )
+    version: int = Field(description="increases by one with every event")
+    decision: DecisionView = Field(description="what policy said when the request arrived")
     connection: Connection | None = Field(default=None, description="set while the grant is active")
-    context: ContextView | None = None
+    context: ContextView | None = Field(default=None, description="what the requester said it is for (untrusted text)")
 
     @classmethod
     def of(cls, grant: Grant, connection: dict[str, str] | None = None) -> GrantView:
@@ -273,11 +298,13 @@ class GrantView(BaseModel):
 
 
 class EventView(BaseModel):
-    version: int
-    type: str
-    at: datetime
-    actor: str
-    detail: dict[str, Any] = {}
+    """One entry of a grant's append-only history."""
+
+    version: int = Field(description="the grant version this event produced")
+    type: str = Field(description="requested, approved, activated, extended, revoked, expired, denied, ...")
+    at: datetime = Field(description="when it happened")
+    actor: str = Field(description="who did it: a principal ARN, policy:<id> or eks-jit")
+    detail: dict[str, Any] = Field(default={}, description="what the event recorded (from/to status, reason, ...)")
 
     @classmethod
     def of(cls, event: GrantEvent) -> EventView:
@@ -285,29 +312,33 @@ class EventView(BaseModel):
 
 
 class GrantDetail(GrantView):
-    events: list[EventView]
+    """A grant with its whole history."""
+
+    events: list[EventView] = Field(description="the grant's events, oldest first")
 
 
 class GrantList(BaseModel):
-    grants: list[GrantView]
+    """Grants, newest first."""
+
+    grants: list[GrantView] = Field(description="the grants")
 
 
 class ErrorBody(BaseModel):
     """Every 4xx/5xx answer: a stable ``code``, a human ``message``, the ``field`` at fault."""
 
-    code: str
-    message: str
-    field: str | None = None
+    code: str = Field(description="stable, for programs: e.g. invalid_duration, policy_denied, grant_not_found")
+    message: str = Field(description="for people: what went wrong and what to do")
+    field: str | None = Field(default=None, description="the request field at fault (dotted: context.commands.0)")
     grant_id: str | None = Field(default=None, description="set when the refused request was recorded")
 
 
 class WhoAmI(BaseModel):
     """Who the API takes the caller to be, and what the registry says about them."""
 
-    principal: str
-    name: str | None = None
-    kind: str = "unknown"
-    groups: list[str] = []
+    principal: str = Field(description="the IAM role or user ARN (an assumed-role session resolved to its role)")
+    name: str | None = Field(default=None, description="its name in the registry")
+    kind: str = Field(default="unknown", description="agent, human or unknown (not in the registry)")
+    groups: list[str] = Field(default=[], description="its registry groups (policies and approver lists use them)")
     admin: bool = Field(default=False, description="an eks-jit admin: may read, list (all) and revoke any grant")
     auditor: bool = Field(default=False, description="may read every grant and the audit (auditors and admins)")
 
@@ -315,27 +346,33 @@ class WhoAmI(BaseModel):
 class ActivityView(BaseModel):
     """What the grant's principal did on the cluster during the grant, from the EKS audit log."""
 
-    grant_id: str
+    grant_id: str = Field(description="the grant")
     status: str = Field(
         description="complete | partial (still active or too recent) | audit_logging_off | never_active"
     )
-    window_start: str | None = None
-    window_end: str | None = None
-    total: int = 0
-    summary: list[dict[str, Any]] = []
+    window_start: str | None = Field(default=None, description="the start of the window looked at (ISO-8601)")
+    window_end: str | None = Field(default=None, description="its end (ISO-8601)")
+    total: int = Field(default=0, description="how many Kubernetes requests were made")
+    summary: list[dict[str, Any]] = Field(
+        default=[], description="per verb, resource and namespace: count and response codes"
+    )
     forbidden: list[dict[str, Any]] = Field(
         default=[], description="requests Kubernetes refused (403): outside the grant"
     )
-    requests: list[dict[str, Any]] = []
-    note: str = ""
+    requests: list[dict[str, Any]] = Field(default=[], description="the requests, oldest first")
+    note: str = Field(default="", description="why the report is partial or empty, when it is")
 
 
 class AuditRow(BaseModel):
-    grant: GrantView
+    """One grant for the auditor."""
+
+    grant: GrantView = Field(description="the grant, with its reason and context")
     activity: str = Field(description="one-line activity summary, or 'no report yet'")
-    forbidden: int = 0
+    forbidden: int = Field(default=0, description="how many of its requests Kubernetes refused (403)")
 
 
 class AuditList(BaseModel):
-    rows: list[AuditRow]
+    """One page of the audit."""
+
+    rows: list[AuditRow] = Field(description="grants requested in the range, oldest first")
     next: str | None = Field(default=None, description="pass as ?next= for the following page; absent on the last")
