@@ -206,7 +206,7 @@ def describe_grant(grant_id: GrantId) -> GrantDetail:
         "as the task is done: access you no longer need should not wait for the expiry. A pending "
         "request is withdrawn with `cancelGrant` instead. Errors: 409 `invalid_state` (not active or "
         "approved), 409 `extension_not_revocable` (its `grant_id` is the grant to revoke); 403 "
-        "`forbidden` (neither the requester nor an admin); 404 `grant_not_found`. " + COMMON
+        "`forbidden` (not the requester, one of its approvers or an admin); 404 `grant_not_found`. " + COMMON
     ),
     tags=["grants"],
     responses=ERRORS,
