@@ -44,12 +44,21 @@ class CliError(Exception):
 
 GRANT_COLUMNS = ("id", "kind", "status", "scope", "cluster", "namespaces", "expires_at", "requester")
 # What an approver needs to decide, without opening each request
-PENDING_COLUMNS = ("id", "kind", "requester", "cluster", "namespaces", "scope", "duration", "reason", "created_at")
+PENDING_COLUMNS = (
+    "id", "kind", "requester", "cluster", "namespaces", "scope", "duration", "reason", "task", "created_at",
+)  # fmt: skip
 
 
 def with_kind(grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Marks extensions (``extension of <grant>``): their window is their grant's, not their own."""
-    return [g | {"kind": f"extension of {g['extends'][:8]}" if g.get("extends") else "grant"} for g in grants]
+    return [
+        g
+        | {
+            "kind": f"extension of {g['extends'][:8]}" if g.get("extends") else "grant",
+            "task": _one_line((g.get("context") or {}).get("task_id") or ""),
+        }
+        for g in grants
+    ]
 
 
 def _cell(value: Any) -> str:
@@ -70,11 +79,30 @@ def show(args: argparse.Namespace, value: Any, human: str) -> None:
     print(json.dumps(value, indent=2) if args.output == "json" else human)
 
 
+CONTEXT_FIELDS = (("incident_url", "incident"), ("alert", "alert"), ("task_id", "task"))
+
+
+def _one_line(value: Any) -> str:
+    """A requester's text on one terminal line: control characters (escape sequences, newlines)
+    shown as ``\\xNN``-style escapes, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
+def context_lines(context: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A grant's context as (label, line) pairs: the requester's words, so quoted."""
+    if not context:
+        return []
+    lines = [(label, json.dumps(_one_line(context[k]))) for k, label in CONTEXT_FIELDS if context.get(k)]
+    lines += [(f"command {i}", json.dumps(_one_line(c))) for i, c in enumerate(context.get("commands") or [], 1)]
+    return lines
+
+
 def describe_grant(grant: dict[str, Any]) -> str:
     fields = ("id", "status", "requester", "cluster", "namespaces", "scope", "duration", "reason",
               "created_at", "activated_at", "expires_at", "ended_at", "status_reason", "approved_by")  # fmt: skip
     width = max(map(len, fields))
     lines = [f"{f.ljust(width)}  {_cell(grant.get(f))}" for f in fields if grant.get(f) not in (None, "", [])]
+    lines += [f"{k.ljust(width)}  {v}" for k, v in context_lines(grant.get("context"))]
     if grant.get("events"):
         lines += ["", table(grant["events"], ("version", "type", "at", "actor"))]
     return "\n".join(lines)
@@ -147,10 +175,24 @@ def propagation_hint(grant_id: str) -> None:
 # -- commands --------------------------------------------------------------------------------------------
 
 
+def request_context(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--context-*`` flags as the API's ``context`` object (None when none is given); the
+    API checks it (400 ``invalid_context``: exit 2)."""
+    context = {
+        "incident_url": args.context_url,
+        "alert": args.context_alert,
+        "task_id": args.context_task,
+        "commands": args.context_command or None,
+    }
+    return {k: v for k, v in context.items() if v is not None} or None
+
+
 def cmd_request(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args)
-    grant = client(args).request_grant(args.cluster, args.namespace, args.scope, args.duration, args.reason)
+    grant = client(args).request_grant(
+        args.cluster, args.namespace, args.scope, args.duration, args.reason, context=request_context(args)
+    )
     return _settle(args, grant)
 
 
@@ -209,7 +251,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    extension = client(args).extend(args.id, args.duration, args.reason)
+    extension = client(args).extend(args.id, args.duration, args.reason, context=request_context(args))
     return _settle(args, extension)
 
 
@@ -236,6 +278,7 @@ def cmd_activity(args: argparse.Namespace) -> int:
 AUDIT_COLUMNS = (
     "grant_id", "requester", "cluster", "namespaces", "scope", "reason", "status", "created_at",
     "approved_by", "activated_at", "expires_at", "ended_at", "ended_how", "forbidden", "activity",
+    "context_incident_url", "context_alert", "context_task_id", "context_commands",
 )  # fmt: skip
 
 
@@ -260,9 +303,23 @@ def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ended_how": grant.get("status_reason") or "",
                 "forbidden": row["forbidden"],
                 "activity": row["activity"],
+                **context_cells(grant.get("context") or {}),
             }
         )
     return flat
+
+
+def context_cells(context: dict[str, Any]) -> dict[str, str]:
+    """The request's context as CSV cells. The requester wrote them, and a spreadsheet runs a
+    cell that starts with ``= + - @`` (or a tab or CR) as a formula: such a cell gets a leading
+    ``'`` (OWASP, "CSV injection"). Commands are joined with `` ; `` in one cell."""
+    cells = {
+        "context_incident_url": context.get("incident_url") or "",
+        "context_alert": context.get("alert") or "",
+        "context_task_id": context.get("task_id") or "",
+        "context_commands": " ; ".join(context.get("commands") or []),
+    }
+    return {k: "'" + v if v.startswith(("=", "+", "-", "@", "\t", "\r")) else v for k, v in cells.items()}
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -469,6 +526,20 @@ def _common(suppress: bool) -> Parser:
     return common
 
 
+def add_context_flags(command: argparse.ArgumentParser) -> None:
+    """What the access is for, shown to approvers and kept in the audit (the API's ``context``)."""
+    group = command.add_argument_group("context (shown to approvers, kept in the audit)")
+    group.add_argument("--context-url", action=Once, metavar="URL", help="the incident or alert: an https:// link")
+    group.add_argument("--context-alert", action=Once, metavar="TEXT", help="the alert's title or text, one line")
+    group.add_argument("--context-task", action=Once, metavar="ID", help="the task or ticket id")
+    group.add_argument(
+        "--context-command",
+        action="append",
+        metavar="CMD",
+        help="a command it plans to run (repeat for each, in order; at most 10)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     common = _common(suppress=True)
     top = Parser(
@@ -487,6 +558,7 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("--scope", required=True, action=Once, help="a scope from the catalog, e.g. rollout-restart")
     request.add_argument("--duration", required=True, action=Once, help="90s, 15m, 1h or ISO-8601")
     request.add_argument("--reason", required=True, action=Once, help="why, for the approver and the audit")
+    add_context_flags(request)
     request.add_argument("--wait", action="store_true", help="wait until active, denied or expired")
     request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
     request.add_argument(
@@ -516,6 +588,7 @@ def parser() -> argparse.ArgumentParser:
     extend.add_argument("id", help="the grant (not one of its extensions)")
     extend.add_argument("--duration", required=True, action=Once, help="additional time, added to the current expiry")
     extend.add_argument("--reason", required=True, action=Once)
+    add_context_flags(extend)
     extend.add_argument("--wait", action="store_true")
     extend.add_argument("--timeout", type=float, default=3600.0)
     kube = add("kubeconfig", cmd_kubeconfig, "write a kubeconfig for an active grant (aws eks get-token)")

@@ -146,11 +146,22 @@ class Client:
     # -- the API ----------------------------------------------------------------------------------
 
     def request_grant(
-        self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str
+        self,
+        cluster: str,
+        namespace: str | None,
+        scope: str,
+        duration: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        body = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
+        """``context``: what the access is for, shown to approvers and kept for the audit, e.g.
+        ``{"incident_url": "https://…", "alert": "…", "task_id": "…", "commands": ["kubectl …"]}``
+        (docs/api.md, "Request context"); the API refuses a bad one with 400 ``invalid_context``."""
+        body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
         if namespace:
             body["namespace"] = namespace
+        if context:
+            body["context"] = context
         return self._call("POST", "/v1/grants", body)
 
     def catalog(self) -> list[dict[str, Any]]:
@@ -189,8 +200,14 @@ class Client:
     def cancel(self, grant_id: str, reason: str = "") -> dict[str, Any]:
         return self._call("POST", f"/v1/grants/{grant_id}/cancel", {"reason": reason})
 
-    def extend(self, grant_id: str, duration: str, reason: str) -> dict[str, Any]:
-        return self._call("POST", f"/v1/grants/{grant_id}/extend", {"duration": duration, "reason": reason})
+    def extend(
+        self, grant_id: str, duration: str, reason: str, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``context``: the extension's own (what the extra time is for), as for :meth:`request_grant`."""
+        body: dict[str, Any] = {"duration": duration, "reason": reason}
+        if context:
+            body["context"] = context
+        return self._call("POST", f"/v1/grants/{grant_id}/extend", body)
 
     def activity(self, grant_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/grants/{grant_id}/activity")

@@ -14,7 +14,7 @@ from datetime import timedelta
 from ..domain.catalog import DNS_LABEL, Level
 from ..domain.durations import format_duration
 from ..domain.errors import InvalidRequest
-from ..domain.grant import Decision, why_reason_is_short
+from ..domain.grant import Decision, RequestContext, why_reason_is_short
 from ..domain.policy import AccessQuestion
 from .ports import Deps
 
@@ -27,6 +27,7 @@ class AccessRequest:
     scope: str
     duration: timedelta
     reason: str
+    context: RequestContext | None = None  # shown to approvers, kept for the audit; policy does not read it
 
 
 def namespaces_for(deps: Deps, cluster_name: str, namespace: str | None, scope_name: str) -> tuple[str, ...]:

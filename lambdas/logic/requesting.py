@@ -17,6 +17,7 @@ from ..domain.grant import (
     ExtensionNotExtendable,
     Grant,
     GrantStatus,
+    RequestContext,
     new_grant,
     transition,
 )
@@ -35,9 +36,17 @@ def request_grant(deps: Deps, req: AccessRequest) -> Grant:
     return submit(deps, req, namespaces, decision)
 
 
-def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str) -> Grant:
+def request_extension(
+    deps: Deps,
+    caller: str,
+    grant_id: str,
+    extra: timedelta,
+    reason: str,
+    context: RequestContext | None = None,
+) -> Grant:
     """Ask to lengthen an active grant by ``extra``. Policy decides on the whole new window, so an
-    extension never takes a grant past the policy maximum."""
+    extension never takes a grant past the policy maximum. ``context`` is the extension's own (what
+    the extra time is for); the grant's stays on the grant."""
     if extra <= timedelta(0):
         raise InvalidRequest("an extension must be positive", code="invalid_duration", field="duration")
     parent = deps.store.get(grant_id)
@@ -57,6 +66,7 @@ def request_extension(deps: Deps, caller: str, grant_id: str, extra: timedelta, 
         parent.scope,
         parent.duration + extra,
         reason,
+        context,
     )
     namespaces, decision = decide(deps, whole)
     check_reason(reason)
@@ -80,6 +90,7 @@ def submit(
         decision=decision,
         now=now,
         extends=extends,
+        context=req.context,
     )
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))
     if decision.outcome == "deny":
