@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ("eks_jit.server.handlers.api", "eks_jit.server.handlers.revoke", "eks_jit.server.handlers.sweeper")
-TARGET = 1.5
+# issue 16: the api function is cold on nearly every incident (its import time is the agent's time
+# to access); revoke and the sweeper import less and are held tighter.
+TARGETS = {"api": 1.5, "revoke": 1.3, "sweeper": 1.3}
 PROBE = "import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
 
 
@@ -34,12 +36,13 @@ def measure(runs: int = 9) -> list[dict[str, object]]:
     for module in HANDLERS:
         seconds = sample(module, runs)
         ratio = seconds / baseline
+        target = TARGETS[module.rsplit(".", 1)[-1]]
         rows.append(
             {
                 "figure": f"cold-start import {module.rsplit('.', 1)[-1]} / import boto3",
                 "value": f"{ratio:.2f}x ({seconds * 1000:.0f} ms / {baseline * 1000:.0f} ms)",
-                "target": f"<= {TARGET}x",
-                "pass": ratio <= TARGET,
+                "target": f"<= {target}x",
+                "pass": ratio <= target,
             }
         )
     return rows

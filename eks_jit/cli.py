@@ -50,12 +50,21 @@ class CliError(Exception):
 
 GRANT_COLUMNS = ("id", "kind", "status", "scope", "cluster", "namespaces", "expires_at", "requester")
 # What an approver needs to decide, without opening each request
-PENDING_COLUMNS = ("id", "kind", "requester", "cluster", "namespaces", "scope", "duration", "reason", "created_at")
+PENDING_COLUMNS = (
+    "id", "kind", "requester", "cluster", "namespaces", "scope", "duration", "reason", "task", "created_at",
+)  # fmt: skip
 
 
 def with_kind(grants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Marks extensions (``extension of <grant>``): their window is their grant's, not their own."""
-    return [g | {"kind": f"extension of {g['extends'][:8]}" if g.get("extends") else "grant"} for g in grants]
+    return [
+        g
+        | {
+            "kind": f"extension of {g['extends'][:8]}" if g.get("extends") else "grant",
+            "task": _one_line((g.get("context") or {}).get("task_id") or ""),
+        }
+        for g in grants
+    ]
 
 
 def _cell(value: Any) -> str:
@@ -76,11 +85,30 @@ def show(args: argparse.Namespace, value: Any, human: str) -> None:
     print(json.dumps(value, indent=2) if args.output == "json" else human)
 
 
+CONTEXT_FIELDS = (("incident_url", "incident"), ("alert", "alert"), ("task_id", "task"))
+
+
+def _one_line(value: Any) -> str:
+    """A requester's text on one terminal line: control characters (escape sequences, newlines)
+    shown as ``\\xNN``-style escapes, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
+def context_lines(context: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A grant's context as (label, line) pairs: the requester's words, so quoted."""
+    if not context:
+        return []
+    lines = [(label, json.dumps(_one_line(context[k]))) for k, label in CONTEXT_FIELDS if context.get(k)]
+    lines += [(f"command {i}", json.dumps(_one_line(c))) for i, c in enumerate(context.get("commands") or [], 1)]
+    return lines
+
+
 def describe_grant(grant: dict[str, Any]) -> str:
     fields = ("id", "status", "requester", "cluster", "namespaces", "scope", "duration", "reason",
               "created_at", "activated_at", "expires_at", "ended_at", "status_reason", "approved_by")  # fmt: skip
     width = max(map(len, fields))
     lines = [f"{f.ljust(width)}  {_cell(grant.get(f))}" for f in fields if grant.get(f) not in (None, "", [])]
+    lines += [f"{k.ljust(width)}  {v}" for k, v in context_lines(grant.get("context"))]
     if grant.get("events"):
         lines += ["", table(grant["events"], ("version", "type", "at", "actor"))]
     return "\n".join(lines)
@@ -153,11 +181,58 @@ def propagation_hint(grant_id: str) -> None:
 # -- commands --------------------------------------------------------------------------------------------
 
 
+def request_context(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--context-*`` flags as the API's ``context`` object (None when none is given); the
+    API checks it (400 ``invalid_context``: exit 2)."""
+    context = {
+        "incident_url": args.context_url,
+        "alert": args.context_alert,
+        "task_id": args.context_task,
+        "commands": args.context_command or None,
+    }
+    return {k: v for k, v in context.items() if v is not None} or None
+
+
 def cmd_request(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
     grant = client(args).request_grant(
-        args.cluster, args.namespace, args.scope, args.duration, args.reason, idempotency_key=args.idempotency_key
+        args.cluster,
+        args.namespace,
+        args.scope,
+        args.duration,
+        args.reason,
+        context=request_context(args),
+        idempotency_key=args.idempotency_key,
     )
     return _settle(args, grant)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """What the request would get, nothing written: exit 0 if it would be granted (at once or by
+    approvers), 1 if it would be denied, so `eks-jit request --dry-run ... && ...` reads naturally."""
+    answer = client(args).dry_run(args.cluster, args.namespace, args.scope, args.duration, args.reason)
+    show(args, answer, describe_verdict(answer))
+    return 1 if answer["decision"] == "deny" else 0
+
+
+def describe_verdict(verdict: dict[str, Any]) -> str:
+    """One line: ``auto up to 15m``, ``manual up to 1h: 1 of group:payments-approvers``, ``deny: why``."""
+    if verdict["decision"] == "deny":
+        return f"deny: {verdict.get('reason') or 'no reason given'}"
+    line = f"{verdict['decision']} up to {verdict.get('max_duration')}"
+    if verdict["decision"] == "manual":
+        line += f": {verdict['approvals_required']} of {', '.join(verdict['approvers'])}"
+    longer = verdict.get("longer")
+    return f"{line}; longer: {describe_verdict(longer)}" if longer else line
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    entries = client(args).catalog()
+    rows = [e | {"namespace": e.get("namespace") or "(cluster)", "decision": describe_verdict(e)} for e in entries]
+    human = table(rows, ("cluster", "namespace", "scope", "decision")) if rows else "(nothing to request)"
+    show(args, entries, human)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -188,7 +263,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    extension = client(args).extend(args.id, args.duration, args.reason, idempotency_key=args.idempotency_key)
+    extension = client(args).extend(
+        args.id, args.duration, args.reason, context=request_context(args), idempotency_key=args.idempotency_key
+    )
     return _settle(args, extension)
 
 
@@ -215,6 +292,7 @@ def cmd_activity(args: argparse.Namespace) -> int:
 AUDIT_COLUMNS = (
     "grant_id", "requester", "cluster", "namespaces", "scope", "reason", "status", "created_at",
     "approved_by", "activated_at", "expires_at", "ended_at", "ended_how", "forbidden", "activity",
+    "context_incident_url", "context_alert", "context_task_id", "context_commands",
 )  # fmt: skip
 
 
@@ -239,9 +317,23 @@ def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ended_how": grant.get("status_reason") or "",
                 "forbidden": row["forbidden"],
                 "activity": row["activity"],
+                **context_cells(grant.get("context") or {}),
             }
         )
     return flat
+
+
+def context_cells(context: dict[str, Any]) -> dict[str, str]:
+    """The request's context as CSV cells. The requester wrote them, and a spreadsheet runs a
+    cell that starts with ``= + - @`` (or a tab or CR) as a formula: such a cell gets a leading
+    ``'`` (OWASP, "CSV injection"). Commands are joined with `` ; `` in one cell."""
+    cells = {
+        "context_incident_url": context.get("incident_url") or "",
+        "context_alert": context.get("alert") or "",
+        "context_task_id": context.get("task_id") or "",
+        "context_commands": " ; ".join(context.get("commands") or []),
+    }
+    return {k: "'" + v if v.startswith(("=", "+", "-", "@", "\t", "\r")) else v for k, v in cells.items()}
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -287,6 +379,16 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    import mcp  # noqa: F401 - first: without the 'mcp' extra, exit 2 naming the SDK, before anything else
+
+    from eks_jit.mcp import serve
+
+    api = client(args)  # the CLI's own credentials: --profile, the environment, --as NAME, --endpoint
+    kubeconfig_dir = Path(args.kubeconfig_dir) if args.kubeconfig_dir else None
+    return serve(api, transport=args.transport, host=args.host, port=args.port, kubeconfig_dir=kubeconfig_dir)
+
+
 def cmd_rbac_render(args: argparse.Namespace) -> int:
     from eks_jit.rbac import render
     from eks_jit.server.config import ConfigError, load_config
@@ -294,7 +396,7 @@ def cmd_rbac_render(args: argparse.Namespace) -> int:
     try:
         catalog, _ = load_config(args.config)
     except ConfigError as exc:
-        raise CliError(2, str(exc), "invalid_config") from None
+        raise CliError(2, " ".join(str(exc).split()), "invalid_config") from None
     for path in render(catalog, args.out, args.kubernetes_version):
         print(path)
     return 0
@@ -357,9 +459,24 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from eks_jit.local.stack import LocalControlPlane, PortBusy
+    from eks_jit.local.stack import LocalControlPlane, PortBusy, load_identities
+    from eks_jit.server.config import ConfigError, load_config
 
-    plane = LocalControlPlane(Path(args.state_dir), port=args.port, aws_port=args.aws_port)
+    for given in (args.config, args.identities):
+        if not given.is_file():
+            raise CliError(2, f"{given}: no such file", "no_such_file")
+    try:
+        load_config(args.config)  # a bad file is bad input, said before anything starts
+        load_identities(args.identities)
+    except (ConfigError, ValueError) as exc:
+        raise CliError(2, " ".join(str(exc).split()), "invalid_config") from None
+    plane = LocalControlPlane(
+        Path(args.state_dir),
+        port=args.port,
+        aws_port=args.aws_port,
+        config_path=args.config.resolve(),
+        identities_path=args.identities.resolve(),
+    )
     try:
         state = plane.start()
     except PortBusy as exc:
@@ -423,6 +540,20 @@ def _common(suppress: bool) -> Parser:
     return common
 
 
+def add_context_flags(command: argparse.ArgumentParser) -> None:
+    """What the access is for, shown to approvers and kept in the audit (the API's ``context``)."""
+    group = command.add_argument_group("context (shown to approvers, kept in the audit)")
+    group.add_argument("--context-url", action=Once, metavar="URL", help="the incident or alert: an https:// link")
+    group.add_argument("--context-alert", action=Once, metavar="TEXT", help="the alert's title or text, one line")
+    group.add_argument("--context-task", action=Once, metavar="ID", help="the task or ticket id")
+    group.add_argument(
+        "--context-command",
+        action="append",
+        metavar="CMD",
+        help="a command it plans to run (repeat for each, in order; at most 10)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     common = _common(suppress=True)
     top = Parser(
@@ -441,9 +572,14 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("--scope", required=True, action=Once, help="a scope from the catalog, e.g. rollout-restart")
     request.add_argument("--duration", required=True, action=Once, help="90s, 15m, 1h or ISO-8601")
     request.add_argument("--reason", required=True, action=Once, help="why, for the approver and the audit")
+    add_context_flags(request)
     request.add_argument("--wait", action="store_true", help="wait until active, denied or expired")
     request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
     request.add_argument("--idempotency-key", action=Once, help=IDEMPOTENCY_HELP)
+    request.add_argument(
+        "--dry-run", action="store_true", help="only say what policy would decide (exit 1 if deny); write nothing"
+    )
+    add("catalog", cmd_catalog, "what I could request, each with the decision a request would get")
     add("status", cmd_status, "show a grant and its events").add_argument("id")
     wait = add("wait", cmd_wait, "wait until a grant is active or over")
     wait.add_argument("id")
@@ -467,6 +603,7 @@ def parser() -> argparse.ArgumentParser:
     extend.add_argument("id", help="the grant (not one of its extensions)")
     extend.add_argument("--duration", required=True, action=Once, help="additional time, added to the current expiry")
     extend.add_argument("--reason", required=True, action=Once)
+    add_context_flags(extend)
     extend.add_argument("--wait", action="store_true")
     extend.add_argument("--timeout", type=float, default=3600.0)
     extend.add_argument("--idempotency-key", action=Once, help=IDEMPOTENCY_HELP)
@@ -478,6 +615,16 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")
     audit.add_argument("--until", required=True, help="ISO-8601 date or time, exclusive")
     audit.set_defaults(csv_ok=True)
+
+    mcp = add("mcp", cmd_mcp, "serve eks-jit as MCP tools for an agent (stdio, or streamable HTTP)")
+    mcp.set_defaults(extra="mcp")
+    mcp.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default: 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8766, help="HTTP: port (default: 8766); the URL is /mcp")
+    mcp.add_argument(
+        "--kubeconfig-dir",
+        help="where get_kubeconfig writes (default: $EKS_JIT_KUBECONFIG_DIR or ~/.kube/eks-jit)",
+    )
 
     rbac_parser = commands.add_parser("rbac", help="in-cluster RBAC for the scope catalog")
     rbac_parser.set_defaults(extra="rbac")  # every `rbac` command: see needs_extra
@@ -499,6 +646,18 @@ def parser() -> argparse.ArgumentParser:
         help="API port (default: $EKS_JIT_LOCAL_PORT or 8765; 0 picks a free one)",
     )
     up.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
+    up.add_argument(
+        "--config",
+        type=Path,
+        default=bundled("config", "local", "eks-jit.yaml"),
+        help="eks-jit.yaml (default: the demo's)",
+    )
+    up.add_argument(
+        "--identities",
+        type=Path,
+        default=bundled("config", "local", "identities.yaml"),
+        help="who may call the local API (default: the demo's)",
+    )
     up.add_argument("--state-dir", default=argparse.SUPPRESS, help="where local.json goes (default: .eks-jit)")
     up.set_defaults(run=cmd_local_up)
     inbox = local.add_parser(

@@ -191,14 +191,34 @@ class Client:
         scope: str,
         duration: str,
         reason: str,
+        context: dict[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Ask for access; safe to retry (see the module's notes on ``idempotency_key``)."""
-        body = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
+        """``context``: what the access is for, shown to approvers and kept for the audit, e.g.
+        ``{"incident_url": "https://…", "alert": "…", "task_id": "…", "commands": ["kubectl …"]}``
+        (docs/api.md, "Request context"); the API refuses a bad one with 400 ``invalid_context``.
+        Safe to retry: see the module's notes on ``idempotency_key``."""
+        body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
         if namespace:
             body["namespace"] = namespace
+        if context:
+            body["context"] = context
         return self._idempotent("POST", "/v1/grants", body, idempotency_key)
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """Everything this caller could request: one entry per (cluster, namespace, scope) with the
+        ``decision`` a request would get (``auto``, ``manual`` with ``approvers``, ``deny`` with the
+        ``reason``) and its ``max_duration``; ``longer`` when a longer window is decided otherwise."""
+        return list(self._call("GET", "/v1/catalog")["entries"])
+
+    def dry_run(self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str) -> dict[str, Any]:
+        """The decision ``request_grant`` with these arguments would get, writing nothing: bad input
+        raises the same ApiError; a denial is an answer (``decision: deny``), not an error."""
+        body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
+        if namespace:
+            body["namespace"] = namespace
+        return dict(self._call("POST", "/v1/grants", {**body, "dry_run": True}))
 
     def grant(self, grant_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/grants/{grant_id}")
@@ -223,10 +243,19 @@ class Client:
         return self._call("POST", f"/v1/grants/{grant_id}/cancel", {"reason": reason})
 
     def extend(
-        self, grant_id: str, duration: str, reason: str, *, idempotency_key: str | None = None
+        self,
+        grant_id: str,
+        duration: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """Ask to lengthen an active grant; safe to retry, like :meth:`request_grant`."""
-        body = {"duration": duration, "reason": reason}
+        """``context``: the extension's own (what the extra time is for), as for :meth:`request_grant`.
+        Safe to retry, like :meth:`request_grant`."""
+        body: dict[str, Any] = {"duration": duration, "reason": reason}
+        if context:
+            body["context"] = context
         return self._idempotent("POST", f"/v1/grants/{grant_id}/extend", body, idempotency_key)
 
     def activity(self, grant_id: str) -> dict[str, Any]:

@@ -70,6 +70,12 @@ def _body(body: bytes) -> dict[str, Any]:
         return {"body": base64.b64encode(body).decode(), "isBase64Encoded": True}
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: an alert storm (50 agents connecting at once) had
+    # connections reset before a thread could accept them. API Gateway has no such queue.
+    request_queue_size = 128
+
+
 class Gateway:
     def __init__(
         self,
@@ -100,7 +106,7 @@ class Gateway:
         self._identities = identities
         self._region = region
         self._context = context_factory
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

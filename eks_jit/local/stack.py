@@ -51,12 +51,21 @@ def ensure_free(port: int) -> None:
 
 
 def load_identities(path: Path = IDENTITIES) -> dict[str, Identity]:
-    """The shipped identities with fresh secret keys: access key id -> Identity."""
-    entries = yaml.safe_load(path.read_text())["identities"]
-    return {
-        e["access_key_id"]: Identity(e["name"], e["access_key_id"], secrets.token_urlsafe(30), e["principal_arn"])
-        for e in entries
-    }
+    """The identities of ``path`` (the shipped ones by default) with fresh secret keys: access key
+    id -> Identity. ValueError says what is wrong with the file."""
+    try:
+        entries = yaml.safe_load(path.read_text())["identities"]
+        found = {
+            e["access_key_id"]: Identity(e["name"], e["access_key_id"], secrets.token_urlsafe(30), e["principal_arn"])
+            for e in entries
+        }
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: not an identities file (identities: [{{name, access_key_id, principal_arn}}]): {exc}"
+        ) from None
+    if len({i.name for i in found.values()}) != len(entries) or len(found) != len(entries):
+        raise ValueError(f"{path}: every identity needs its own name and access_key_id")
+    return found
 
 
 @dataclass
@@ -65,6 +74,7 @@ class LocalControlPlane:
     port: int = 0
     aws_port: int = 0
     config_path: Path = LOCAL_CONFIG
+    identities_path: Path = IDENTITIES
     sweep_every: float = 10.0
     propagation_delay: float = field(
         default_factory=lambda: float(os.environ.get("EKS_JIT_LOCAL_PROPAGATION_SECONDS", PROPAGATION_SECONDS))
@@ -125,7 +135,7 @@ class LocalControlPlane:
             resources.approvals_topic_arn,
             [p.name for p in catalog.principals if p.kind == "human"],
         )
-        identities = load_identities()
+        identities = load_identities(self.identities_path)
         self._gateway = Gateway(self.port, api.handler, identities, _context, region=REGION)
         environment = resources.environment(self.config_path, public_url=self._gateway.url, endpoint_url=endpoint)
         bootstrap.use(bootstrap.build(read_environment(environment)))

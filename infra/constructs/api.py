@@ -55,6 +55,7 @@ ROUTES = (
     Route("GET", "/v1/grants/{grant_id}/activity"),
     Route("GET", "/v1/approvals"),
     Route("GET", "/v1/whoami"),
+    Route("GET", "/v1/catalog"),
     Route("GET", "/v1/audit"),  # query string since/until: validated by the function
     Route("GET", "/v1/approval-links/{token}", signed=False),  # shows a confirm page, decides nothing
     Route("POST", "/v1/approval-links/{token}", signed=False),  # the page's form (urlencoded) decides

@@ -16,7 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from ..domain.errors import Conflict, GrantNotFound, TransientAwsError
-from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus
+from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus, RequestContext
 from .aws import error_code, transient_errors
 from .table import (
     ACCESS_PREFIX,
@@ -90,6 +90,7 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
             "status_reason": grant.status_reason,
             "extends": grant.extends,
             "extended_by": list(grant.extended_by) or None,
+            "context": grant.context.to_json() if grant.context else None,
             "gsi1pk": f"STATUS#{grant.status.value}",
             "gsi1sk": f"{_order_key(order)}#{grant.id}",
             "gsi2pk": f"REQUESTER#{grant.requester}",
@@ -120,6 +121,7 @@ def grant_from_item(raw: dict[str, Any]) -> Grant:
         status_reason=item.get("status_reason", ""),
         extends=item.get("extends"),
         extended_by=tuple(item.get("extended_by", ())),
+        context=RequestContext.model_validate(item["context"]) if item.get("context") else None,  # older items: none
     )
 
 

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from ..domain.errors import NotificationFailed
-from ..domain.grant import REASON, Grant, summary_rows, untrusted_line
+from ..domain.grant import REASON, Grant, context_rows, summary_rows, untrusted_line
 from ..logic.ports import ChatMessage, Secrets
 
 APPROVE, DENY = "approve", "deny"
@@ -33,6 +33,28 @@ def _fields(grant: Grant) -> list[dict[str, Any]]:
     ]
 
 
+SECTION_TEXT_MAX = 3000  # Slack's limit on a section's text
+CONTEXT_HEADING = "What the requester says this is for (their words, not checked by eks-jit):"
+
+
+def _context_blocks(grant: Grant) -> list[dict[str, Any]]:
+    """The request's context as one plain_text section: our heading and labels, then each value
+    (already one line) quoted. plain_text is never parsed as mrkdwn, so ``<!channel>``, ``<@U…>``,
+    ``<https://…|label>`` and ``*bold*`` stay visible characters; ``&<>`` are escaped as well,
+    as for the reason. Cut to fit Slack's limit, saying so."""
+    rows = context_rows(grant.context)
+    if not rows:
+        return []
+    lines = [CONTEXT_HEADING]
+    for label, value in rows:
+        line = f'{label}: "{escape(value)}"'
+        if sum(len(x) + 1 for x in lines) + len(line) > SECTION_TEXT_MAX - 40:
+            lines.append(f"(… {len(rows) - len(lines) + 1} more: see the grant)")
+            break
+        lines.append(line)
+    return [{"type": "section", "text": {"type": "plain_text", "text": "\n".join(lines), "emoji": False}}]
+
+
 def _confirm(verb: str, grant: Grant) -> dict[str, Any]:
     return {
         "title": {"type": "plain_text", "text": f"{verb.capitalize()} this request?"},
@@ -49,6 +71,7 @@ def request_blocks(grant: Grant, approvers: list[str]) -> list[dict[str, Any]]:
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Access request* `{grant.id}`"}},
         {"type": "section", "fields": _fields(grant)},
+        *_context_blocks(grant),
         {
             "type": "context",
             "elements": [{"type": "plain_text", "text": "Approvers: " + (", ".join(approvers) or "-")}],
@@ -88,6 +111,7 @@ def outcome_blocks(grant: Grant, outcome: str) -> list[dict[str, Any]]:
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Access request* `{grant.id}`"}},
         {"type": "section", "fields": _fields(grant)},
+        *_context_blocks(grant),
         {"type": "section", "text": {"type": "mrkdwn", "text": line}},
     ]
 
@@ -112,7 +136,11 @@ class SlackChat:
     def ask(self, grant: Grant, approvers: list[str]) -> ChatMessage:
         try:
             sent = self._web().chat_postMessage(
-                channel=self._channel, text=f"Access request {grant.id}", blocks=request_blocks(grant, approvers)
+                channel=self._channel,
+                text=f"Access request {grant.id}",
+                blocks=request_blocks(grant, approvers),
+                unfurl_links=False,  # a requester's link gets no preview (and no fetch by Slack)
+                unfurl_media=False,
             )
         except SlackApiError as exc:
             raise NotificationFailed(f"Slack refused the message: {exc.response.get('error')}") from exc

@@ -7,20 +7,23 @@ import json
 from typing import Any
 
 from ..domain.durations import format_duration
-from ..domain.grant import REASON, Grant, GrantEvent, untrusted_line
+from ..domain.grant import REASON, Grant, GrantEvent, context_rows, untrusted_line
 from ..logic.ports import ApprovalAsk
 from .aws import transient_errors
 
 
 def summary(grant: Grant) -> str:
-    """Who asks for what, then the requester's reason as one quoted line (it cannot start a
-    line of its own, so it cannot draw a block that looks like ours)."""
+    """Who asks for what, then the requester's reason and context, each one quoted line under our
+    label (none can start a line of its own, so none can draw a block that looks like ours)."""
     where = f"{grant.cluster}/{','.join(grant.namespaces)}" if grant.namespaces else grant.cluster
+    context = "".join(
+        f'\n{label} (requester\'s words, unchecked): "{value}"' for label, value in context_rows(grant.context)
+    )
     return (
         f"{grant.requester} asks for '{grant.scope}' on {where} for {format_duration(grant.duration)}.\n"
         f"Request: {grant.id}\n"
         f'{REASON}: "{untrusted_line(grant.reason)}"'
-    )
+    ) + context
 
 
 def approval_message(ask: ApprovalAsk) -> str:

@@ -65,4 +65,8 @@ def validation_body(errors: Sequence[Any]) -> ErrorBody:
         message = f"'{field}' is required"
     elif first.get("type") == "extra_forbidden":
         message = f"'{field}' is not a known field"
-    return ErrorBody(code="invalid_request", message=message, field=field)
+    elif first.get("type") == "value_error":  # our validators' own words, without pydantic's prefix
+        message = message.removeprefix("Value error, ")
+    # a request's context (what approvers read) has its own code, so an agent knows which part to fix
+    code = "invalid_context" if loc[:1] == ["context"] else "invalid_request"
+    return ErrorBody(code=code, message=message, field=field)

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from ..domain.errors import PolicyDenied
 from ..logic.ports import Deps
-from ..observability import logger
+from ..observability import MetricUnit, logger, metrics
 from .errors import IDEMPOTENCY_KEY_RULE, body_of, status_of
 
 HEADER = "Idempotency-Key"
@@ -100,8 +100,9 @@ def respond(
         return {"status": status, "body": body.model_dump(mode="json")}
 
     answer, replayed = deps.idempotency.once(caller, key, same, first_answer, in_flight=_in_flight(context))
-    if replayed:
+    if replayed:  # an agent retried: how often, and why, says whether answers are getting lost
         logger.info("idempotent replay", extra={"status": answer["status"]})
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
     response = _json(int(answer["status"]), answer["body"], {REPLAYED: "true"} if replayed else None)
     if response.status_code >= 300:
         raise StoredAnswer(response)

@@ -4,18 +4,149 @@ document (docs/openapi.json) is generated from these."""
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from ..domain import grant as domain
 from ..domain.durations import format_duration
-from ..domain.grant import Grant, GrantEvent, GrantStatus
+from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # At least 3 characters (eks_jit.server.domain.grant.MIN_REASON), checked after the cluster, scope,
 # namespace and duration so that the most useful error wins: 400 reason_too_short.
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+# -- a request's context: untrusted text an approver reads, so bounded and refused rather than cleaned --
+
+CONTEXT_MAX_BYTES = 4096  # the whole context as compact UTF-8 JSON
+CONTEXT_MAX_COMMANDS = 10
+# Control (Cc: newlines, tabs, escapes), format (Cf: bidi overrides, zero-width), line/paragraph
+# separators, private-use and surrogate code points: none belongs in one line an approver reads.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def _one_line(value: str) -> str:
+    bad = next((c for c in value if unicodedata.category(c) in _REFUSED_CATEGORIES), None)
+    if bad is not None:
+        raise ValueError(
+            f"control, format and line-break characters are not allowed (found U+{ord(bad):04X}): "
+            "one line of plain text"
+        )
+    return value
+
+
+_URL_REFUSED = frozenset('<>"\\^`{|}')
+
+
+def is_https_link(value: str) -> bool:
+    """An absolute ``https://`` URL with a host, no user:password part, printable ASCII only (an IDN
+    is sent in its ``xn--`` form) and none of ``<>"\\^`{|}``: what an approver reads is exactly
+    where it goes, and it cannot leave an HTML attribute."""
+    if not value.startswith("https://") or not value.isascii() or any(c.isspace() or c in _URL_REFUSED for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return bool(parts.hostname) and parts.username is None and parts.password is None
+
+
+def _https_url(value: str) -> str:
+    if not is_https_link(value):
+        raise ValueError(
+            "must be an https:// URL with a host, of printable ASCII (no spaces, quotes or <>), no user:password@",
+        )
+    return value
+
+
+def _line(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+IncidentUrl = Annotated[str, _line(1024), AfterValidator(_https_url)]
+AlertText = Annotated[str, _line(500), AfterValidator(_one_line)]
+TaskId = Annotated[str, _line(128), AfterValidator(_one_line)]
+Command = Annotated[str, _line(500), AfterValidator(_one_line)]
+
+
+class RequestContext(BaseModel):
+    """What the access is for, shown to approvers (Slack, email, the approval page) as the
+    requester's own words and kept with the grant for the audit. Every field is optional and
+    one line of plain text: control, format (bidi, zero-width) and line-break characters are
+    refused, as are unknown fields; the whole object is at most 4096 bytes as JSON. Policy does
+    not read it. Refusals answer 400 ``invalid_context`` naming the field."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "incident_url": "https://example.pagerduty.com/incidents/Q1ABCD2EFGH3IJ",
+                    "alert": "KubeDeploymentReplicasMismatch payments/payments-api",
+                    "task_id": "INC-4711",
+                    "commands": ["kubectl -n payments rollout restart deployment/payments-api"],
+                }
+            ]
+        },
+    )
+
+    incident_url: IncidentUrl | None = Field(
+        default=None,
+        description="the incident, alert or ticket this is for: an https:// URL (at most 1024 characters)",
+    )
+    alert: AlertText | None = Field(
+        default=None, description="the alert's title or text, one line (at most 500 characters)"
+    )
+    task_id: TaskId | None = Field(default=None, description="the agent's task or ticket id (at most 128 characters)")
+    commands: list[Command] = Field(
+        default=[],
+        max_length=CONTEXT_MAX_COMMANDS,
+        description=(
+            f"the commands the agent plans to run with the access, in order: at most {CONTEXT_MAX_COMMANDS}, "
+            "each one line of at most 500 characters"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> RequestContext:
+        size = len(
+            json.dumps(self.model_dump(exclude_defaults=True), separators=(",", ":"), ensure_ascii=False).encode()
+        )
+        if size > CONTEXT_MAX_BYTES:
+            raise ValueError(f"the context is {size} bytes as JSON; at most {CONTEXT_MAX_BYTES} are kept")
+        return self
+
+    def to_domain(self) -> domain.RequestContext:
+        return domain.RequestContext(
+            incident_url=self.incident_url, alert=self.alert, task_id=self.task_id, commands=tuple(self.commands)
+        )
+
+
+class ContextView(BaseModel):
+    """A grant's context as it was given (the requester's words: show it as untrusted text)."""
+
+    incident_url: str | None = Field(default=None, description="the incident, alert or ticket link given")
+    alert: str | None = Field(default=None, description="the alert text given")
+    task_id: str | None = Field(default=None, description="the task or ticket id given")
+    commands: list[str] = Field(default=[], description="the commands it said it plans to run")
+
+    @classmethod
+    def of(cls, context: domain.RequestContext | None) -> ContextView | None:
+        if context is None:
+            return None
+        return cls(
+            incident_url=context.incident_url,
+            alert=context.alert,
+            task_id=context.task_id,
+            commands=list(context.commands),
+        )
 
 
 class GrantRequest(BaseModel):
@@ -36,11 +167,22 @@ class GrantRequest(BaseModel):
         },
     )
 
-    cluster: Text
-    namespace: Annotated[str, StringConstraints(max_length=253)] | None = None
-    scope: Text
-    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-    reason: Reason
+    cluster: Text = Field(description="a cluster name from the catalog (`eks-jit` config), e.g. prod-eks")
+    namespace: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="the namespace; omit for a cluster-wide scope"
+    )
+    scope: Text = Field(description="a scope from the catalog, e.g. rollout-restart: what the access allows")
+    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = Field(
+        description="how long: 90s, 15m, 1h or ISO-8601 (PT15M); within the policy's maximum"
+    )
+    reason: Reason = Field(description="why, in a sentence: the approver and the audit read it (at least 3 characters)")
+    context: RequestContext | None = Field(
+        default=None, description="what the access is for, shown to approvers and kept for the audit"
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="answer 200 with the decision this request would get (auto, manual or deny) and write nothing",
+    )
 
 
 class ExtendRequest(BaseModel):
@@ -48,14 +190,21 @@ class ExtendRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
-    reason: Reason
+    duration: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)] = Field(
+        description="additional time, added to the grant's current expiry: 90s, 15m, 1h or ISO-8601"
+    )
+    reason: Reason = Field(description="why more time is needed (at least 3 characters)")
+    context: RequestContext | None = Field(default=None, description="what the extra time is for, for the approvers")
 
 
 class RevokeRequest(BaseModel):
+    """Why a grant is ended (revoke) or a request withdrawn (cancel)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    reason: Annotated[str, StringConstraints(max_length=1000)] = Field(
+        default="", description="why, kept in the grant's events"
+    )
 
 
 class DecisionRequest(BaseModel):
@@ -63,47 +212,61 @@ class DecisionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = Field(
+        default="", description="the approver's comment, kept in the grant's events"
+    )
 
 
 class DecisionView(BaseModel):
-    outcome: str
-    policies: list[str]
-    reason: str = ""
-    approvals_required: int = 0
-    approvers: list[str] = []
+    """What policy said about the request when it arrived."""
+
+    outcome: str = Field(description="auto_approve | needs_approval | deny | too_long")
+    policies: list[str] = Field(description="the ids of the Cedar policies that decided")
+    reason: str = Field(default="", description="why, when denied")
+    approvals_required: int = Field(default=0, description="how many approvers must agree (needs_approval)")
+    approvers: list[str] = Field(default=[], description="who may approve: principal ARNs and group:<name> entries")
 
 
 class Connection(BaseModel):
     """What an active grant's holder needs to reach the cluster: with it, `eks-jit kubeconfig`
     writes a kubeconfig whose user runs `aws eks get-token` (no eks:* permission needed)."""
 
-    cluster: str
-    region: str
-    endpoint: str
-    certificate_authority: str
+    cluster: str = Field(description="the EKS cluster's name (for `aws eks get-token --cluster-name`)")
+    region: str = Field(description="the cluster's AWS region")
+    endpoint: str = Field(description="the Kubernetes API server URL")
+    certificate_authority: str = Field(
+        description="the cluster's CA certificate, base64 (kubeconfig certificate-authority-data)"
+    )
 
 
 class GrantView(BaseModel):
-    id: str
-    status: GrantStatus
-    requester: str
-    cluster: str
-    namespaces: list[str]
-    scope: str
-    reason: str
-    duration: str
-    created_at: datetime
-    approved_at: datetime | None = None
-    approved_by: list[str] = []
-    activated_at: datetime | None = None
-    expires_at: datetime | None = None
-    ended_at: datetime | None = None
-    status_reason: str = ""
-    extends: str | None = None
-    version: int
-    decision: DecisionView
+    """A grant (or an extension request) as its requester, approvers and auditors see it."""
+
+    id: str = Field(description="the grant id (a UUID): pass it to every /v1/grants/{grant_id} route")
+    status: GrantStatus = Field(
+        description="pending_approval, approved, active (access given), or ended: expired, revoked, denied, "
+        "cancelled, failed"
+    )
+    requester: str = Field(description="the IAM role or user ARN that asked")
+    cluster: str = Field(description="the cluster")
+    namespaces: list[str] = Field(description="the namespaces the access covers; empty for a cluster-wide scope")
+    scope: str = Field(description="the scope asked for")
+    reason: str = Field(description="the requester's reason")
+    duration: str = Field(description="the window's length, e.g. 15m (an extension: the time it adds)")
+    created_at: datetime = Field(description="when it was requested")
+    approved_at: datetime | None = Field(default=None, description="when it was approved (by policy or people)")
+    approved_by: list[str] = Field(default=[], description="who approved: policy:<id> or approver ARNs")
+    activated_at: datetime | None = Field(default=None, description="when the access was given")
+    expires_at: datetime | None = Field(default=None, description="when the access ends on its own")
+    ended_at: datetime | None = Field(default=None, description="when it ended (expired, revoked, denied, ...)")
+    status_reason: str = Field(default="", description="why it is in its status (a denial's or revocation's reason)")
+    extends: str | None = Field(
+        default=None, description="on an extension request: the grant whose window it lengthens"
+    )
+    version: int = Field(description="increases by one with every event")
+    decision: DecisionView = Field(description="what policy said when the request arrived")
     connection: Connection | None = Field(default=None, description="set while the grant is active")
+    context: ContextView | None = Field(default=None, description="what the requester said it is for (untrusted text)")
 
     @classmethod
     def of(cls, grant: Grant, connection: dict[str, str] | None = None) -> GrantView:
@@ -127,6 +290,7 @@ class GrantView(BaseModel):
             extends=grant.extends,
             version=grant.version,
             connection=Connection(**connection) if connection and grant.status is GrantStatus.ACTIVE else None,
+            context=ContextView.of(grant.context),
             decision=DecisionView(
                 outcome=d.outcome,
                 policies=list(d.policy_ids),
@@ -138,11 +302,13 @@ class GrantView(BaseModel):
 
 
 class EventView(BaseModel):
-    version: int
-    type: str
-    at: datetime
-    actor: str
-    detail: dict[str, Any] = {}
+    """One entry of a grant's append-only history."""
+
+    version: int = Field(description="the grant version this event produced")
+    type: str = Field(description="requested, approved, activated, extended, revoked, expired, denied, ...")
+    at: datetime = Field(description="when it happened")
+    actor: str = Field(description="who did it: a principal ARN, policy:<id> or eks-jit")
+    detail: dict[str, Any] = Field(default={}, description="what the event recorded (from/to status, reason, ...)")
 
     @classmethod
     def of(cls, event: GrantEvent) -> EventView:
@@ -150,29 +316,33 @@ class EventView(BaseModel):
 
 
 class GrantDetail(GrantView):
-    events: list[EventView]
+    """A grant with its whole history."""
+
+    events: list[EventView] = Field(description="the grant's events, oldest first")
 
 
 class GrantList(BaseModel):
-    grants: list[GrantView]
+    """Grants, newest first."""
+
+    grants: list[GrantView] = Field(description="the grants")
 
 
 class ErrorBody(BaseModel):
     """Every 4xx/5xx answer: a stable ``code``, a human ``message``, the ``field`` at fault."""
 
-    code: str
-    message: str
-    field: str | None = None
+    code: str = Field(description="stable, for programs: e.g. invalid_duration, policy_denied, grant_not_found")
+    message: str = Field(description="for people: what went wrong and what to do")
+    field: str | None = Field(default=None, description="the request field at fault (dotted: context.commands.0)")
     grant_id: str | None = Field(default=None, description="set when the refused request was recorded")
 
 
 class WhoAmI(BaseModel):
     """Who the API takes the caller to be, and what the registry says about them."""
 
-    principal: str
-    name: str | None = None
-    kind: str = "unknown"
-    groups: list[str] = []
+    principal: str = Field(description="the IAM role or user ARN (an assumed-role session resolved to its role)")
+    name: str | None = Field(default=None, description="its name in the registry")
+    kind: str = Field(default="unknown", description="agent, human or unknown (not in the registry)")
+    groups: list[str] = Field(default=[], description="its registry groups (policies and approver lists use them)")
     admin: bool = Field(default=False, description="an eks-jit admin: may read, list (all) and revoke any grant")
     auditor: bool = Field(default=False, description="may read every grant and the audit (auditors and admins)")
 
@@ -180,27 +350,99 @@ class WhoAmI(BaseModel):
 class ActivityView(BaseModel):
     """What the grant's principal did on the cluster during the grant, from the EKS audit log."""
 
-    grant_id: str
+    grant_id: str = Field(description="the grant")
     status: str = Field(
         description="complete | partial (still active or too recent) | audit_logging_off | never_active"
     )
-    window_start: str | None = None
-    window_end: str | None = None
-    total: int = 0
-    summary: list[dict[str, Any]] = []
+    window_start: str | None = Field(default=None, description="the start of the window looked at (ISO-8601)")
+    window_end: str | None = Field(default=None, description="its end (ISO-8601)")
+    total: int = Field(default=0, description="how many Kubernetes requests were made")
+    summary: list[dict[str, Any]] = Field(
+        default=[], description="per verb, resource and namespace: count and response codes"
+    )
     forbidden: list[dict[str, Any]] = Field(
         default=[], description="requests Kubernetes refused (403): outside the grant"
     )
-    requests: list[dict[str, Any]] = []
-    note: str = ""
+    requests: list[dict[str, Any]] = Field(default=[], description="the requests, oldest first")
+    note: str = Field(default="", description="why the report is partial or empty, when it is")
 
 
 class AuditRow(BaseModel):
-    grant: GrantView
+    """One grant for the auditor."""
+
+    grant: GrantView = Field(description="the grant, with its reason and context")
     activity: str = Field(description="one-line activity summary, or 'no report yet'")
-    forbidden: int = 0
+    forbidden: int = Field(default=0, description="how many of its requests Kubernetes refused (403)")
 
 
 class AuditList(BaseModel):
-    rows: list[AuditRow]
+    """One page of the audit."""
+
+    rows: list[AuditRow] = Field(description="grants requested in the range, oldest first")
     next: str | None = Field(default=None, description="pass as ?next= for the following page; absent on the last")
+
+
+# What a decision means to a caller that has not asked yet: auto-approved, needs approvers, refused.
+Outcome = Literal["auto", "manual", "deny"]
+_OUTCOMES: dict[str, Outcome] = {"auto_approve": "auto", "needs_approval": "manual", "deny": "deny", "too_long": "deny"}
+
+
+class Verdict(BaseModel):
+    """What policy decides for a request: ``auto`` (active at once), ``manual`` (pending until
+    ``approvals_required`` of ``approvers`` approve, within ``approval_timeout``) or ``deny``
+    (``reason`` says why)."""
+
+    decision: Outcome = Field(description="auto: granted at once; manual: approvers decide; deny: refused")
+    max_duration: str | None = Field(default=None, description="the longest window this decision covers")
+    approvals_required: int = Field(default=0, description="manual: how many approvers must approve")
+    approvers: list[str] = Field(
+        default=[], description="manual: who may approve (principal ARNs and group:<name> entries)"
+    )
+    approval_timeout: str | None = Field(
+        default=None, description="manual: how long approvers have before the request expires"
+    )
+    reason: str = Field(default="", description="deny: why policy refuses it")
+    policies: list[str] = Field(default=[], description="the policy ids that decided")
+
+    @classmethod
+    def of(cls, decision: Decision) -> Verdict:
+        return cls(
+            decision=_OUTCOMES[decision.outcome],
+            max_duration=format_duration(decision.max_duration) if decision.max_duration else None,
+            approvals_required=decision.approvals_required,
+            approvers=list(decision.approvers),
+            approval_timeout=format_duration(decision.approval_timeout) if decision.approval_timeout else None,
+            reason=decision.reason,
+            policies=list(decision.policy_ids),
+        )
+
+
+class CatalogEntry(Verdict):
+    """One (cluster, namespace, scope) the caller could request, decided for the shortest window."""
+
+    cluster: str = Field(description="the cluster, as requests name it")
+    namespace: str | None = Field(default=None, description="absent for a cluster-wide scope")
+    scope: str = Field(description="the scope, as requests name it")
+    level: str = Field(description="namespace or cluster")
+    description: str = Field(description="what the scope allows, from the catalog")
+    longer: Verdict | None = Field(
+        default=None,
+        description="set when a window longer than max_duration is decided otherwise (e.g. approvers beyond the "
+        "auto-approval limit): that decision and its own max_duration",
+    )
+
+
+class CatalogView(BaseModel):
+    """Everything the caller could request, each with the decision a request would get."""
+
+    entries: list[CatalogEntry] = Field(description="one per (cluster, namespace, scope), denied ones included")
+
+
+class DryRunView(Verdict):
+    """The decision a request would get; nothing was written."""
+
+    dry_run: Literal[True] = Field(default=True, description="always true: nothing was written")
+    cluster: str = Field(description="the cluster asked for")
+    namespaces: list[str] = Field(description="the namespace asked for, or none for a cluster-wide scope")
+    scope: str = Field(description="the scope asked for")
+    duration: str = Field(description="the duration asked for, as given")

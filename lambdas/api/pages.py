@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ..domain.grant import REASON, Grant, summary_rows
+from ..domain.grant import CONTEXT_LABELS, REASON, Grant, context_rows, summary_rows
+from .models import is_https_link
 
 HEADERS = {
     "Content-Security-Policy": (
@@ -44,6 +45,35 @@ def _summary(grant: Grant) -> str:
     )
 
 
+def _href(url: str) -> str | None:
+    """``url`` as an attribute value if it may be a link (the API's own rule: ``https://``, a host,
+    nothing that could leave the attribute), else None and it is shown as text only. The API
+    refuses anything else already; this is the page not trusting that."""
+    return escape(url, quote=True) if is_https_link(url) else None
+
+
+def _context(grant: Grant) -> str:
+    """The request's context, every value the requester's words: quoted, escaped; the link is the
+    text it is (the whole of it, so what you read is where it goes) and opens with no referrer."""
+    rows = context_rows(grant.context)
+    if not rows:
+        return ""
+    items = []
+    url = grant.context.incident_url if grant.context else None
+    for label, value in rows:
+        href = _href(url) if url and label == CONTEXT_LABELS["incident_url"] else None
+        shown = (
+            f"<a href='{href}' rel='noopener noreferrer nofollow' target='_blank'>{escape(value)}</a>"
+            if href and value == url
+            else f"<q>{escape(value)}</q>"
+        )
+        items.append(f"<dt>{escape(label)}</dt><dd>{shown}</dd>")
+    return (
+        "<h2>What the requester says this is for</h2>"
+        "<p>Their words, not checked by eks-jit.</p><dl>" + "".join(items) + "</dl>"
+    )
+
+
 def confirm(grant: Grant, approver: str) -> str:
     form = (
         "<form method='post'>"
@@ -55,6 +85,7 @@ def confirm(grant: Grant, approver: str) -> str:
         "Approve this access request?",
         f"<p>You are deciding as <b>{escape(approver)}</b>. Nothing happens until you press a button.</p>"
         + _summary(grant)
+        + _context(grant)
         + form,
     )
 

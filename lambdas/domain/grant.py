@@ -137,6 +137,27 @@ class Decision(BaseModel):
     approval_timeout: timedelta | None = None
 
 
+class RequestContext(BaseModel):
+    """What the requester says the access is for, for the approver and the audit: an incident or
+    alert link, the alert's text, a task id, the commands it plans to run. Untrusted text: the
+    API bounds it (lambdas/api/models.py) and whoever shows it renders it with
+    :func:`context_rows`, never as markup."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_url: str | None = None
+    alert: str | None = None
+    task_id: str | None = None
+    commands: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.incident_url or self.alert or self.task_id or self.commands)
+
+    def to_json(self) -> dict[str, Any]:
+        """Only what was given (the stored item, the ``requested`` event)."""
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
 class Grant(BaseModel):
     """A request for access and everything that happened to it since."""
 
@@ -161,6 +182,7 @@ class Grant(BaseModel):
     status_reason: str = ""
     extends: str | None = None  # set on an extension request: the grant whose window it lengthens
     extended_by: tuple[str, ...] = ()  # on a grant: the extensions applied to it
+    context: RequestContext | None = None  # what the requester said it is for (untrusted)
 
     def justifies_access(self) -> bool:
         """Only an active grant puts anything into an access entry; an extension never does
@@ -193,8 +215,11 @@ def new_grant(
     decision: Decision,
     now: datetime,
     extends: str | None = None,
+    context: RequestContext | None = None,
 ) -> tuple[Grant, GrantEvent]:
-    """A freshly requested grant (version 1) and its ``requested`` event."""
+    """A freshly requested grant (version 1) and its ``requested`` event (which keeps the
+    request's context: the audit reads it there too)."""
+    context = None if context is None or context.is_empty() else context
     grant = Grant(
         id=grant_id,
         requester=requester,
@@ -208,6 +233,7 @@ def new_grant(
         created_at=now,
         decision=decision,
         extends=extends,
+        context=context,
     )
     event = GrantEvent(
         grant_id=grant_id,
@@ -224,6 +250,7 @@ def new_grant(
             "decision": decision.outcome,
             "policies": list(decision.policy_ids),
             **({"extends": extends} if extends else {}),
+            **({"context": context.to_json()} if context else {}),
         },
     )
     return grant, event
@@ -332,3 +359,30 @@ def summary_rows(grant: Grant) -> list[tuple[str, str]]:
         ("Duration", format_duration(grant.duration)),
         (REASON, untrusted_line(grant.reason)),
     ]
+
+
+CONTEXT_LABELS = {
+    "incident_url": "Incident / alert link",
+    "alert": "Alert",
+    "task_id": "Task",
+    "commands": "Command it plans to run",
+}
+"""The labels of :func:`context_rows`: every value under them is the requester's (untrusted)."""
+CONTEXT_SHOWN = 300  # characters of one context value an approver is shown (the API bounds what is kept)
+
+
+def context_rows(context: RequestContext | None) -> list[tuple[str, str]]:
+    """The request's context as an approver is shown it, in order: (label, one line). Each value
+    goes through :func:`untrusted_line` (one line, no control or format characters, cut at
+    :data:`CONTEXT_SHOWN`); whoever shows it still quotes it and escapes it for the medium, and a
+    link is shown as text (the page may make an ``https:`` one clickable, see ``lambdas/api/pages.py``)."""
+    if context is None:
+        return []
+    rows: list[tuple[str, str]] = []
+    for key in ("incident_url", "alert", "task_id"):
+        value = getattr(context, key)
+        if value:
+            rows.append((CONTEXT_LABELS[key], untrusted_line(value, CONTEXT_SHOWN)))
+    for number, command in enumerate(context.commands, start=1):
+        rows.append((f"{CONTEXT_LABELS['commands']} ({number})", untrusted_line(command, CONTEXT_SHOWN)))
+    return rows

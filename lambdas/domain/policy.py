@@ -197,6 +197,26 @@ class PolicySet:
 
     def decide(self, question: AccessQuestion) -> Decision:
         """Deny (with the reason), auto-approve, or needs approvals: for one namespace."""
+        return self._verdict(question, *self._evaluate(question))
+
+    def offer(self, question: AccessQuestion) -> tuple[Decision, Decision | None]:
+        """What the principal is offered for one (cluster, scope, namespace): the decision at
+        ``question.duration`` (the catalog asks at the shortest allowed window) and, when a longer
+        window is decided otherwise (auto-approved up to 15m, approvers up to 1h), the decision at
+        the longest window a matching permit allows (never past the catalog's maximum). One Cedar
+        evaluation, read by the same rules as :meth:`decide`."""
+        allowed, matched = self._evaluate(question)
+        first = self._verdict(question, allowed, matched)
+        permits = [r for r in matched if r.effect == "permit" and r.max_duration]
+        if first.outcome != "auto_approve" or not permits:
+            return first, None
+        longest = min(max(p.max_duration for p in permits if p.max_duration), self._catalog.settings.max_duration)
+        if first.max_duration is None or longest <= first.max_duration:
+            return first, None
+        return first, self._best_permit(permits, longest)
+
+    def _evaluate(self, question: AccessQuestion) -> tuple[bool, list[Rule]]:
+        """Cedar's answer for ``question``: allowed or not, and the policies that matched."""
         entities = self._static_entities
         if not self._catalog.principal(question.principal):
             unknown = {
@@ -216,11 +236,13 @@ class PolicySet:
             },
         }
         result = cedarpy.is_authorized(request, self._text, entities, schema=SCHEMA)
-        matched = [self.rules[key] for key in result.diagnostics.reasons]
+        return result.decision == cedarpy.Decision.Allow, [self.rules[key] for key in result.diagnostics.reasons]
+
+    def _verdict(self, question: AccessQuestion, allowed: bool, matched: list[Rule]) -> Decision:
         forbids = [r for r in matched if r.effect == "forbid"]
         if forbids:
             return Decision(outcome="deny", policy_ids=tuple(r.name for r in forbids), reason=forbids[0].reason)
-        if result.decision != cedarpy.Decision.Allow or not matched:
+        if not allowed or not matched:
             where = f"{question.cluster}/{question.namespace}" if question.namespace else question.cluster
             return Decision(
                 outcome="deny", reason=f"no policy allows this principal to request '{question.scope}' on {where}"

@@ -32,7 +32,10 @@ from ..api.models import (
     ActivityView,
     AuditList,
     AuditRow,
+    CatalogEntry,
+    CatalogView,
     DecisionRequest,
+    DryRunView,
     ErrorBody,
     EventView,
     ExtendRequest,
@@ -41,6 +44,7 @@ from ..api.models import (
     GrantRequest,
     GrantView,
     RevokeRequest,
+    Verdict,
     WhoAmI,
 )
 from ..domain.durations import DurationFormatError, parse_duration
@@ -48,7 +52,7 @@ from ..domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTrans
 from ..domain.grant import Grant, GrantStatus
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.links import BadLink, LinkAlreadyUsed
-from ..logic import activity, approvals
+from ..logic import activity, approvals, offers
 from ..logic.access_control import is_admin, is_auditor
 from ..logic.deciding import namespaces_for
 from ..logic.queries import get_grant, list_grants, revoke_grant
@@ -60,12 +64,19 @@ GrantId = Annotated[str, Path(pattern=r"^[0-9a-f-]{36}$", description="grant id"
 ERRORS: dict[int, Any] = {
     code: {"description": text, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
     for code, text in (
-        (400, "bad input: nothing was changed"),
-        (403, "not allowed (policy, ownership or identity)"),
-        (404, "no such grant"),
-        (409, "the grant's state does not allow this, or another writer came first"),
+        (400, "bad input: nothing was changed; `code` and `field` say what to fix"),
+        (403, "not allowed (policy, ownership or identity): do not retry the same request"),
+        (404, "no such grant (or not yours to see)"),
+        (409, "the grant's state does not allow this, or another writer came first: read the grant again"),
+        (503, "busy or AWS unavailable (`busy`, `aws_unavailable`): retry after a short wait"),
     )
 }
+# Errors every SigV4 route can answer, named in each route's description for an agent's toolkit
+COMMON = (
+    "Any route answers 403 `forbidden` if the request is not SigV4-signed by a known IAM principal, "
+    "400 `malformed_json`/`invalid_request` for a body that is not the documented JSON, and 503 "
+    "`busy`/`aws_unavailable` when it is worth retrying."
+)
 
 
 def _json(status: int, body: BaseModel) -> Response[Any]:
@@ -105,10 +116,37 @@ def caller() -> str:
     return principal
 
 
-@app.post("/v1/grants", responses={201: {"description": "the grant: active if auto-approved"}, **ERRORS})
+@app.post(
+    "/v1/grants",
+    operation_id="createGrant",
+    summary="Request just-in-time access to a cluster",
+    description=(
+        "Ask for one scope on one cluster (and namespace) for a bounded time, with a reason and "
+        "optionally a `context` the approvers see (incident link, alert, task id, planned commands). "
+        "With `dry_run: true` it answers 200 with the decision it would get (`auto`, `manual`, "
+        "`deny`) and writes nothing. Policy decides at once: auto-approved requests answer 201 `active` "
+        "with the `connection` to "
+        "reach the cluster; others answer 201 `pending_approval` (poll `getGrant` until `active`, "
+        "`denied` or `expired`). Call it when a task needs Kubernetes access you do not hold; ask for "
+        "the narrowest scope and shortest duration that do the job. Errors: 400 `unknown_cluster`, "
+        "`unknown_scope`, `invalid_namespace`, `unknown_namespace`, `namespace_required`, "
+        "`namespace_not_allowed`, `invalid_duration`, `duration_too_short`, `duration_exceeds_maximum`, "
+        "`reason_too_short`, `invalid_context`, `invalid_request`; 403 `policy_denied` (recorded: its "
+        "`grant_id` is set; do not retry); 502 `access_apply_failed`/`scheduling_failed`. " + COMMON
+    ),
+    tags=["grants"],
+    responses={
+        201: {"description": "the grant: active if auto-approved, else pending_approval"},
+        200: {
+            "description": "dry_run: the decision the request would get; nothing written",
+            "content": {"application/json": {"schema": DryRunView.model_json_schema()}},
+        },
+        **ERRORS,
+    },
+)
 def create_grant(
     body: Annotated[GrantRequest, Body()], idempotency_key: idempotent.KeyHeader = None
-) -> Response[GrantView]:
+) -> Response[GrantView | DryRunView]:
     try:
         duration = _duration(body.duration)
     except InvalidRequest:
@@ -122,7 +160,16 @@ def create_grant(
         scope=body.scope,
         duration=duration,
         reason=body.reason,
+        context=body.context.to_domain() if body.context else None,
     )
+    if body.dry_run:
+        namespaces, decision = offers.dry_run(bootstrap.deps(), req)
+        logger.info("dry run", extra={"outcome": decision.outcome})
+        verdict = Verdict.of(decision).model_dump()
+        preview = DryRunView(
+            **verdict, cluster=req.cluster, namespaces=list(namespaces), scope=req.scope, duration=body.duration
+        )
+        return _json(200, preview)  # writes nothing, so keeps no Idempotency-Key record either
 
     def run(record_as: str | None) -> tuple[int, GrantView]:
         grant = request_grant(bootstrap.deps(), req, record_as=record_as)
@@ -149,23 +196,62 @@ def _idempotent(
     )
 
 
-@app.get("/v1/grants", responses=ERRORS)
+@app.get(
+    "/v1/grants",
+    operation_id="listGrants",
+    summary="List your grants (or, for admins, everyone's in one status)",
+    description=(
+        "The caller's own grants, newest first, optionally only those in one `status`. Admins may "
+        "pass `mine=false` with a `status` to list every principal's. Call it to find a grant whose id "
+        "you lost, or to see what access you hold now (`status=active`). Errors: 400 "
+        "`status_required` (`mine=false` without `status`), `invalid_request`; 403 `forbidden` "
+        "(`mine=false` by a non-admin). " + COMMON
+    ),
+    tags=["grants"],
+    responses=ERRORS,
+)
 def list_my_grants(
-    status: Annotated[GrantStatus | None, Query()] = None,
-    mine: Annotated[bool, Query()] = True,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[GrantStatus | None, Query(description="only grants in this status")] = None,
+    mine: Annotated[bool, Query(description="false: every principal's (admins; needs status)")] = True,
+    limit: Annotated[int, Query(ge=1, le=200, description="at most this many, newest first")] = 50,
 ) -> GrantList:
     grants = list_grants(bootstrap.deps(), caller(), status=status, mine=mine, limit=limit)
     return GrantList(grants=[GrantView.of(g) for g in grants])
 
 
-@app.get("/v1/grants/<grant_id>", responses=ERRORS)
+@app.get(
+    "/v1/grants/<grant_id>",
+    operation_id="getGrant",
+    summary="Get one grant, its connection details and its history",
+    description=(
+        "The grant's status, window, decision and append-only events; while it is `active` (and not an "
+        "extension), the `connection` to reach the cluster. Call it to poll a `pending_approval` request "
+        "(every few seconds; it ends `active`, `denied`, `expired` or `cancelled`) and before acting, to "
+        "check the grant is still `active` and when it `expires_at`. Errors: 404 `grant_not_found`; "
+        "403 `forbidden` (not your grant, and you are not an approver, auditor or admin). " + COMMON
+    ),
+    tags=["grants"],
+    responses=ERRORS,
+)
 def describe_grant(grant_id: GrantId) -> GrantDetail:
     grant, events = get_grant(bootstrap.deps(), caller(), grant_id)
     return GrantDetail(**view(grant).model_dump(), events=[EventView.of(e) for e in events])
 
 
-@app.post("/v1/grants/<grant_id>/revoke", responses=ERRORS)
+@app.post(
+    "/v1/grants/<grant_id>/revoke",
+    operation_id="revokeGrant",
+    summary="End an active grant now",
+    description=(
+        "Takes the access away at once (its extensions end with it) and records why. Call it as soon "
+        "as the task is done: access you no longer need should not wait for the expiry. A pending "
+        "request is withdrawn with `cancelGrant` instead. Errors: 409 `invalid_state` (not active or "
+        "approved), 409 `extension_not_revocable` (its `grant_id` is the grant to revoke); 403 "
+        "`forbidden` (not the requester, one of its approvers or an admin); 404 `grant_not_found`. " + COMMON
+    ),
+    tags=["grants"],
+    responses=ERRORS,
+)
 def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
     """End a grant now and take its access away (its extensions end with it). An extension is
     not revoked on its own: 409 ``extension_not_revocable``, whose ``grant_id`` is the grant to revoke."""
@@ -175,18 +261,38 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
     return GrantView.of(grant)
 
 
-@app.post("/v1/grants/<grant_id>/extend", responses={201: {"description": "the extension request"}, **ERRORS})
+@app.post(
+    "/v1/grants/<grant_id>/extend",
+    operation_id="extendGrant",
+    summary="Ask for more time on an active grant",
+    description=(
+        "Requests `duration` more time on the caller's active grant, decided by the same policy on the "
+        "whole new window (it never passes the policy maximum). The answer is the extension request: "
+        "`active` when applied at once, else `pending_approval` (poll it with `getGrant`); the grant's "
+        "new `expires_at` is on the grant. Call it before `expires_at` when the task needs longer; an "
+        "optional `context` says what the extra time is for. Errors: 400 `invalid_duration`, "
+        "`duration_exceeds_maximum`, `reason_too_short`, `invalid_context`; 403 `forbidden` (not the "
+        "requester), `policy_denied`; 409 `invalid_state` (not active), `extension_not_extendable` "
+        "(extend the grant in its `grant_id`); 404 `grant_not_found`. " + COMMON
+    ),
+    tags=["grants"],
+    responses={201: {"description": "the extension request"}, **ERRORS},
+)
 def extend(
     grant_id: GrantId, body: Annotated[ExtendRequest, Body()], idempotency_key: idempotent.KeyHeader = None
 ) -> Response[GrantView]:
     """Lengthen an active grant. The answer is the extension request: ``active`` when applied at
     once (auto-approved), else ``pending_approval``; the grant's new ``expires_at`` is on the grant."""
     logger.append_keys(grant_id=grant_id)
+    context = body.context.to_domain() if body.context else None
     principal, extra = caller(), _duration(body.duration)
 
     def run(record_as: str | None) -> tuple[int, GrantView]:
         deps = bootstrap.deps()
-        return 201, GrantView.of(request_extension(deps, principal, grant_id, extra, body.reason, record_as=record_as))
+        extension = request_extension(
+            deps, principal, grant_id, extra, body.reason, context=context, record_as=record_as
+        )
+        return 201, GrantView.of(extension)
 
     return _idempotent(principal, idempotency_key, f"POST /v1/grants/{grant_id}/extend", body, run)
 
@@ -197,23 +303,105 @@ def _decide(grant_id: str, verdict: str, body: DecisionRequest | None) -> GrantV
     return GrantView.of(approvals.decide(bootstrap.deps(), grant_id, caller(), verdict, comment=comment, via="api"))
 
 
-@app.post("/v1/grants/<grant_id>/approve", responses=ERRORS)
+@app.post(
+    "/v1/grants/<grant_id>/approve",
+    operation_id="approveGrant",
+    summary="Approve a pending request (approvers)",
+    description=(
+        "Records the caller's approval, with an optional comment; once enough approvers agree the grant "
+        "is activated. For approvers only: an agent never approves its own or another agent's request "
+        "unless it is a configured approver. Errors: 403 `not_an_approver`, `self_approval`; 409 "
+        "`already_voted`, `approval_timed_out`, `invalid_state` (already decided or withdrawn); "
+        "404 `grant_not_found`. " + COMMON
+    ),
+    tags=["approvals"],
+    responses=ERRORS,
+)
 def approve(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = None) -> GrantView:
     return _decide(grant_id, "approve", body)
 
 
-@app.post("/v1/grants/<grant_id>/deny", responses=ERRORS)
+@app.post(
+    "/v1/grants/<grant_id>/deny",
+    operation_id="denyGrant",
+    summary="Deny a pending request (approvers)",
+    description=(
+        "Denies the request with an optional comment; one denial ends it `denied`. For approvers only. "
+        "Errors: 403 `not_an_approver`, `self_approval`; 409 `approval_timed_out`, `invalid_state`; "
+        "404 `grant_not_found`. " + COMMON
+    ),
+    tags=["approvals"],
+    responses=ERRORS,
+)
 def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = None) -> GrantView:
     return _decide(grant_id, "deny", body)
 
 
-@app.post("/v1/grants/<grant_id>/cancel", responses=ERRORS)
+@app.post(
+    "/v1/grants/<grant_id>/cancel",
+    operation_id="cancelGrant",
+    summary="Withdraw your pending request",
+    description=(
+        "Ends a `pending_approval` request `cancelled` (the approvers' messages then say so). Call it when "
+        "the task no longer needs the access it asked for; an active grant is ended with `revokeGrant`. "
+        "Errors: 403 `forbidden` (not the requester); 409 `invalid_state` (not pending); "
+        "404 `grant_not_found`. " + COMMON
+    ),
+    tags=["grants"],
+    responses=ERRORS,
+)
 def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
     logger.append_keys(grant_id=grant_id)
     return GrantView.of(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
 
 
-@app.get("/v1/whoami", responses=ERRORS)
+@app.get(
+    "/v1/catalog",
+    operation_id="getCatalog",
+    summary="What the caller could request, and what each request would get",
+    description=(
+        "Every (cluster, namespace, scope) of the catalog with the `decision` a request by the caller "
+        "would get for the shortest window: `auto` (granted at once, up to `max_duration`), `manual` "
+        "(`approvals_required` of `approvers` must approve) or `deny` (with the `reason`); `longer` when a "
+        "longer window is decided otherwise. Computed by the same policy evaluation requests use; writes "
+        "nothing. Call it before `createGrant` to pick the narrowest scope policy allows; for one exact "
+        "request, `createGrant` with `dry_run: true` answers its decision. An unregistered caller is "
+        "offered nothing. " + COMMON
+    ),
+    tags=["discovery"],
+    responses=ERRORS,
+)
+def catalog() -> CatalogView:
+    """Everything the caller could request, each (cluster, namespace, scope) with its decision."""
+    entries = []
+    for offer in offers.offers(bootstrap.deps(), caller()):
+        entries.append(
+            CatalogEntry(
+                **Verdict.of(offer.decision).model_dump(),
+                cluster=offer.cluster,
+                namespace=offer.namespace,
+                scope=offer.scope,
+                level=offer.level.value,
+                description=offer.description,
+                longer=Verdict.of(offer.longer) if offer.longer else None,
+            )
+        )
+    return CatalogView(entries=entries)
+
+
+@app.get(
+    "/v1/whoami",
+    operation_id="whoAmI",
+    summary="Who the API takes the caller to be",
+    description=(
+        "The IAM principal the signature resolves to (an assumed-role session as its role), its "
+        "registry name, kind and groups, and whether it is an admin or auditor. Call it first to check "
+        "the credentials an agent signs with are the ones registered. Errors: 403 `forbidden` "
+        "(unsigned, or not an IAM role or user). " + COMMON
+    ),
+    tags=["identity"],
+    responses=ERRORS,
+)
 def whoami() -> WhoAmI:
     principal = caller()
     deps = bootstrap.deps()
@@ -228,14 +416,38 @@ def whoami() -> WhoAmI:
     )
 
 
-@app.get("/v1/grants/<grant_id>/activity", responses=ERRORS)
+@app.get(
+    "/v1/grants/<grant_id>/activity",
+    operation_id="getGrantActivity",
+    summary="What was done on the cluster with a grant",
+    description=(
+        "The Kubernetes requests the grant's principal made during the grant's window, from the EKS "
+        "audit log: a summary by verb and resource, the requests Kubernetes refused (403), and the "
+        "requests. `status` is `partial` while the grant is active or the log is still arriving. "
+        "Call it after a task to report what was done. Errors: 403 `forbidden`; 404 `grant_not_found`. " + COMMON
+    ),
+    tags=["audit"],
+    responses=ERRORS,
+)
 def grant_activity(grant_id: GrantId) -> ActivityView:
     """The Kubernetes requests the grant's principal made during the grant (EKS audit log)."""
     report = activity.activity(bootstrap.deps(), caller(), grant_id)
     return ActivityView(**report.to_json())
 
 
-@app.get("/v1/audit", responses=ERRORS)
+@app.get(
+    "/v1/audit",
+    operation_id="auditGrants",
+    summary="Every grant in a time range (auditors)",
+    description=(
+        "Every grant requested in [since, until), oldest first, with who asked and why (and its "
+        "`context`), who approved, the window, how it ended and a one-line activity summary; one page at "
+        "a time (pass `next` back; it is absent on the last page). Auditors and admins only. Errors: "
+        "400 `invalid_range`, `invalid_limit`, `invalid_next_token`; 403 `forbidden`. " + COMMON
+    ),
+    tags=["audit"],
+    responses=ERRORS,
+)
 def audit_grants(
     since: Annotated[datetime, Query(description="ISO-8601, inclusive")],
     until: Annotated[datetime, Query(description="ISO-8601, exclusive")],
@@ -267,7 +479,17 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@app.get("/v1/approvals", responses=ERRORS)
+@app.get(
+    "/v1/approvals",
+    operation_id="listApprovals",
+    summary="Pending requests the caller may decide",
+    description=(
+        "The `pending_approval` requests the caller may approve or deny now (not its own). Call it as "
+        "an approver to find work; decide with `approveGrant` or `denyGrant`. " + COMMON
+    ),
+    tags=["approvals"],
+    responses=ERRORS,
+)
 def my_approvals() -> GrantList:
     """Pending requests the caller may decide now."""
     return GrantList(grants=[GrantView.of(g) for g in approvals.pending_for(bootstrap.deps(), caller())])

@@ -14,7 +14,7 @@ from datetime import timedelta
 from ..domain.catalog import DNS_LABEL, Level
 from ..domain.durations import format_duration
 from ..domain.errors import InvalidRequest
-from ..domain.grant import Decision
+from ..domain.grant import Decision, RequestContext, why_reason_is_short
 from ..domain.policy import AccessQuestion
 from .ports import Deps
 
@@ -27,6 +27,7 @@ class AccessRequest:
     scope: str
     duration: timedelta
     reason: str
+    context: RequestContext | None = None  # shown to approvers, kept for the audit; policy does not read it
 
 
 def namespaces_for(deps: Deps, cluster_name: str, namespace: str | None, scope_name: str) -> tuple[str, ...]:
@@ -98,3 +99,11 @@ def decide(deps: Deps, req: AccessRequest) -> tuple[tuple[str, ...], Decision]:
     if decision.outcome == "too_long":
         raise InvalidRequest(decision.reason, code="duration_exceeds_maximum", field="duration")
     return namespaces, decision
+
+
+def check_reason(reason: str) -> None:
+    """After the cluster, scope, namespace and duration (the most useful error wins), before
+    anything is written; a policy denial with a one-letter reason is still bad input first."""
+    short = why_reason_is_short(reason)
+    if short:
+        raise InvalidRequest(short, code="reason_too_short", field="reason")

@@ -23,12 +23,12 @@ from ..domain.grant import (
     Grant,
     GrantEvent,
     GrantStatus,
+    RequestContext,
     new_grant,
     transition,
-    why_reason_is_short,
 )
 from . import approvals
-from .deciding import AccessRequest, decide
+from .deciding import AccessRequest, check_reason, decide
 from .lifecycle import activate
 from .ports import Deps
 
@@ -38,23 +38,23 @@ __all__ = ["AccessRequest", "request_extension", "request_grant", "submit"]
 def request_grant(deps: Deps, req: AccessRequest, *, record_as: str | None = None) -> Grant:
     """Record the request; an auto-approved one comes back already ``active`` (or ``failed``)."""
     namespaces, decision = decide(deps, req)
-    _check_reason(req.reason)
+    check_reason(req.reason)
     return submit(deps, req, namespaces, decision, record_as=record_as)
 
 
-def _check_reason(reason: str) -> None:
-    """After the cluster, scope, namespace and duration (the most useful error wins), before
-    anything is written; a policy denial with a one-letter reason is still bad input first."""
-    short = why_reason_is_short(reason)
-    if short:
-        raise InvalidRequest(short, code="reason_too_short", field="reason")
-
-
 def request_extension(
-    deps: Deps, caller: str, grant_id: str, extra: timedelta, reason: str, *, record_as: str | None = None
+    deps: Deps,
+    caller: str,
+    grant_id: str,
+    extra: timedelta,
+    reason: str,
+    context: RequestContext | None = None,
+    *,
+    record_as: str | None = None,
 ) -> Grant:
     """Ask to lengthen an active grant by ``extra``. Policy decides on the whole new window, so an
-    extension never takes a grant past the policy maximum."""
+    extension never takes a grant past the policy maximum. ``context`` is the extension's own (what
+    the extra time is for); the grant's stays on the grant."""
     if extra <= timedelta(0):
         raise InvalidRequest("an extension must be positive", code="invalid_duration", field="duration")
     parent = deps.store.get(grant_id)
@@ -74,9 +74,10 @@ def request_extension(
         parent.scope,
         parent.duration + extra,
         reason,
+        context,
     )
     namespaces, decision = decide(deps, whole)
-    _check_reason(reason)
+    check_reason(reason)
     return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id, record_as=record_as)
 
 
@@ -122,6 +123,7 @@ def _submit(
         decision=decision,
         now=now,
         extends=extends,
+        context=req.context,
     )
     keyed = record_as is not None
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))

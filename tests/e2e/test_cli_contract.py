@@ -93,6 +93,13 @@ def test_1_denied_by_an_approver(local) -> None:
         ),
         (("request", "--cluster", "demo"), "usage"),
         (("frobnicate",), "usage"),
+        ((*RESTART, "--context-url", "javascript:alert(1)"), "invalid_context"),
+        ((*RESTART, "--context-alert", "line one\nApproved by: security"), "invalid_context"),
+        (
+            (*RESTART, *[a for i in range(11) for a in ("--context-command", f"kubectl get pods # {i}")]),
+            "invalid_context",
+        ),
+        ((*RESTART, "--context-url", "https://a.example/1", "--context-url", "https://a.example/2"), "usage"),
     ],
 )
 def test_2_bad_input_through_local_mode(local, args, code) -> None:
@@ -188,6 +195,59 @@ def test_kubeconfig_honours_json(local) -> None:
     grant = json.loads(local.cli(*RESTART, who="agent-oncall").stdout)
     done = local.cli("kubeconfig", grant["id"], who="agent-oncall")
     assert done.returncode == 0 and json.loads(done.stdout)["kind"] == "Config"
+    local.cli("revoke", grant["id"], who="agent-oncall")
+
+
+def test_catalog_and_dry_run_tell_an_agent_what_it_would_get_and_write_nothing(local) -> None:
+    done = local.cli("catalog", who="agent-oncall")
+    assert done.returncode == 0, done.stderr
+    entries = {(e["cluster"], e["namespace"], e["scope"]): e for e in json.loads(done.stdout)}
+    assert entries[("demo", "payments", "rollout-restart")]["decision"] == "auto"
+    assert entries[("demo", "payments", "edit")]["decision"] == "manual"
+    assert {e["decision"] for e in json.loads(local.cli("catalog", who="agent-other").stdout)} == {"deny"}
+
+    before = json.loads(local.cli("list", who="agent-oncall").stdout)
+    would = local.cli(*RESTART, "--dry-run", who="agent-oncall")
+    assert would.returncode == 0 and json.loads(would.stdout)["decision"] == "auto", would.stderr
+    refused = local.cli(*RESTART[:4], "orders", *RESTART[5:], "--dry-run", who="agent-oncall")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["decision"] == "deny"
+    assert json.loads(local.cli("list", who="agent-oncall").stdout) == before
+    human = subprocess.run(
+        [str(BIN), *RESTART, "--dry-run", "--as", "agent-oncall", "--state-dir", str(local.state_dir)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert human.stdout.strip() == "auto up to 15m", human.stdout
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--config", "no/such/eks-jit.yaml"), ("--config", "README.md"), ("--identities", "README.md")],
+    ids=["missing config", "not a config", "not an identities file"],
+)
+def test_2_local_up_with_a_bad_config_or_identities_file(tmp_path, flags) -> None:
+    done = run("local", "up", "--port", "0", "--state-dir", str(tmp_path), *flags)
+    assert done.returncode == 2 and flags[1] in one_line(done)
+    assert not (tmp_path / "local.json").exists()
+
+
+def test_the_context_flags_reach_the_grant_and_its_details(local) -> None:
+    flags = ("--context-url", "https://incidents.example.com/INC-4711", "--context-task", "INC-4711",
+             "--context-alert", "KubePodNotReady payments-api",
+             "--context-command", "kubectl -n payments rollout restart deployment/payments-api",
+             "--context-command", "kubectl -n payments rollout status deployment/payments-api")  # fmt: skip
+    done = local.cli(*RESTART, *flags, who="agent-oncall")
+    grant = json.loads(done.stdout)
+    assert done.returncode == 0 and grant["context"] == {
+        "incident_url": "https://incidents.example.com/INC-4711",
+        "alert": "KubePodNotReady payments-api",
+        "task_id": "INC-4711",
+        "commands": [
+            "kubectl -n payments rollout restart deployment/payments-api",
+            "kubectl -n payments rollout status deployment/payments-api",
+        ],
+    }
+    shown = run("status", grant["id"], "--as", "agent-oncall", "--state-dir", str(local.state_dir)).stdout
+    assert '"INC-4711"' in shown and '"kubectl -n payments rollout status deployment/payments-api"' in shown
     local.cli("revoke", grant["id"], who="agent-oncall")
 
 

@@ -169,6 +169,7 @@ def without(module: str, argv: list[str], cwd: Path) -> subprocess.CompletedProc
         (["local", "up", "--port", "0", "--state-dir", "state"], "moto", "local"),
         (["rbac", "render", "--out", "state"], "kubernetes_validate", "rbac"),
         (["rbac", "render", "--out", "state"], "cedarpy", "rbac"),
+        (["mcp", "--endpoint", "https://abc.execute-api.eu-west-1.amazonaws.com/prod"], "mcp", "mcp"),
     ],
 )
 def test_a_command_whose_extra_is_missing_says_which_in_one_line(
