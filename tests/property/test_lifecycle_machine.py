@@ -28,14 +28,22 @@ ends the grant at ``expires_at`` exactly; a fault-free sweep leaves no approved 
 activation grace and no request past its approval timeout; with no fault armed, nothing fails
 but on a lease a faulted operation may still hold.
 
+And at the end of every example that passed: a fault-free sweep once every lease has run out,
+after which no grant may be leaked (access in place for a grant no longer active, or an active
+grant without its access) and no event lost or rewritten; both are counted and printed.
+
 ``make test`` runs a bounded number of examples (derandomized); ``make soak`` runs many
-(``EKS_JIT_SOAK_EXAMPLES``, ``EKS_JIT_SOAK_STEPS``) and prints what was survived.
+(``EKS_JIT_SOAK_EXAMPLES``, ``EKS_JIT_SOAK_STEPS``) and prints what was survived. The same class
+runs on the in-memory ports in ``tests/memory/test_lifecycle_in_memory.py`` (faults at the port
+boundary), which is how ``make soak`` reaches 10,000 lifecycles.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -580,6 +588,51 @@ class LifecycleMachine(RuleBasedStateMachine):
             if grant.activated_at is not None and grant.status.is_terminal:
                 STATS["lifecycles (active -> ended)"] += 1
             STATS[f"final {grant.status.value}"] += 1
+        if sys.exc_info()[1] is None:  # the example passed: end it with the backstop's last word
+            self.final_sweep()
+
+    def final_sweep(self) -> None:
+        """After the last step: let every lease a dead function may hold run out, run one
+        fault-free sweep, then count what is still wrong: leaked grants (access in place for a
+        grant no longer active, or an active grant without its access) and events lost or
+        rewritten. Both must be 0."""
+        self.clock.advance(TIMING.lease_ttl + timedelta(seconds=1))
+        self.sweep(None)
+        snap = self.world.snapshot()
+        lost = [key for key, item in self.seen_events.items() if snap.event_items.get(key) != item]
+        leaked = self.leaked_grants(snap)
+        STATS["final sweeps"] += 1
+        STATS["leaked grants"] += len(leaked)
+        STATS["events lost or rewritten"] += len(lost)
+        assert not leaked, f"after the final fault-free sweep: {leaked}"
+        assert not lost, f"events lost or rewritten: {lost}"
+        assert snap.unmanaged == self.creator, "an access entry eks-jit does not manage was changed"
+
+    def leaked_grants(self, snap: Any) -> list[str]:
+        """Grants whose access is wrong: an active one whose access is not all in its entry, or
+        one no longer active whose groups or policies are still there beyond what the active
+        grants of its principal justify."""
+        scopes = self.deps.catalog.scopes
+        desired: dict[tuple[str, str], Access] = {}
+        for g in snap.grants.values():
+            if g.justifies_access():
+                key = (g.requester, g.cluster)
+                desired[key] = union_of([desired.get(key, Access()), access_of(g.scope, scopes[g.scope], g.namespaces)])
+        leaked = []
+        for g in snap.grants.values():
+            if g.extends is not None or g.activated_at is None:
+                continue
+            key = (g.requester, g.cluster)
+            mine, have = access_of(g.scope, scopes[g.scope], g.namespaces), snap.entries.get(key, Access())
+            want = desired.get(key, Access())
+            if g.justifies_access():
+                if union_of([have, mine]) != have:
+                    leaked.append(f"{g.id} is active without its access {mine.describe()}")
+            elif mine.groups & (have.groups - want.groups) or any(
+                arn in have.policies and have.policies[arn] != want.policies.get(arn) for arn in mine.policies
+            ):
+                leaked.append(f"{g.id} is {g.status.value} but {have.describe()} is still in place")
+        return leaked
 
 
 @pytest.fixture(scope="module")
@@ -624,20 +677,26 @@ def test_grant_lifecycles_survive_random_interleavings_and_faults(machine_world:
     LifecycleMachine.world = machine_world
     STATS.clear()
     machine_world.faults.injected.clear()
+    started = time.monotonic()
     try:
         run_state_machine_as_test(LifecycleMachine, settings=machine_settings())
     finally:
-        summary(machine_world)
+        summary(machine_world, "moto", time.monotonic() - started)
 
 
-def summary(world: World) -> None:
+def summary(world: Any, name: str, seconds: float) -> None:
+    """What a run survived; ``world`` is this module's World or tests/memory's MemoryWorld."""
     injected = world.faults.injected
+    lifecycles = STATS["lifecycles (active -> ended)"]
     print(
-        f"\nlifecycle machine: {STATS['examples']} examples, {STATS['operations']} operations, "
+        f"\nlifecycle machine on {name}: {lifecycles} lifecycles in {seconds:.1f} s "
+        f"({lifecycles / max(seconds, 1e-9):.2f} lifecycles/s), {STATS['examples']} examples, "
+        f"{STATS['operations']} operations, "
         f"{STATS['grants']} grants, {STATS['lifecycles (active -> ended)']} lifecycles (active -> ended), "
         f"{sum(injected.values())} injected faults survived ("
         + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
-        + f"), {STATS['sweeps']} sweeps ({STATS['fault-free sweeps']} fault-free)"
+        + f"), {STATS['sweeps']} sweeps ({STATS['fault-free sweeps']} fault-free), "
+        f"leaked grants {STATS['leaked grants']}, events lost or rewritten {STATS['events lost or rewritten']}"
     )
     for key, value in sorted(STATS.items()):
         print(f"  {key}: {value}")

@@ -147,29 +147,7 @@ class World:
     def snapshot(self, *, with_entries: bool = True, skip: frozenset[str] = frozenset()) -> Snapshot:
         """What the table holds and, ``with_entries``, the access entries of every principal not
         in ``skip`` (principals whose entries are not checked now: saves EKS calls)."""
-        items = self.table_items()
-        grants: dict[str, Grant] = {}
-        events: dict[str, list[GrantEvent]] = {}
-        event_items: dict[tuple[str, str], Any] = {}
-        index: dict[tuple[str, str], frozenset[str]] = {}
-        durable: dict[tuple[str, str], Any] = {}
-        for item in items:
-            key = (item["pk"]["S"], item["sk"]["S"])
-            if key[0].startswith(("GRANT#", "ACCESS#")):
-                durable[key] = item
-            if key[1] == "GRANT":
-                grant = grant_from_item(item)
-                grants[grant.id] = grant
-            elif key[1].startswith("EVENT#"):
-                event = event_from_item(item)
-                events.setdefault(event.grant_id, []).append(event)
-                event_items[key] = item
-            elif key[1] == "GRANTS":
-                ids = frozenset(item.get("grant_ids", {}).get("SS", []))
-                index[(item["principal_arn"]["S"], item["cluster"]["S"])] = ids
-        for listed in events.values():
-            listed.sort(key=lambda e: e.version)
-        snap = Snapshot(grants, events, event_items, index, durable)
+        snap = snapshot_of(self.table_items())
         if with_entries:
             for cluster, eks in self.eks.items():
                 for principal in eks.list_access_entries(clusterName=cluster)["accessEntries"]:
@@ -196,3 +174,41 @@ class World:
                             sorted((arn, s.type, tuple(sorted(s.namespaces))) for arn, s in policies.items()),
                         )
         return snap
+
+
+def snapshot_of(items: list[dict[str, Any]], cache: dict[tuple[str, str], Any] | None = None) -> Snapshot:
+    """The grants, events and access index in ``items`` (the table, in DynamoDB's JSON).
+    ``cache`` (key -> (item, decoded)) skips decoding an item that is the very object decoded
+    before: for a store that never changes an item in place (tests/memory/store.py)."""
+
+    def decoded(key: tuple[str, str], item: dict[str, Any], decode: Any) -> Any:
+        if cache is None:
+            return decode(item)
+        hit = cache.get(key)
+        if hit is None or hit[0] is not item:
+            hit = cache[key] = (item, decode(item))
+        return hit[1]
+
+    grants: dict[str, Grant] = {}
+    events: dict[str, list[GrantEvent]] = {}
+    event_items: dict[tuple[str, str], Any] = {}
+    index: dict[tuple[str, str], frozenset[str]] = {}
+    durable: dict[tuple[str, str], Any] = {}
+    for item in items:
+        key = (item["pk"]["S"], item["sk"]["S"])
+        if key[0].startswith(("GRANT#", "ACCESS#")):
+            durable[key] = item
+        if key[1] == "GRANT":
+            grant = decoded(key, item, grant_from_item)
+            grants[grant.id] = grant
+        elif key[1].startswith("EVENT#"):
+            event = decoded(key, item, event_from_item)
+            events.setdefault(event.grant_id, []).append(event)
+            event_items[key] = item
+        elif key[1] == "GRANTS":
+            ids = frozenset(item.get("grant_ids", {}).get("SS", []))
+            index[(item["principal_arn"]["S"], item["cluster"]["S"])] = ids
+    for listed in events.values():
+        listed.sort(key=lambda e: e.version)
+    snap = Snapshot(grants, events, event_items, index, durable)
+    return snap
