@@ -7,8 +7,10 @@ Exit codes (stable, for scripts):
      identity, a malformed endpoint, no credentials
   3  the grant is not (or no longer) giving access: expired, revoked, cancelled, failed; or a
      wait timed out (the grant is printed, so a script still gets its id)
-  4  not allowed, not found or conflicting state (HTTP 403/404/409/410)
-  5  the API is unreachable or failed (HTTP 5xx)
+  4  not allowed, not found or conflicting state (HTTP 403/404/409/410), e.g. an
+     --idempotency-key already used for another request
+  5  the API is unreachable or failed (HTTP 5xx), or the first request with this
+     --idempotency-key is still being answered: run the same command again (same key)
 Every non-zero exit prints one line on stderr saying why; with ``-o json`` the reason is also a
 JSON object on stdout, ``{"code", "message", "exit", ...}`` (or the grant itself, when the
 answer is a grant that ended or a wait that timed out).
@@ -29,6 +31,10 @@ from eks_jit.bundled import bundled
 
 DEFAULT_CONFIG = bundled("config", "example", "eks-jit.yaml")
 DEFAULT_STATE = Path(".eks-jit")
+IDEMPOTENCY_HELP = (
+    "makes the command safe to run again: the same key and arguments within 24 h answer the same grant "
+    "(default: a new key for each run; 1-255 printable ASCII characters)"
+)
 EXIT_BY_STATUS = {"active": 0, "denied": 1, "expired": 3, "cancelled": 3, "failed": 3, "revoked": 3}
 
 
@@ -191,7 +197,13 @@ def cmd_request(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args)
     grant = client(args).request_grant(
-        args.cluster, args.namespace, args.scope, args.duration, args.reason, context=request_context(args)
+        args.cluster,
+        args.namespace,
+        args.scope,
+        args.duration,
+        args.reason,
+        context=request_context(args),
+        idempotency_key=args.idempotency_key,
     )
     return _settle(args, grant)
 
@@ -251,7 +263,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    extension = client(args).extend(args.id, args.duration, args.reason, context=request_context(args))
+    extension = client(args).extend(
+        args.id, args.duration, args.reason, context=request_context(args), idempotency_key=args.idempotency_key
+    )
     return _settle(args, extension)
 
 
@@ -561,6 +575,7 @@ def parser() -> argparse.ArgumentParser:
     add_context_flags(request)
     request.add_argument("--wait", action="store_true", help="wait until active, denied or expired")
     request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
+    request.add_argument("--idempotency-key", action=Once, help=IDEMPOTENCY_HELP)
     request.add_argument(
         "--dry-run", action="store_true", help="only say what policy would decide (exit 1 if deny); write nothing"
     )
@@ -591,6 +606,7 @@ def parser() -> argparse.ArgumentParser:
     add_context_flags(extend)
     extend.add_argument("--wait", action="store_true")
     extend.add_argument("--timeout", type=float, default=3600.0)
+    extend.add_argument("--idempotency-key", action=Once, help=IDEMPOTENCY_HELP)
     kube = add("kubeconfig", cmd_kubeconfig, "write a kubeconfig for an active grant (aws eks get-token)")
     kube.add_argument("id")
     kube.add_argument("--out", help="file to write (default: standard output)")
@@ -658,6 +674,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+RETRY_CODES = frozenset({"idempotency_key_in_progress"})  # 409s that mean "again, later", not a conflict
 USAGE_CODES = frozenset({"bad_endpoint", "no_credentials", "profile_not_found", "unknown_identity", "not_local_mode"})
 
 
@@ -667,6 +684,8 @@ def exit_code(status: int, code: str) -> int:
         return 1
     if status == 400 or code in USAGE_CODES:
         return 2
+    if code in RETRY_CODES:
+        return 5
     if status in (403, 404, 409, 410):
         return 4
     return 5
@@ -718,8 +737,17 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         message = f"{exc.code}: {exc.message}" + (f" (field: {exc.field})" if exc.field else "")
         code = exit_code(exc.status, exc.code)
+        if code == 5 and exc.idempotency_key:
+            message += f" (safe to run again with --idempotency-key {exc.idempotency_key})"
         return _fail(
-            json_out, code, exc.code, message, status=exc.status or None, field=exc.field, grant_id=exc.grant_id
+            json_out,
+            code,
+            exc.code,
+            message,
+            status=exc.status or None,
+            field=exc.field,
+            grant_id=exc.grant_id,
+            idempotency_key=exc.idempotency_key,  # the key to run the same command again with
         )
 
 

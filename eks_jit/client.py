@@ -10,6 +10,13 @@
 Credentials and region resolve as boto3's do (environment, profile, instance role...), or are
 passed in. Errors raise :class:`ApiError` with the API's stable ``code``.
 
+``request_grant`` and ``extend`` are safe to retry: each call sends an ``Idempotency-Key`` (a new
+UUID, or the ``idempotency_key=`` you pass) and retries transient failures itself with the same
+key (connection errors, timeouts, HTTP 5xx and 429, 409 ``idempotency_key_in_progress``), a few
+times with a short backoff; a retry gets the first attempt's answer, never a second grant. To
+retry a whole call later (a script that restarts), pass the same key again: for 24 hours it
+answers the same grant. An :class:`ApiError` says which key was sent (``idempotency_key``).
+
 ``active`` means EKS accepted the access entry and its policies. EKS applies such changes
 eventually ("may take several seconds to be effective after the initial API call returns
 successfully", EKS User Guide), so the first Kubernetes calls of a grant can still answer
@@ -27,12 +34,15 @@ and :func:`local_aws` is a boto3 client for its emulated AWS (to look at what EK
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import random
 import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,12 +70,34 @@ PROPAGATION_HINT = (
 T = TypeVar("T")
 
 
-class ApiError(Exception):
-    """The API refused or failed a call: HTTP ``status``, stable ``code``, human ``message``."""
+RETRIED_CODES = frozenset({"idempotency_key_in_progress", "unreachable"})
+"""Error codes a keyed call retries (with 429 and every 5xx): the first attempt is still being
+answered, or the API could not be reached (connection refused or reset, timeout)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None, grant_id: str | None = None):
+
+class ApiError(Exception):
+    """The API refused or failed a call: HTTP ``status``, stable ``code``, human ``message``;
+    ``idempotency_key`` is the key the call sent (retry it with that key to get its answer), and
+    ``retry_after`` the seconds the API asked to wait, if it did."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        grant_id: str | None = None,
+        idempotency_key: str | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(f"{code}: {message}")
         self.status, self.code, self.message, self.field, self.grant_id = status, code, message, field, grant_id
+        self.idempotency_key, self.retry_after = idempotency_key, retry_after
+
+    @property
+    def transient(self) -> bool:
+        """Whether retrying the same call (with the same key) may succeed."""
+        return self.status >= 500 or self.status == 429 or self.code in RETRIED_CODES
 
 
 def is_denied(error: BaseException) -> bool:
@@ -119,7 +151,13 @@ class Client:
         profile: str | None = None,
         credentials: Credentials | None = None,
         timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``retries``: how many more times a keyed call (``request_grant``, ``extend``) is sent after
+        a transient failure, waiting about ``backoff`` s, doubled each time (at most 2 s, jittered;
+        an API's ``Retry-After`` up to 5 s is honoured)."""
         if not endpoint.startswith(("https://", "http://")):
             raise ApiError(0, "bad_endpoint", f"the endpoint must be an http(s) URL, not '{endpoint}'")
         session: boto3.session.Session | None = None
@@ -140,6 +178,7 @@ class Client:
             raise ApiError(0, "no_credentials", "no AWS credentials found (environment, profile or role)")
         self._credentials = resolved
         self._timeout = timeout
+        self._retries, self._backoff, self._sleep = max(0, retries), backoff, sleep
         # the profile the calls are signed with, for the kubeconfig's `aws eks get-token`
         self.profile = None if credentials else profile or os.environ.get("AWS_PROFILE")
 
@@ -153,16 +192,19 @@ class Client:
         duration: str,
         reason: str,
         context: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """``context``: what the access is for, shown to approvers and kept for the audit, e.g.
         ``{"incident_url": "https://…", "alert": "…", "task_id": "…", "commands": ["kubectl …"]}``
-        (docs/api.md, "Request context"); the API refuses a bad one with 400 ``invalid_context``."""
+        (docs/api.md, "Request context"); the API refuses a bad one with 400 ``invalid_context``.
+        Safe to retry: see the module's notes on ``idempotency_key``."""
         body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
         if namespace:
             body["namespace"] = namespace
         if context:
             body["context"] = context
-        return self._call("POST", "/v1/grants", body)
+        return self._idempotent("POST", "/v1/grants", body, idempotency_key)
 
     def catalog(self) -> list[dict[str, Any]]:
         """Everything this caller could request: one entry per (cluster, namespace, scope) with the
@@ -201,13 +243,20 @@ class Client:
         return self._call("POST", f"/v1/grants/{grant_id}/cancel", {"reason": reason})
 
     def extend(
-        self, grant_id: str, duration: str, reason: str, context: dict[str, Any] | None = None
+        self,
+        grant_id: str,
+        duration: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """``context``: the extension's own (what the extra time is for), as for :meth:`request_grant`."""
+        """``context``: the extension's own (what the extra time is for), as for :meth:`request_grant`.
+        Safe to retry, like :meth:`request_grant`."""
         body: dict[str, Any] = {"duration": duration, "reason": reason}
         if context:
             body["context"] = context
-        return self._call("POST", f"/v1/grants/{grant_id}/extend", body)
+        return self._idempotent("POST", f"/v1/grants/{grant_id}/extend", body, idempotency_key)
 
     def activity(self, grant_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/grants/{grant_id}/activity")
@@ -256,10 +305,37 @@ class Client:
 
     # -- transport ----------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None) -> Any:
+    def _idempotent(self, method: str, path: str, body: Any, key: str | None) -> Any:
+        """One logical call under one Idempotency-Key, sent again after a transient failure."""
+        key = key if key is not None else str(uuid.uuid4())
+        headers = {"Idempotency-Key": key}
+        for attempt in range(self._retries + 1):
+            try:
+                return self._call(method, path, body, headers=headers)
+            except ApiError as exc:
+                exc.idempotency_key = key
+                if not exc.transient or attempt == self._retries:
+                    raise
+                self._sleep(self._delay(attempt, exc))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _delay(self, attempt: int, error: ApiError) -> float:
+        wait = min(2.0, self._backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        return max(wait, min(5.0, error.retry_after)) if error.retry_after is not None else wait
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         url = self.endpoint + path + (f"?{urlencode(sorted(query.items()))}" if query else "")
         data = json.dumps(body).encode() if body is not None else b""
-        request = AWSRequest(method=method, url=url, data=data, headers={"Content-Type": "application/json"})
+        request = AWSRequest(
+            method=method, url=url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+        )
         SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(request)
         prepared = urllib.request.Request(  # noqa: S310 - the endpoint is checked to be http(s) in __init__
             url, data=data if method != "GET" else None, method=method, headers=dict(request.headers.items())
@@ -279,9 +355,20 @@ class Client:
                 str(error.get("message", "")),
                 error.get("field"),
                 error.get("grant_id"),
+                retry_after=_seconds(exc.headers.get("Retry-After") if exc.headers else None),
             ) from None
         except urllib.error.URLError as exc:
             raise ApiError(0, "unreachable", f"cannot reach {self.endpoint}: {exc.reason}") from None
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:  # sent, but no whole answer
+            raise ApiError(0, "unreachable", f"no answer from {self.endpoint}: {exc!r}") from None
+
+
+def _seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` given in seconds (the HTTP-date form is not used by API Gateway)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 # -- local mode ---------------------------------------------------------------------------------------

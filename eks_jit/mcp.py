@@ -74,6 +74,7 @@ NEXT_STEP: dict[str, str] = {
     "request_access again",
     "approval_timed_out": "nobody decided in time: call request_access again, or ask a human to approve",
     "idempotency_key_reused": "the same idempotency key was used for a different request: send a new request",
+    "idempotency_key_in_progress": RETRY,  # the first attempt of this call is still being answered
     "conflict": RETRY,
     "busy": RETRY,
     "aws_unavailable": RETRY,

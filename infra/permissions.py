@@ -32,7 +32,15 @@ from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 
 from eks_jit.server.adapters.scheduler import schedule_name
-from eks_jit.server.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, GSI1, GSI2, LEASE_PREFIX, SIDE_PREFIX
+from eks_jit.server.adapters.table import (
+    ACCESS_PREFIX,
+    GRANT_PREFIX,
+    GSI1,
+    GSI2,
+    IDEMPOTENCY_PREFIX,
+    LEASE_PREFIX,
+    SIDE_PREFIX,
+)
 from eks_jit.server.domain.catalog import GROUP_PREFIX, MANAGED_TAG, Catalog, Cluster, Level, access_policy_arn
 from eks_jit.server.domain.identity import entry_identity
 
@@ -40,6 +48,7 @@ GRANT_ITEMS = GRANT_PREFIX + "*"  # grants and their append-only events: only in
 ACCESS_ITEMS = ACCESS_PREFIX + "*"  # each principal's active-grant index: only inside transactions
 LEASE_ITEMS = LEASE_PREFIX + "*"  # reconcile leases: conditional put, conditional delete by owner
 SIDE_ITEMS = SIDE_PREFIX + "*"  # the workflow's private records: put and read, never deleted
+IDEMPOTENCY_ITEMS = IDEMPOTENCY_PREFIX + "*"  # first answers to Idempotency-Keys: the api function's only
 SCHEDULES = schedule_name("") + "*"
 Conditions = dict[str, dict[str, Any]]
 MANAGED_ENTRY = {f"aws:ResourceTag/{MANAGED_TAG}": "true"}
@@ -97,13 +106,19 @@ class Needs:
     # activity reports (logic/activity.py): DescribeCluster (is audit logging on?) and the cluster's
     # control-plane log group; the reports are SIDE# records
     reads_audit_log: bool = False
+    # Idempotency-Key records (lambdas/adapters/idempotency.py, powertools): a conditional put when a
+    # keyed request starts, a get when the put's condition fails, an update with the answer, a delete
+    # when the request failed (nothing kept, the key is free again)
+    keeps_idempotency_records: bool = False
 
 
-# api: request and extend (create, activate), list, get (events), early revoke (cancel schedule);
-# decisions from the API, links and Slack (commit, conclude: task token and chat message, resume,
-# activate); approval links (link key, used-nonce records); Slack signatures; start the workflow.
+# api: request and extend (create, activate; their Idempotency-Key records), list, get (events), early
+# revoke (cancel schedule); decisions from the API, links and Slack (commit, conclude: task token and
+# chat message, resume, activate); approval links (link key, used-nonce records); Slack signatures;
+# start the workflow.
 API = Needs(
     reconciles=True,
+    keeps_idempotency_records=True,
     query_table=True,
     query_indexes=(GSI1, GSI2),
     cancel_schedules=True,
@@ -213,6 +228,17 @@ def table_statements(table_arn: str, needs: Needs, *, slack: bool) -> list[iam.P
                 actions=["dynamodb:GetItem"],
                 resources=[table_arn],
                 conditions=only_items(SIDE_ITEMS),
+            )
+        )
+    if needs.keeps_idempotency_records:
+        # Their own partitions only: a record is never a grant, an event, an index or a side record, so
+        # these four actions cannot touch what the grant table records (GRANT# stays transaction-only).
+        statements.append(
+            iam.PolicyStatement(
+                sid="IdempotencyRecords",
+                actions=["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                resources=[table_arn],
+                conditions=only_items(IDEMPOTENCY_ITEMS),
             )
         )
     if needs.query_table:  # a grant's events: GRANT# partitions only, never SIDE# (task tokens, link nonces)

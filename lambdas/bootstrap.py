@@ -11,6 +11,7 @@ from .adapters.audit_logs import CloudWatchAuditLog
 from .adapters.aws import client
 from .adapters.dynamodb import DynamoGrantStore
 from .adapters.eks import ClusterConnections, EksAccessEntries, default_clients
+from .adapters.idempotency import DynamoIdempotency
 from .adapters.scheduler import EventBridgeRevocationScheduler
 from .adapters.secrets import SecretsManagerSecrets
 from .adapters.sns import SnsNotifier
@@ -42,10 +43,12 @@ def build(
         chat = SlackChat(secrets, env.slack_secret, catalog.slack.channel, env.slack_api_url)
     # Resuming needs only the task token; starting needs the state machine (api only).
     workflow = StepFunctionsWorkflow(client("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
+    timing = timing or Timing()
+    ddb = client("dynamodb", env.region, env.endpoint_url)
     return Deps(
         catalog=catalog,
         policies=load_policies(env.config_path, catalog) if with_policies else None,
-        store=DynamoGrantStore(client("dynamodb", env.region, env.endpoint_url), env.table_name),
+        store=DynamoGrantStore(ddb, env.table_name),
         eks=EksAccessEntries(catalog.clusters, default_clients(env.endpoint_url)),
         scheduler=EventBridgeRevocationScheduler(
             client("scheduler", env.region, env.endpoint_url),
@@ -55,7 +58,7 @@ def build(
             dlq_arn=env.revoke_dlq_arn,
         ),
         clock=clock or SystemClock(),
-        timing=timing or Timing(),
+        timing=timing,
         workflow=workflow,
         notifier=notifier,
         chat=chat,
@@ -67,6 +70,8 @@ def build(
         audit_log=CloudWatchAuditLog(
             catalog.clusters, default_clients(env.endpoint_url, "logs"), default_clients(env.endpoint_url, "eks")
         ),
+        # the same table: records under their own key prefix (IDEMPOTENCY#), reaped by its TTL
+        idempotency=DynamoIdempotency(ddb, env.table_name, window=timing.idempotency_window),
     )
 
 

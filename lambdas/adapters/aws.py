@@ -42,13 +42,23 @@ def transient_errors(what: str) -> Iterator[None]:
     :class:`TransientAwsError`; anything else propagates unchanged for the adapter to map."""
     try:
         yield
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
+        mapped = as_transient(what, exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def as_transient(what: str, exc: BaseException) -> TransientAwsError | None:
+    """``exc`` as :class:`TransientAwsError` if retrying later may fix it, else None."""
+    if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if error_code(exc) in TRANSIENT_CODES or status >= 500:
-            raise TransientAwsError(f"{what}: {error_code(exc) or status}") from exc
-        raise
-    except BotoCoreError as exc:
-        raise TransientAwsError(f"{what}: {type(exc).__name__}") from exc
+            return TransientAwsError(f"{what}: {error_code(exc) or status}")
+        return None
+    if isinstance(exc, BotoCoreError):
+        return TransientAwsError(f"{what}: {type(exc).__name__}")
+    return None
 
 
 @cache

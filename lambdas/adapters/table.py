@@ -8,11 +8,14 @@ Items (single table):
   lease         pk=LEASE#<cluster>#<arn>   sk=LEASE    owner, until (epoch ms), ttl
   side record   pk=SIDE#<id>               sk=<kind>   task token, chat message, used link nonce
                 (private to the workflow: never part of a grant, its events or the API)
+  idempotency   pk=IDEMPOTENCY#<sha256>    sk=IDEMPOTENCY   the first answer to an Idempotency-Key
+                (one per principal and key; ttl = 24 h after the answer, reaped by the table's TTL)
 
 Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem/DeleteItem are
-allowed only on LEASE# and SIDE# partitions; GRANT# and ACCESS# items change only inside
-TransactWriteItems and are never deleted. IAM cannot require the transaction's condition, so
-"events are never rewritten" rests on this code's conditional writes (docs/threat-model.md, F8).
+allowed only on LEASE#, SIDE# (put only) and IDEMPOTENCY# (the api function only) partitions;
+GRANT# and ACCESS# items change only inside TransactWriteItems and are never deleted. IAM cannot
+require the transaction's condition, so "events are never rewritten" rests on this code's
+conditional writes (docs/threat-model.md, F8).
 Indexes:
   gsi1 (by status)     gsi1pk=STATUS#<status>   gsi1sk=<expires_at|created_at>#<id>
                        gsi1pk=INDEX#principals  gsi1sk=<cluster>#<arn>  (access index items)
@@ -25,6 +28,7 @@ from typing import Any
 
 PK, SK = "pk", "sk"
 GRANT_PREFIX, ACCESS_PREFIX, LEASE_PREFIX, SIDE_PREFIX = "GRANT#", "ACCESS#", "LEASE#", "SIDE#"
+IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 GSI1, GSI2 = "gsi1", "gsi2"
 INDEXES: dict[str, tuple[str, str]] = {GSI1: ("gsi1pk", "gsi1sk"), GSI2: ("gsi2pk", "gsi2sk")}
 TTL_ATTRIBUTE = "ttl"

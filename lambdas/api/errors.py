@@ -20,6 +20,8 @@ STATUS: dict[type[e.DomainError], int] = {
     e.GrantNotFound: 404,
     e.InvalidTransition: 409,
     e.Conflict: 409,
+    e.IdempotencyKeyReused: 409,
+    e.IdempotencyInProgress: 409,
     e.Busy: 503,
     e.TransientAwsError: 503,
     e.UnmanagedAccessEntry: 409,
@@ -42,9 +44,18 @@ def body_of(error: e.DomainError) -> ErrorBody:
     )
 
 
+IDEMPOTENCY_KEY_RULE = "1 to 255 printable ASCII characters, no leading or trailing space, sent once"
+
+
 def validation_body(errors: Sequence[Any]) -> ErrorBody:
     """Pydantic/powertools validation errors as one ErrorBody naming the first bad field."""
     first = errors[0] if errors else {}
+    if [str(p).lower() for p in first.get("loc", ())][:2] == ["header", "idempotency-key"]:
+        return ErrorBody(
+            code="invalid_idempotency_key",
+            message=f"the Idempotency-Key header must be {IDEMPOTENCY_KEY_RULE}",
+            field="Idempotency-Key",
+        )
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     if first.get("type") == "json_invalid":
         return ErrorBody(code="malformed_json", message="the request body is not valid JSON")

@@ -106,3 +106,17 @@ class TransientAwsError(DomainError):
     """An AWS call failed after the SDK's retries (throttling, 5xx, timeout): retry later."""
 
     code = "aws_unavailable"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The Idempotency-Key was already used by this caller for a different request (HTTP 409):
+    nothing was done. Not retryable: send a new key for a new request."""
+
+    code = "idempotency_key_reused"
+
+
+class IdempotencyInProgress(DomainError):
+    """The first request with this Idempotency-Key is still being answered (HTTP 409): retry
+    shortly with the same key to get its answer."""
+
+    code = "idempotency_key_in_progress"

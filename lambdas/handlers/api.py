@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -25,7 +26,7 @@ from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
 from .. import bootstrap
-from ..api import pages, paging
+from ..api import idempotent, pages, paging
 from ..api.errors import body_of, status_of, validation_body
 from ..api.models import (
     ActivityView,
@@ -143,7 +144,9 @@ def caller() -> str:
         **ERRORS,
     },
 )
-def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView | DryRunView]:
+def create_grant(
+    body: Annotated[GrantRequest, Body()], idempotency_key: idempotent.KeyHeader = None
+) -> Response[GrantView | DryRunView]:
     try:
         duration = _duration(body.duration)
     except InvalidRequest:
@@ -166,12 +169,31 @@ def create_grant(body: Annotated[GrantRequest, Body()]) -> Response[GrantView | 
         preview = DryRunView(
             **verdict, cluster=req.cluster, namespaces=list(namespaces), scope=req.scope, duration=body.duration
         )
-        return _json(200, preview)
-    grant = request_grant(bootstrap.deps(), req)
-    logger.append_keys(grant_id=grant.id)
-    metrics.add_metric(name="GrantRequested", unit=MetricUnit.Count, value=1)
-    logger.info("grant requested", extra={"status": grant.status.value})
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=view(grant))
+        return _json(200, preview)  # writes nothing, so keeps no Idempotency-Key record either
+
+    def run(record_as: str | None) -> tuple[int, GrantView]:
+        grant = request_grant(bootstrap.deps(), req, record_as=record_as)
+        logger.append_keys(grant_id=grant.id)
+        metrics.add_metric(name="GrantRequested", unit=MetricUnit.Count, value=1)
+        logger.info("grant requested", extra={"status": grant.status.value})
+        return 201, view(grant)
+
+    return _idempotent(req.requester, idempotency_key, "POST /v1/grants", body, run)
+
+
+def _idempotent(
+    principal: str, key: str | None, operation: str, body: BaseModel, run: Callable[[str | None], tuple[int, Any]]
+) -> Response[Any]:
+    """``run`` once per (caller, Idempotency-Key) within the window (lambdas/api/idempotent.py)."""
+    return idempotent.respond(
+        bootstrap.deps(),
+        caller=principal,
+        key=key,
+        operation=operation,
+        request=body,
+        run=run,
+        context=app.lambda_context,
+    )
 
 
 @app.get(
@@ -256,15 +278,23 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
     tags=["grants"],
     responses={201: {"description": "the extension request"}, **ERRORS},
 )
-def extend(grant_id: GrantId, body: Annotated[ExtendRequest, Body()]) -> Response[GrantView]:
+def extend(
+    grant_id: GrantId, body: Annotated[ExtendRequest, Body()], idempotency_key: idempotent.KeyHeader = None
+) -> Response[GrantView]:
     """Lengthen an active grant. The answer is the extension request: ``active`` when applied at
     once (auto-approved), else ``pending_approval``; the grant's new ``expires_at`` is on the grant."""
     logger.append_keys(grant_id=grant_id)
     context = body.context.to_domain() if body.context else None
-    extension = request_extension(
-        bootstrap.deps(), caller(), grant_id, _duration(body.duration), body.reason, context=context
-    )
-    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=GrantView.of(extension))
+    principal, extra = caller(), _duration(body.duration)
+
+    def run(record_as: str | None) -> tuple[int, GrantView]:
+        deps = bootstrap.deps()
+        extension = request_extension(
+            deps, principal, grant_id, extra, body.reason, context=context, record_as=record_as
+        )
+        return 201, GrantView.of(extension)
+
+    return _idempotent(principal, idempotency_key, f"POST /v1/grants/{grant_id}/extend", body, run)
 
 
 def _decide(grant_id: str, verdict: str, body: DecisionRequest | None) -> GrantView:
@@ -551,6 +581,11 @@ def domain_error(error: DomainError) -> Response[Any]:
     status = status_of(error)
     (logger.warning if status < 500 else logger.error)("request refused", extra={"code": error.code, "status": status})
     return _json(status, body_of(error))
+
+
+@app.exception_handler(idempotent.StoredAnswer)
+def stored_answer(answer: idempotent.StoredAnswer) -> Response[Any]:
+    return answer.response
 
 
 @app.exception_handler(RequestUnsupportedContentType)

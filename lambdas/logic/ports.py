@@ -5,7 +5,7 @@ Nothing in ``lambdas/logic`` imports boto3: it gets these objects through :class
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -167,6 +167,26 @@ class Secrets(Protocol):
         """A JSON secret, read once per container."""
 
 
+class Idempotency(Protocol):
+    """The first answer to an idempotent request (an ``Idempotency-Key``), kept for
+    ``Timing.idempotency_window`` and given again to a retry of the same request."""
+
+    def once(
+        self,
+        scope: str,
+        key: str,
+        request: dict[str, Any],
+        answer: Callable[[], dict[str, Any]],
+        *,
+        in_flight: timedelta,
+    ) -> tuple[dict[str, Any], bool]:
+        """``answer()`` at most once per (``scope``, ``key``) within the window: (the answer, whether it
+        is a replay of an earlier one). IdempotencyKeyReused if ``request`` differs from the first
+        one's; IdempotencyInProgress while the first is still being answered (at most ``in_flight``).
+        If ``answer()`` raises, nothing is kept and the error propagates (a retry runs it again)."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -195,6 +215,7 @@ class Timing:
     activation_grace: timedelta = timedelta(minutes=2)  # sweeper finishes approvals older than this
     audit_delay: timedelta = timedelta(minutes=5)  # EKS audit events reach CloudWatch Logs within this
     audit_lookback: timedelta = timedelta(hours=24)  # the sweeper writes reports for grants ended this recently
+    idempotency_window: timedelta = timedelta(hours=24)  # an Idempotency-Key's first answer is kept this long
 
 
 @dataclass(frozen=True)
@@ -217,3 +238,4 @@ class Deps:
     audit_log: AuditLog | None = None  # None where no activity report is written or read
     connections: Connections | None = None  # None where no grant is shown to its requester
     public_url: str = ""  # base URL approval links point at
+    idempotency: Idempotency | None = None  # only the api function uses it (POST /v1/grants, .../extend)

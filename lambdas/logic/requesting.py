@@ -2,6 +2,11 @@
 
 Bad input raises :class:`InvalidRequest` before anything is written. A policy denial is
 recorded (auditors want to see what was refused) and then raised as :class:`PolicyDenied`.
+
+A request may name the id to record it under (``record_as``: the HTTP edge derives it from the
+caller's Idempotency-Key and the request). If a grant is already recorded under that id, an
+earlier attempt of the same request got that far and was cut short (a crash, a timeout, a lost
+answer): the request goes on with that grant from where it stopped, and never records a second.
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from ..domain.errors import Forbidden, InvalidRequest, InvalidTransition, PolicyDenied
+from ..domain.errors import Conflict, Forbidden, GrantNotFound, InvalidRequest, InvalidTransition, PolicyDenied
 from ..domain.grant import (
     Action,
     Decision,
     ExtensionNotExtendable,
     Grant,
+    GrantEvent,
     GrantStatus,
     RequestContext,
     new_grant,
@@ -29,11 +35,11 @@ from .ports import Deps
 __all__ = ["AccessRequest", "request_extension", "request_grant", "submit"]
 
 
-def request_grant(deps: Deps, req: AccessRequest) -> Grant:
+def request_grant(deps: Deps, req: AccessRequest, *, record_as: str | None = None) -> Grant:
     """Record the request; an auto-approved one comes back already ``active`` (or ``failed``)."""
     namespaces, decision = decide(deps, req)
     check_reason(req.reason)
-    return submit(deps, req, namespaces, decision)
+    return submit(deps, req, namespaces, decision, record_as=record_as)
 
 
 def request_extension(
@@ -43,6 +49,8 @@ def request_extension(
     extra: timedelta,
     reason: str,
     context: RequestContext | None = None,
+    *,
+    record_as: str | None = None,
 ) -> Grant:
     """Ask to lengthen an active grant by ``extra``. Policy decides on the whole new window, so an
     extension never takes a grant past the policy maximum. ``context`` is the extension's own (what
@@ -70,17 +78,42 @@ def request_extension(
     )
     namespaces, decision = decide(deps, whole)
     check_reason(reason)
-    return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id)
+    return submit(deps, replace(whole, duration=extra), namespaces, decision, extends=parent.id, record_as=record_as)
 
 
 def submit(
-    deps: Deps, req: AccessRequest, namespaces: tuple[str, ...], decision: Decision, *, extends: str | None = None
+    deps: Deps,
+    req: AccessRequest,
+    namespaces: tuple[str, ...],
+    decision: Decision,
+    *,
+    extends: str | None = None,
+    record_as: str | None = None,
 ) -> Grant:
     """Record a decided request: denied (recorded, then raised), auto-approved (activated now),
-    or pending (handed to the approval workflow)."""
+    or pending (handed to the approval workflow). Under ``record_as``, a grant an earlier attempt
+    recorded there is resumed instead (:func:`resume`), if it is the requester's and younger than
+    the idempotency window; an older one means the key came back after its window: a new id."""
+    try:
+        return _submit(deps, req, namespaces, decision, extends, record_as)
+    except _Taken as taken:
+        earlier, now = taken.grant, deps.clock.now()
+        if earlier.requester == req.requester and earlier.created_at >= now - deps.timing.idempotency_window:
+            return resume(deps, earlier)
+        return _submit(deps, req, namespaces, decision, extends, None)
+
+
+def _submit(
+    deps: Deps,
+    req: AccessRequest,
+    namespaces: tuple[str, ...],
+    decision: Decision,
+    extends: str | None,
+    record_as: str | None,
+) -> Grant:
     now = deps.clock.now()
     grant, requested = new_grant(
-        grant_id=str(uuid.uuid4()),
+        grant_id=record_as or str(uuid.uuid4()),
         requester=req.requester,
         cluster=req.cluster,
         namespaces=namespaces,
@@ -92,14 +125,59 @@ def submit(
         extends=extends,
         context=req.context,
     )
+    keyed = record_as is not None
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))
     if decision.outcome == "deny":
         denied, event = transition(grant, Action.DENY, at=now, actor=policy_actor, reason=decision.reason)
-        deps.store.create(denied, [requested, event])
+        _create(deps, denied, [requested, event], keyed=keyed)
         raise PolicyDenied(decision.reason, grant_id=denied.id)
     if decision.outcome == "auto_approve":
         approved, event = transition(grant, Action.APPROVE, at=now, actor=policy_actor)
-        deps.store.create(approved, [requested, event])
-        return activate(deps, approved)
-    deps.store.create(grant, [requested])
+        _create(deps, approved, [requested, event], keyed=keyed)
+        try:
+            return activate(deps, approved)
+        except Conflict:
+            if not keyed:
+                raise
+            return deps.store.get(approved.id)  # a retry of this request resumed it and moved first
+    _create(deps, grant, [requested], keyed=keyed)
     return approvals.start(deps, grant)
+
+
+class _Taken(Exception):
+    """The id a keyed request is recorded under holds a grant already (an earlier attempt's)."""
+
+    def __init__(self, grant: Grant) -> None:
+        super().__init__(grant.id)
+        self.grant = grant
+
+
+def _create(deps: Deps, grant: Grant, events: list[GrantEvent], *, keyed: bool) -> None:
+    """The first write of a request: put-if-absent, so a keyed retry finds its earlier attempt
+    here rather than by reading first (nothing extra in the common case, and no race)."""
+    try:
+        deps.store.create(grant, events)
+    except Conflict:
+        if not keyed:
+            raise
+        try:
+            earlier = deps.store.get(grant.id)
+        except GrantNotFound:  # a transaction conflict, not a recorded grant: the conflict stands
+            raise Conflict(f"grant {grant.id} is being recorded by another attempt: retry") from None
+        raise _Taken(earlier) from None
+
+
+def resume(deps: Deps, grant: Grant) -> Grant:
+    """Go on with a request an earlier attempt recorded: raise its denial again, activate it if it
+    was approved but not yet active, start its approval workflow again if pending (a start is
+    harmless twice: one execution per grant), else answer it as it now is."""
+    if grant.status is GrantStatus.DENIED:
+        raise PolicyDenied(grant.decision.reason, grant_id=grant.id)
+    if grant.status is GrantStatus.APPROVED:
+        try:
+            return activate(deps, grant)
+        except (Conflict, InvalidTransition):  # the sweeper (or another attempt) activated it first
+            return deps.store.get(grant.id)
+    if grant.status is GrantStatus.PENDING_APPROVAL:
+        return approvals.start(deps, grant)
+    return grant

@@ -249,3 +249,38 @@ def test_the_context_flags_reach_the_grant_and_its_details(local) -> None:
     shown = run("status", grant["id"], "--as", "agent-oncall", "--state-dir", str(local.state_dir)).stdout
     assert '"INC-4711"' in shown and '"kubectl -n payments rollout status deployment/payments-api"' in shown
     local.cli("revoke", grant["id"], who="agent-oncall")
+
+
+# -- --idempotency-key: a script may run `request` or `extend` again safely --------------------------------
+
+
+def test_0_a_command_run_again_with_its_idempotency_key_answers_the_same_grant(local) -> None:
+    first = local.cli(*RESTART, "--idempotency-key", "cli-restart-1", who="agent-oncall")
+    again = local.cli(*RESTART, "--idempotency-key", "cli-restart-1", who="agent-oncall")
+    assert first.returncode == again.returncode == 0, (first.stderr, again.stderr)
+    grant = json.loads(first.stdout)
+    assert json.loads(again.stdout)["id"] == grant["id"]
+    extend = ("extend", grant["id"], "--duration", "1m", "--reason", "slow", "--idempotency-key", "cli-ext-1")
+    extensions = [json.loads(local.cli(*extend, who="agent-oncall").stdout) for _ in range(2)]
+    assert extensions[0]["id"] == extensions[1]["id"] and extensions[0]["extends"] == grant["id"]
+    local.cli("revoke", grant["id"], who="agent-oncall")
+
+
+def test_4_an_idempotency_key_used_for_another_request(local) -> None:
+    first = local.cli(*RESTART, "--idempotency-key", "cli-reused-1", who="agent-oncall")
+    assert first.returncode == 0
+    done = local.cli(*EDIT, "--idempotency-key", "cli-reused-1", who="agent-oncall")
+    assert done.returncode == 4 and json_error(done)["code"] == "idempotency_key_reused"
+    local.cli("revoke", json.loads(first.stdout)["id"], who="agent-oncall")
+
+
+def test_2_a_malformed_idempotency_key(local) -> None:
+    done = local.cli(*RESTART, "--idempotency-key", "x" * 256, who="agent-oncall")
+    assert done.returncode == 2 and json_error(done)["code"] == "invalid_idempotency_key"
+
+
+def test_5_unreachable_says_which_key_to_run_again_with(local) -> None:
+    done = local.cli(*RESTART, "--endpoint", "http://127.0.0.1:9", who="agent-oncall")
+    error = json_error(done)
+    assert done.returncode == 5 and error["code"] == "unreachable" and error["idempotency_key"]
+    assert f"safe to run again with --idempotency-key {error['idempotency_key']}" in one_line(done)

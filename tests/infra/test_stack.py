@@ -5,6 +5,7 @@ revocation plumbing and alarms."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from eks_jit.server.adapters.scheduler import schedule_name
 from eks_jit.server.adapters.table import (
     GRANT_PREFIX,
+    IDEMPOTENCY_PREFIX,
     INDEXES,
     LEASE_PREFIX,
     SIDE_PREFIX,
@@ -203,7 +205,13 @@ def test_every_handler_imports_from_the_function_bundle_alone(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
 
 
-def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth) -> None:
+IDEMPOTENCY_ONLY = {
+    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [IDEMPOTENCY_PREFIX + "*"]},
+    "Null": {"dynamodb:LeadingKeys": "false"},
+}
+
+
+def test_deletes_only_leases_and_idempotency_records_and_grants_change_only_in_transactions(synth: Synth) -> None:
     for name, statements in synth.function_statements().items():
         for statement in statements:
             services = {a.split(":")[0] for a in actions(statement)}
@@ -213,7 +221,11 @@ def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth
             if "dynamodb" in services and statement["Sid"] != "QueryGrantIndexes":
                 # every item action names its key prefixes, and a request without keys matches none
                 assert statement["Condition"]["Null"] == {"dynamodb:LeadingKeys": "false"}, (name, statement)
+        # deletes: reconcile leases, and the api's idempotency records (a failed request keeps none)
         for statement in allowed(statements, "dynamodb:DeleteItem"):
+            if statement["Sid"] == "IdempotencyRecords":
+                assert name == "api" and statement["Condition"] == IDEMPOTENCY_ONLY, name
+                continue
             assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": [LEASE_PREFIX + "*"]}
         assert bool(allowed(statements, "dynamodb:DeleteItem")) == (name in RECONCILERS), name
         puts: dict[str, dict[str, Any]] = {}
@@ -226,10 +238,14 @@ def test_deletes_only_leases_and_grants_change_only_in_transactions(synth: Synth
         assert (GRANT_PREFIX + "*" in puts) == (name != "notify"), name
         if name != "notify":
             assert puts[GRANT_PREFIX + "*"]["Condition"]["StringEquals"] == in_transaction
-        assert set(puts) <= {GRANT_PREFIX + "*", LEASE_PREFIX + "*", SIDE_PREFIX + "*"}, name
+        assert set(puts) <= {GRANT_PREFIX + "*", LEASE_PREFIX + "*", SIDE_PREFIX + "*", IDEMPOTENCY_PREFIX + "*"}, name
+        assert (IDEMPOTENCY_PREFIX + "*" in puts) == (name == "api"), name
         for bare in set(puts) - {GRANT_PREFIX + "*"}:
             assert "StringEquals" not in puts[bare]["Condition"], (name, bare)
         for statement in allowed(statements, "dynamodb:UpdateItem"):
+            if statement["Sid"] == "IdempotencyRecords":  # the answer, written into the api's own record
+                assert name == "api" and statement["Condition"] == IDEMPOTENCY_ONLY, name
+                continue
             assert statement["Condition"]["StringEquals"] == in_transaction
             assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["ACCESS#*"]}
 
@@ -260,7 +276,12 @@ def test_side_records_are_put_and_read_only_where_the_workflow_needs_them(synth:
     for name, own in statements.items():
         for statement in allowed(own, "dynamodb:GetItem") + allowed(own, "dynamodb:BatchGetItem"):
             keys = set(statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
-            assert keys in ({"SIDE#*"}, {"GRANT#*", "ACCESS#*"} if name in RECONCILERS else {"GRANT#*"}), name
+            idempotency = [{IDEMPOTENCY_PREFIX + "*"}] if name == "api" else []
+            assert keys in [
+                {"SIDE#*"},
+                {"GRANT#*", "ACCESS#*"} if name in RECONCILERS else {"GRANT#*"},
+                *idempotency,
+            ], name
 
 
 def test_each_function_gets_only_the_table_and_schedule_actions_its_code_uses(synth: Synth) -> None:
@@ -521,6 +542,23 @@ def test_only_cloudformation_subscribes_only_the_approvers_addresses_to_the_appr
     assert denies["OnlyApproversAddresses"]["Condition"] == {
         "StringNotEquals": {"sns:Endpoint": ["alice@example.com", "bob@example.com"]}
     }
+
+
+def test_only_the_api_keeps_idempotency_records_in_their_own_partitions(synth: Synth) -> None:
+    """The Idempotency-Key records (IDEMPOTENCY#): powertools' four item actions, for the api function
+    alone, on those partitions alone: never a grant, an event, an index item or a side record."""
+    table = f"<{synth.logical('StorageGrants', 'AWS::DynamoDB::Table')}.Arn>"
+    for name, statements in synth.function_statements().items():
+        naming = [s for s in statements if IDEMPOTENCY_PREFIX + "*" in json.dumps(s.get("Condition", {}))]
+        if name != "api":
+            assert naming == [], name
+            continue
+        (records,) = naming
+        assert records["Sid"] == "IdempotencyRecords"
+        assert sorted(actions(records)) == sorted(
+            ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+        )
+        assert listed(records["Resource"]) == [table] and records["Condition"] == IDEMPOTENCY_ONLY
 
 
 def test_notify_cannot_write_a_grant_item(synth: Synth) -> None:

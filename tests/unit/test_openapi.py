@@ -118,3 +118,18 @@ def test_errors_are_documented_as_the_api_answers_them() -> None:
         assert op["responses"]["400"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorBody"
         }
+
+
+def test_the_two_requests_that_make_grants_document_the_idempotency_key_and_no_other_route_does() -> None:
+    doc = json.loads(document())
+    keyed = {
+        (path, method)
+        for path, methods in doc["paths"].items()
+        for method, op in methods.items()
+        if any(p["in"] == "header" and p["name"].lower() == "idempotency-key" for p in op.get("parameters", []))
+    }
+    assert keyed == {("/v1/grants", "post"), ("/v1/grants/{grant_id}/extend", "post")}
+    (header,) = [p for p in doc["paths"]["/v1/grants"]["post"]["parameters"] if p["in"] == "header"]
+    (schema, _none) = header["schema"]["anyOf"]
+    assert header["required"] is False and (schema["minLength"], schema["maxLength"]) == (1, 255)
+    assert "idempotency_key_reused" in header["description"] and "idempotency_key_in_progress" in header["description"]
