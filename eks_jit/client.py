@@ -197,7 +197,7 @@ class Client:
     ) -> dict[str, Any]:
         """``context``: what the access is for, shown to approvers and kept for the audit, e.g.
         ``{"incident_url": "https://…", "alert": "…", "task_id": "…", "commands": ["kubectl …"]}``
-        (docs/api.md, "Request context"); the API refuses a bad one with 400 ``invalid_context``.
+        (README, "Request context"); the API refuses a bad one with 400 ``invalid_context``.
         Safe to retry: see the module's notes on ``idempotency_key``."""
         body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
         if namespace:

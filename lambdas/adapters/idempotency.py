@@ -17,10 +17,10 @@ the record and the error propagates, so a retry runs again. Answers that recorde
 (a policy denial records a denied grant) must therefore be returned, not raised: the HTTP edge
 (``lambdas/api/idempotent.py``) does that.
 
-Clock: powertools reads the wall clock, not ``deps.clock``, in four places (3.37.0):
+Clock: powertools reads the wall clock, not ``deps.clock``, in five places (3.37.0):
 ``BasePersistenceLayer._get_expiry_timestamp`` and ``save_inprogress`` (the window's end and the
 in-flight deadline), ``DynamoDBPersistenceLayer._put_record`` (``:now`` in the put's condition),
-``DataRecord.is_expired`` and ``IdempotencyHandler._handle_for_status``. All four compare wall
+``DataRecord.is_expired`` and ``IdempotencyHandler._handle_for_status``. All five compare wall
 time with wall time, as DynamoDB's TTL does, so a shifted process clock (faketime) shifts them
 together; a test that moves ``deps.clock`` does not move the window, and one that needs the
 window to end ages the record itself (docs/testing.md).
