@@ -30,7 +30,7 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from eks_jit.client import PROPAGATION_HINT, ApiError, Client
 from eks_jit.files import write_private
@@ -87,10 +87,9 @@ NEXT_STEP: dict[str, str] = {
     "principal_refused": HUMAN,
     "scheduling_failed": HUMAN,
     "notification_failed": HUMAN,
-    "catalog_unavailable": "this eks-jit cannot list what you may request: call request_access with what the task "
-    "needs, a policy_denied answer names what is refused",
-    "context_unsupported": "this eks-jit client cannot attach a context: call again without 'context' and put the "
-    "essentials in 'reason'",
+    "invalid_context": "a context field breaks its rules (named in 'field'): fix it (https URL, one line each, "
+    "at most 10 commands) or leave it out, and call again",
+    "invalid_idempotency_key": "the idempotency_key must be 1-255 printable ASCII characters: fix it and call again",
 }
 
 INSTRUCTIONS = """\
@@ -115,6 +114,31 @@ WaitSeconds = Annotated[
         f"(default {DEFAULT_WAIT}). The call returns as soon as the grant is active or ended.",
     ),
 ]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Field(
+        description="Optional, 1-255 printable ASCII characters: send the same key again when you retry this very "
+        "call (after a timeout or a lost answer) and you get the same grant, never a second one; a new task needs "
+        "a new key. Omitted: a retry of the call is a new request.",
+        min_length=1,
+        max_length=255,
+    ),
+]
+
+
+class RequestContext(BaseModel):
+    """What a request is for: the API's ``context`` (it validates and bounds each field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incident_url: str | None = Field(default=None, description="https:// link to the incident, alert or ticket")
+    alert: str | None = Field(default=None, description="the alert's title or text, one line (at most 500)")
+    task_id: str | None = Field(default=None, description="your task or ticket id (at most 128)")
+    commands: list[str] | None = Field(
+        default=None, description="the commands you plan to run with the access, in order (at most 10, one line each)"
+    )
 
 
 class Refused(Exception):
@@ -189,10 +213,7 @@ class Tools:
         return answer(dict(me))
 
     async def list_requestable(self) -> CallToolResult:
-        catalog = getattr(self.api, "catalog", None)
-        if catalog is None:
-            raise Refused("catalog_unavailable", "this eks-jit client has no catalog (GET /v1/catalog)")
-        entries = await self._call(catalog)
+        entries = await self._call(self.api.catalog)
         return answer({"entries": list(entries)})
 
     async def request_access(
@@ -207,10 +228,9 @@ class Tools:
         ],
         namespace: Annotated[str | None, Field(description="The namespace; omit only for a cluster-wide scope")] = None,
         context: Annotated[
-            dict[str, Any] | None,
+            RequestContext | None,
             Field(
-                description="Optional structured context shown to the approver and kept in the audit, "
-                'e.g. {"incident": "https://...", "task_id": "...", "commands": ["kubectl rollout restart ..."]}'
+                description="Optional: what the access is for, shown to the approver as your words, kept in the audit"
             ),
         ] = None,
         wait_seconds: WaitSeconds = DEFAULT_WAIT,
@@ -221,17 +241,23 @@ class Tools:
                 "max_duration, why) and request nothing"
             ),
         ] = False,
+        idempotency_key: IdempotencyKey = None,
         ctx: Context | None = None,
     ) -> CallToolResult:
         if dry_run:
             verdict = await self._call(self.api.dry_run, cluster, namespace, scope, duration, reason)
             return answer(dict(verdict) | {"next": "nothing was requested: call request_access without dry_run"})
-        kwargs: dict[str, Any] = {}
-        if context:
-            if "context" not in inspect.signature(self.api.request_grant).parameters:
-                raise Refused("context_unsupported", "this eks-jit client does not send a request context")
-            kwargs["context"] = context
-        grant = await self._call(self.api.request_grant, cluster, namespace, scope, duration, reason, **kwargs)
+        sent = context.model_dump(exclude_none=True) if context else None
+        grant = await self._call(
+            self.api.request_grant,
+            cluster,
+            namespace,
+            scope,
+            duration,
+            reason,
+            context=sent,
+            idempotency_key=idempotency_key,
+        )
         return answer(view(await self._settle(grant, wait_seconds, ctx)))
 
     async def get_grant(self, grant_id: GrantId) -> CallToolResult:
@@ -249,9 +275,10 @@ class Tools:
         duration: Annotated[str, Field(description="Additional time, added to the current expiry: 90s, 15m, 1h")],
         reason: Annotated[str, Field(description="Why the task needs longer")],
         wait_seconds: WaitSeconds = DEFAULT_WAIT,
+        idempotency_key: IdempotencyKey = None,
         ctx: Context | None = None,
     ) -> CallToolResult:
-        extension = await self._call(self.api.extend, grant_id, duration, reason)
+        extension = await self._call(self.api.extend, grant_id, duration, reason, idempotency_key=idempotency_key)
         return answer(view(await self._settle(extension, wait_seconds, ctx)))
 
     async def release_access(
@@ -300,7 +327,7 @@ DESCRIPTIONS: dict[str, tuple[str, bool, bool]] = {
         "Everything you could request: one entry per (cluster, namespace, scope) with 'decision' (auto: active "
         "at once; manual: a human approves, 'approvers' and 'approvals_required' say who and how many; deny: "
         "refused, 'reason' says why), 'max_duration' and the scope's 'description'. Call it before request_access "
-        "to choose the narrowest scope that does the task. Errors: catalog_unavailable (request directly).",
+        "to choose the narrowest scope that does the task.",
         True,
         True,
     ),

@@ -91,11 +91,13 @@ async def run(server: StdioServerParameters, state: dict[str, Any], alert: dict[
             "scope": scope,
             "duration": duration,
             "reason": f"{alert['id']}: {alert['title']}; rollout restart of {alert['deployment']}",
-            "context": {"alert": alert["link"], "commands": [restart_command(alert, "<kubeconfig>")]},
+            "context": {
+                "incident_url": alert["link"],
+                "alert": alert["title"],
+                "commands": [restart_command(alert, "<kubeconfig>")],
+            },
         }
         ok, granted = await tool(client, "request_access", **request)
-        if not ok and granted["code"] == "context_unsupported":  # an older eks-jit: the reason carries it
-            ok, granted = await tool(client, "request_access", **{k: v for k, v in request.items() if k != "context"})
         if not ok:
             raise StoryBroken(f"refused: {granted['code']}: {granted['message']} ({granted['next']})")
         grant_id = granted["grant_id"]

@@ -21,7 +21,6 @@ import yaml
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
-from eks_jit.client import Client as ApiClient
 from eks_jit.client import local_client
 from tests.e2e.conftest import BIN, Local
 
@@ -189,7 +188,6 @@ def test_a_wait_longer_than_the_bound_is_refused_before_any_call(local: Local, h
     drive(http_url, scenario)
 
 
-@pytest.mark.skipif(not hasattr(ApiClient, "catalog"), reason="Client.catalog() (GET /v1/catalog) not merged yet")
 def test_list_requestable_offers_each_agent_what_policy_would_decide(local: Local, tmp_path: Path) -> None:
     async def oncall(client: Client) -> None:
         entries = (await call(client, "list_requestable"))["entries"]
@@ -224,3 +222,32 @@ def test_the_oncall_agent_example_plays_its_story_against_local_mode(local: Loca
     assert "request_access" in done.stdout and "get_kubeconfig" in done.stdout and "release_access" in done.stdout
     assert "rollout restart deployment/payments-api" in done.stdout
     assert agent_holds_nothing(local)
+
+
+def test_a_context_reaches_the_approver_and_a_retried_call_with_its_key_is_one_grant(
+    local: Local, http_url: str
+) -> None:
+    context = {
+        "incident_url": "https://alerts.example.com/ALERT-4711",
+        "task_id": "INC-4711",
+        "commands": ["kubectl -n payments rollout restart deployment/payments-api"],
+    }
+
+    async def scenario(client: Client) -> None:
+        first = await call(
+            client, "request_access", **EDIT, context=context, idempotency_key="inc-4711-edit", wait_seconds=0
+        )
+        again = await call(
+            client, "request_access", **EDIT, context=context, idempotency_key="inc-4711-edit", wait_seconds=0
+        )
+        try:
+            assert again["grant_id"] == first["grant_id"] and first["status"] == "pending_approval"
+            assert first["grant"]["context"] == {**context, "alert": None}
+            mine = await asyncio.to_thread(local_client("approver-alice", local.state_dir).approvals)
+            assert [g["context"]["task_id"] for g in mine if g["id"] == first["grant_id"]] == ["INC-4711"]
+            bad = await refused(client, "request_access", **EDIT, context={"incident_url": "javascript:alert(1)"})
+            assert bad["code"] == "invalid_context" and bad["field"].startswith("context")
+        finally:
+            await call(client, "release_access", grant_id=first["grant_id"], reason="test done")
+
+    drive(http_url, scenario)
