@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from ..domain.errors import Conflict, GrantNotFound, TransientAwsError
 from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus, RequestContext
+from ..logic.ports import LeaseAttempt
 from .aws import error_code, transient_errors
 from .table import (
     ACCESS_PREFIX,
@@ -206,7 +207,9 @@ class DynamoGrantStore:
             "Update": {
                 "TableName": self._table,
                 "Key": access_key(grant.requester, grant.cluster),
-                "UpdateExpression": f"SET principal_arn = :p, #c = :c, gsi1pk = :i, gsi1sk = :s {op} grant_ids :g",
+                # generation: one more per change of the active set, in the same transaction (reconciler.py)
+                "UpdateExpression": "SET principal_arn = :p, #c = :c, gsi1pk = :i, gsi1sk = :s "
+                + ("ADD generation :one, grant_ids :g" if op == "ADD" else "ADD generation :one DELETE grant_ids :g"),
                 "ExpressionAttributeNames": {"#c": "cluster"},
                 "ExpressionAttributeValues": _dump(
                     {
@@ -215,6 +218,7 @@ class DynamoGrantStore:
                         ":i": PRINCIPAL_INDEX,
                         ":s": f"{grant.cluster}#{grant.requester}",
                         ":g": {grant.id},
+                        ":one": 1,
                     }
                 ),
             }
@@ -310,15 +314,26 @@ class DynamoGrantStore:
         yield from islice(found, limit)
 
     def active_for(self, principal: str, cluster: str) -> list[Grant]:
+        return self.active_with_generation(principal, cluster)[0]
+
+    def active_with_generation(self, principal: str, cluster: str) -> tuple[list[Grant], int]:
+        index = self._access_index(principal, cluster)
+        ids = sorted(index.get("grant_ids", set()))
+        generation = int(index.get("generation", 0))
+        if not ids:
+            return [], generation
+        grants = self._batch_get([grant_key(i) for i in ids])
+        return [g for g in grants if g.status is GrantStatus.ACTIVE], generation
+
+    def access_generation(self, principal: str, cluster: str) -> int:
+        return int(self._access_index(principal, cluster).get("generation", 0))
+
+    def _access_index(self, principal: str, cluster: str) -> dict[str, Any]:
         with transient_errors("read access index"):
             found = self._ddb.get_item(
                 TableName=self._table, Key=access_key(principal, cluster), ConsistentRead=True
             ).get("Item")
-        ids = sorted(_load(found).get("grant_ids", set())) if found else []
-        if not ids:
-            return []
-        grants = self._batch_get([grant_key(i) for i in ids])
-        return [g for g in grants if g.status is GrantStatus.ACTIVE]
+        return _load(found) if found else {}
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[Grant]:
         """Consistent BatchGetItem in chunks of 100 (its limit), retrying unprocessed keys."""
@@ -381,12 +396,12 @@ class DynamoGrantStore:
 
     # -- leases ------------------------------------------------------------------------------
 
-    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta, *, applied: int = 0) -> LeaseAttempt:
         cluster, principal = key.split("#", 1)
         until = now + ttl
         try:
             with transient_errors("acquire lease"):
-                self._ddb.put_item(
+                answer = self._ddb.put_item(
                     TableName=self._table,
                     Item={
                         **lease_key(principal, cluster),
@@ -394,6 +409,7 @@ class DynamoGrantStore:
                             {
                                 "owner": owner,
                                 "until": int(until.timestamp() * 1000),
+                                "applied": applied,
                                 TTL_ATTRIBUTE: int(until.timestamp()) + 3600,
                             }
                         ),
@@ -401,20 +417,27 @@ class DynamoGrantStore:
                     ConditionExpression="attribute_not_exists(pk) OR #u < :now",
                     ExpressionAttributeNames={"#u": "until"},
                     ExpressionAttributeValues=_dump({":now": int(now.timestamp() * 1000)}),
+                    ReturnValues="ALL_OLD",  # the released lease: what was applied before
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the held lease: the same, for a waiter
                 )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                return LeaseAttempt(False, _applied(exc.response.get("Item")))
             raise
-        return True
+        return LeaseAttempt(True, _applied(answer.get("Attributes")))
 
-    def release_lease(self, key: str, owner: str) -> None:
+    def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
+        """A released lease stays as an item (free: ``until`` 0) carrying the generation applied,
+        so a waiter's next attempt learns it; the table's TTL reaps it a day later."""
         cluster, principal = key.split("#", 1)
         try:
             with transient_errors("release lease"):
-                self._ddb.delete_item(
+                self._ddb.put_item(
                     TableName=self._table,
-                    Key=lease_key(principal, cluster),
+                    Item={
+                        **lease_key(principal, cluster),
+                        **_dump({"owner": "", "until": 0, "applied": applied, TTL_ATTRIBUTE: _epoch() + 86400}),
+                    },
                     ConditionExpression="#o = :o",
                     ExpressionAttributeNames={"#o": "owner"},
                     ExpressionAttributeValues=_dump({":o": owner}),
@@ -422,3 +445,15 @@ class DynamoGrantStore:
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":  # expired and taken over: fine
                 raise
+
+
+def _applied(item: dict[str, Any] | None) -> int:
+    """The generation a lease item records as applied (0 for a lease never released since)."""
+    return int(_load(item).get("applied", 0)) if item else 0
+
+
+def _epoch() -> int:
+    """Seconds now, for the TTL attribute only (DynamoDB reaps by its own wall clock)."""
+    import time
+
+    return int(time.time())

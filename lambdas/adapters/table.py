@@ -4,15 +4,17 @@ all build the table from these constants, so they cannot drift.
 Items (single table):
   grant         pk=GRANT#<id>              sk=GRANT
   event         pk=GRANT#<id>              sk=EVENT#<version:08d>   (append-only)
-  access index  pk=ACCESS#<cluster>#<arn>  sk=GRANTS   grant_ids = string set of active grants
-  lease         pk=LEASE#<cluster>#<arn>   sk=LEASE    owner, until (epoch ms), ttl
+  access index  pk=ACCESS#<cluster>#<arn>  sk=GRANTS   grant_ids = string set of active grants,
+                generation = count of changes to that set (both in the changing transaction)
+  lease         pk=LEASE#<cluster>#<arn>   sk=LEASE    owner, until (epoch ms), applied, ttl
+                (released by a put: owner "", until 0, applied = the access generation put in place)
   side record   pk=SIDE#<id>               sk=<kind>   task token, chat message, used link nonce
                 (private to the workflow: never part of a grant, its events or the API)
   idempotency   pk=IDEMPOTENCY#<sha256>    sk=IDEMPOTENCY   the first answer to an Idempotency-Key
                 (one per principal and key; ttl = 24 h after the answer, reaped by the table's TTL)
 
-Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem/DeleteItem are
-allowed only on LEASE#, SIDE# (put only) and IDEMPOTENCY# (the api function only) partitions;
+Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem is allowed only on
+LEASE#, SIDE# and IDEMPOTENCY# partitions, DeleteItem only on IDEMPOTENCY# (the api function only);
 GRANT# and ACCESS# items change only inside TransactWriteItems and are never deleted. IAM cannot
 require the transaction's condition, so "events are never rewritten" rests on this code's
 conditional writes (docs/threat-model.md, F8).

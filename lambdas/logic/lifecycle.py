@@ -102,7 +102,7 @@ def activate(deps: Deps, grant: Grant, *, actor: str = SYSTEM) -> Grant:
     try:
         fire_at = revocation_time(grant.expires_at, deps.clock.now(), deps.timing.schedule_lead)
         schedule = deps.scheduler.schedule(grant.id, fire_at)
-        outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
+        outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id, coalesce=True)
     except ACCESS_ERRORS as exc:
         try:
             return end(deps, grant, Action.FAIL, actor=actor, reason=f"activation failed: {exc.message}")
@@ -199,7 +199,7 @@ def end(deps: Deps, grant: Grant, action: Action, *, actor: str, reason: str = "
     if ended_here:
         _end_extensions(deps, grant, action, actor)
     try:
-        outcome: Outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id)
+        outcome: Outcome = reconcile(deps, grant.requester, grant.cluster, session=grant.id, coalesce=True)
     finally:  # the access first; a Scheduler failure must not stop that, nor a reconcile failure this
         if action is not Action.EXPIRE:
             _cancel_schedule(deps, grant)

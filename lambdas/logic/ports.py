@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from ..domain.policy import PolicySet
 
 
+@dataclass(frozen=True)
+class LeaseAttempt:
+    acquired: bool
+    applied: int = 0  # the access generation the last completed reconcile put in place
+
+
 class GrantStore(Protocol):
     def create(self, grant: Grant, events: list[GrantEvent]) -> None:
         """Write a new grant with its first events; Conflict if the id exists."""
@@ -59,6 +65,13 @@ class GrantStore(Protocol):
     def active_for(self, principal: str, cluster: str) -> list[Grant]:
         """The active grants of ``principal`` on ``cluster``, read strongly consistent."""
 
+    def active_with_generation(self, principal: str, cluster: str) -> tuple[list[Grant], int]:
+        """``active_for`` and the access generation it was read at: the count of changes to the
+        principal's active set on ``cluster``, bumped in the same transaction as each change."""
+
+    def access_generation(self, principal: str, cluster: str) -> int:
+        """The access generation now (strongly consistent); 0 before any grant was active."""
+
     def managed_principals(self) -> Iterator[tuple[str, str]]:
         """Every (principal, cluster) that eks-jit has ever given access to."""
 
@@ -68,9 +81,12 @@ class GrantStore(Protocol):
 
     def get_side(self, grant_id: str, kind: str) -> dict[str, str] | None: ...
 
-    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool: ...
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta, *, applied: int = 0) -> LeaseAttempt:
+        """Take the lease if free or expired, writing ``applied`` (what the caller knows was applied)
+        into it. Either way, the answer carries the generation the lease item records as applied."""
 
-    def release_lease(self, key: str, owner: str) -> None: ...
+    def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
+        """Free the lease if ``owner`` still holds it, recording ``applied`` (never lowering it)."""
 
 
 class ClusterAccessEntries(Protocol):
@@ -210,8 +226,8 @@ class Timing:
     schedule_lead: timedelta = timedelta(seconds=60)  # Scheduler fires within a minute of its time
     max_wait: timedelta = timedelta(seconds=150)  # longest the revoke path waits for expires_at
     lease_ttl: timedelta = timedelta(seconds=30)
-    lease_attempts: int = 40
-    lease_backoff: float = 0.25  # seconds between attempts to take a held lease
+    lease_attempts: int = 100
+    lease_backoff: float = 0.1  # seconds between attempts to take a held lease (and to see it applied)
     activation_grace: timedelta = timedelta(minutes=2)  # sweeper finishes approvals older than this
     audit_delay: timedelta = timedelta(minutes=5)  # EKS audit events reach CloudWatch Logs within this
     audit_lookback: timedelta = timedelta(hours=24)  # the sweeper writes reports for grants ended this recently

@@ -211,7 +211,7 @@ IDEMPOTENCY_ONLY = {
 }
 
 
-def test_deletes_only_leases_and_idempotency_records_and_grants_change_only_in_transactions(synth: Synth) -> None:
+def test_deletes_only_idempotency_records_and_grants_change_only_in_transactions(synth: Synth) -> None:
     for name, statements in synth.function_statements().items():
         for statement in statements:
             services = {a.split(":")[0] for a in actions(statement)}
@@ -221,13 +221,12 @@ def test_deletes_only_leases_and_idempotency_records_and_grants_change_only_in_t
             if "dynamodb" in services and statement["Sid"] != "QueryGrantIndexes":
                 # every item action names its key prefixes, and a request without keys matches none
                 assert statement["Condition"]["Null"] == {"dynamodb:LeadingKeys": "false"}, (name, statement)
-        # deletes: reconcile leases, and the api's idempotency records (a failed request keeps none)
+        # deletes: only the api's idempotency records (a failed request keeps none); leases are
+        # released by a conditional put that records what was applied, and the TTL reaps them
         for statement in allowed(statements, "dynamodb:DeleteItem"):
-            if statement["Sid"] == "IdempotencyRecords":
-                assert name == "api" and statement["Condition"] == IDEMPOTENCY_ONLY, name
-                continue
-            assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": [LEASE_PREFIX + "*"]}
-        assert bool(allowed(statements, "dynamodb:DeleteItem")) == (name in RECONCILERS), name
+            assert statement["Sid"] == "IdempotencyRecords", (name, statement)
+            assert name == "api" and statement["Condition"] == IDEMPOTENCY_ONLY, name
+        assert bool(allowed(statements, "dynamodb:DeleteItem")) == (name == "api"), name
         puts: dict[str, dict[str, Any]] = {}
         for statement in allowed(statements, "dynamodb:PutItem"):
             (keys,) = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]

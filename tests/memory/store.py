@@ -39,6 +39,7 @@ from eks_jit.server.adapters.dynamodb import (
 from eks_jit.server.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, INDEXES, LEASE_PREFIX, SIDE_PREFIX, TTL_ATTRIBUTE
 from eks_jit.server.domain.errors import Conflict, GrantNotFound
 from eks_jit.server.domain.grant import Grant, GrantEvent, GrantStatus
+from eks_jit.server.logic.ports import LeaseAttempt
 
 Key = tuple[str, str]
 Item = dict[str, Any]
@@ -129,6 +130,7 @@ class MemoryGrantStore:
         )
         if ids:  # DELETE of the last element removes the attribute; the item stays
             item["grant_ids"] = {"SS": sorted(ids)}
+        item["generation"] = {"N": str(int(before.get("generation", {}).get("N", "0")) + 1)}  # ADD generation :one
         return item
 
     def _transact(self, puts: list[Item], reasons: list[str], what: str) -> None:
@@ -195,11 +197,21 @@ class MemoryGrantStore:
         return iter([grant_from_item(i) for i in islice(items, limit)])
 
     def active_for(self, principal: str, cluster: str) -> list[Grant]:
+        return self.active_with_generation(principal, cluster)[0]
+
+    def active_with_generation(self, principal: str, cluster: str) -> tuple[list[Grant], int]:
         found = self.items.get((f"{ACCESS_PREFIX}{cluster}#{principal}", "GRANTS"))
         ids = sorted(found.get("grant_ids", {}).get("SS", [])) if found else []
         grants = [self.items.get((f"{GRANT_PREFIX}{i}", "GRANT")) for i in ids]
         decoded = [grant_from_item(g) for g in grants if g is not None]
-        return [g for g in decoded if g.status is GrantStatus.ACTIVE]
+        return [g for g in decoded if g.status is GrantStatus.ACTIVE], self._generation(principal, cluster)
+
+    def access_generation(self, principal: str, cluster: str) -> int:
+        return self._generation(principal, cluster)
+
+    def _generation(self, principal: str, cluster: str) -> int:
+        found = self.items.get((f"{ACCESS_PREFIX}{cluster}#{principal}", "GRANTS")) or {}
+        return int(found.get("generation", {}).get("N", "0"))
 
     def managed_principals(self) -> Iterator[tuple[str, str]]:
         return iter(
@@ -221,13 +233,14 @@ class MemoryGrantStore:
 
     # -- leases ------------------------------------------------------------------------------
 
-    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta, *, applied: int = 0) -> LeaseAttempt:
         cluster, principal = key.split("#", 1)
         item_key = (f"{LEASE_PREFIX}{cluster}#{principal}", "LEASE")
         held = self.items.get(item_key)
+        recorded = int(held.get("applied", {}).get("N", "0")) if held else 0  # ALL_OLD, either way
         now_ms = int(now.timestamp() * 1000)
         if held is not None and not int(held["until"]["N"]) < now_ms:
-            return False
+            return LeaseAttempt(False, recorded)
         until = now + ttl
         item = _dump(
             {
@@ -235,15 +248,17 @@ class MemoryGrantStore:
                 "sk": item_key[1],
                 "owner": owner,
                 "until": int(until.timestamp() * 1000),
+                "applied": applied,
                 TTL_ATTRIBUTE: int(until.timestamp()) + 3600,
             }
         )
-        self._write(item_key, item)
-        return True
+        self._write(item_key, item)  # a put: what the caller carries replaces what was recorded
+        return LeaseAttempt(True, recorded)
 
-    def release_lease(self, key: str, owner: str) -> None:
+    def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
         cluster, principal = key.split("#", 1)
         item_key = (f"{LEASE_PREFIX}{cluster}#{principal}", "LEASE")
         held = self.items.get(item_key)
         if held is not None and held["owner"]["S"] == owner:  # expired and taken over: fine
-            self._write(item_key, None)
+            released = {"pk": item_key[0], "sk": item_key[1], "owner": "", "until": 0, "applied": applied}
+            self._write(item_key, _dump(released))

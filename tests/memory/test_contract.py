@@ -199,6 +199,38 @@ def test_the_active_index_follows_the_status(ports: Ports) -> None:
     assert list(ports.store.managed_principals()) == [(ONCALL, "prod-eks")]  # remembered when empty
 
 
+def test_the_access_generation_counts_every_change_of_the_active_set_and_only_those(ports: Ports) -> None:
+    now = ports.clock.now()
+    assert ports.store.access_generation(ONCALL, "prod-eks") == 0
+    g = created(ports.store, "g1", now)
+    assert ports.store.access_generation(ONCALL, "prod-eks") == 0  # requested: not active yet
+    g = activate(ports.store, g, now + timedelta(minutes=10))
+    h = activate(ports.store, created(ports.store, "g2", now), now + timedelta(minutes=5))
+    assert ports.store.active_with_generation(ONCALL, "prod-eks")[1] == 2
+    move(ports.store, g, S.REVOKED, ended_at=now)
+    active, generation = ports.store.active_with_generation(ONCALL, "prod-eks")
+    assert (ids(active), generation) == (["g2"], 3)
+    assert ports.store.access_generation(ONCALL, "staging-eks") == 0
+    assert h.status is S.ACTIVE
+
+
+def test_a_released_lease_tells_the_next_attempts_what_was_applied(ports: Ports) -> None:
+    now, ttl = ports.clock.now(), timedelta(seconds=30)
+    key = f"prod-eks#{ONCALL}"
+    first = ports.store.acquire_lease(key, "a", now, ttl)
+    assert (first.acquired, first.applied) == (True, 0)
+    waiting = ports.store.acquire_lease(key, "b", now, ttl)
+    assert (waiting.acquired, waiting.applied) == (False, 0)
+    ports.store.release_lease(key, "a", applied=7)
+    taken = ports.store.acquire_lease(key, "b", now, ttl)  # a released lease is free again
+    assert (taken.acquired, taken.applied) == (True, 7)
+    assert ports.store.acquire_lease(key, "c", now, ttl).applied == 0  # b holds it, carrying nothing
+    ports.store.release_lease(key, "c", applied=99)  # not the owner: records nothing
+    ports.store.release_lease(key, "b", applied=9)
+    assert ports.store.acquire_lease(key, "c", now, ttl, applied=9) == type(first)(True, 9)
+    assert ports.store.acquire_lease(key, "d", now, ttl).applied == 9  # c carried it into its lease
+
+
 def test_an_extension_is_never_in_the_active_index(ports: Ports) -> None:
     now = ports.clock.now()
     ext = grant("x1", now).model_copy(update={"extends": "g1"})
@@ -264,17 +296,17 @@ def test_by_requester_is_newest_first_filtered_and_limited(ports: Ports) -> None
 def test_leases_expire_and_are_released_by_their_owner_only(ports: Ports) -> None:
     now, ttl = ports.clock.now(), timedelta(seconds=30)
     key = f"prod-eks#{ONCALL}"
-    assert ports.store.acquire_lease(key, "a", now, ttl)
-    assert not ports.store.acquire_lease(key, "b", now + timedelta(seconds=29), ttl)
-    assert not ports.store.acquire_lease(key, "a", now, ttl)  # not re-entrant
+    assert ports.store.acquire_lease(key, "a", now, ttl).acquired
+    assert not ports.store.acquire_lease(key, "b", now + timedelta(seconds=29), ttl).acquired
+    assert not ports.store.acquire_lease(key, "a", now, ttl).acquired  # not re-entrant
     ports.store.release_lease(key, "b")  # not the owner: nothing happens
-    assert not ports.store.acquire_lease(key, "b", now + timedelta(seconds=1), ttl)
-    assert ports.store.acquire_lease(f"prod-eks#{ALICE}", "b", now, ttl)  # another key
-    assert ports.store.acquire_lease(key, "b", now + timedelta(seconds=31), ttl)  # a's expired
+    assert not ports.store.acquire_lease(key, "b", now + timedelta(seconds=1), ttl).acquired
+    assert ports.store.acquire_lease(f"prod-eks#{ALICE}", "b", now, ttl).acquired  # another key
+    assert ports.store.acquire_lease(key, "b", now + timedelta(seconds=31), ttl).acquired  # a's expired
     ports.store.release_lease(key, "a")  # expired and taken over: fine, b keeps it
-    assert not ports.store.acquire_lease(key, "c", now + timedelta(seconds=32), ttl)
+    assert not ports.store.acquire_lease(key, "c", now + timedelta(seconds=32), ttl).acquired
     ports.store.release_lease(key, "b")
-    assert ports.store.acquire_lease(key, "c", now + timedelta(seconds=32), ttl)
+    assert ports.store.acquire_lease(key, "c", now + timedelta(seconds=32), ttl).acquired
     ports.store.release_lease("staging-eks#" + ONCALL, "nobody")  # none held: nothing happens
 
 

@@ -55,7 +55,7 @@ def test_two_extensions_pending_at_once_cannot_take_a_grant_past_the_policy_maxi
 
 
 def test_a_lease_that_cannot_be_released_does_not_fail_an_activation_that_worked(world) -> None:
-    """The reconcile applied the entry; only the lease's DeleteItem was throttled (after the
+    """The reconcile applied the entry; only the lease's release was throttled (after the
     SDK's retries). The error escaped ``_lease``'s ``finally``: the activation was failed
     (``activation failed: release lease``), its cleanup hit the same still-held lease (Busy) and
     left ``cleanup_pending``: a failed grant whose access stays until the lease expires (30 s)
@@ -64,11 +64,11 @@ def test_a_lease_that_cannot_be_released_does_not_fail_an_activation_that_worked
     release = deps.store.release_lease
     attempts: list[str] = []
 
-    def throttled_once(key: str, owner: str) -> None:
+    def throttled_once(key: str, owner: str, applied: int = 0) -> None:
         attempts.append(key)
         if len(attempts) == 1:
             raise TransientAwsError("release lease: ThrottlingException")
-        release(key, owner)
+        release(key, owner, applied)
 
     deps.store.release_lease = throttled_once  # type: ignore[method-assign]
     grant = request_grant(
