@@ -7,6 +7,7 @@ updated when the grant enters or leaves ``active``. A lost condition is a :class
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -454,6 +455,4 @@ def _applied(item: dict[str, Any] | None) -> int:
 
 def _epoch() -> int:
     """Seconds now, for the TTL attribute only (DynamoDB reaps by its own wall clock)."""
-    import time
-
     return int(time.time())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -15,6 +15,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from ..domain import grant as domain
 from ..domain.durations import format_duration
 from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus
+
+if TYPE_CHECKING:  # annotations only: the models do not import the logic
+    from ..logic.deciding import AccessRequest
+    from ..logic.offers import Offer
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 # At least 3 characters (eks_jit.server.domain.grant.MIN_REASON), checked after the cluster, scope,
@@ -431,6 +435,18 @@ class CatalogEntry(Verdict):
         "auto-approval limit): that decision and its own max_duration",
     )
 
+    @classmethod
+    def offered(cls, offer: Offer) -> CatalogEntry:
+        return cls(
+            **Verdict.of(offer.decision).model_dump(),
+            cluster=offer.cluster,
+            namespace=offer.namespace,
+            scope=offer.scope,
+            level=offer.level.value,
+            description=offer.description,
+            longer=Verdict.of(offer.longer) if offer.longer else None,
+        )
+
 
 class CatalogView(BaseModel):
     """Everything the caller could request, each with the decision a request would get."""
@@ -446,3 +462,13 @@ class DryRunView(Verdict):
     namespaces: list[str] = Field(description="the namespace asked for, or none for a cluster-wide scope")
     scope: str = Field(description="the scope asked for")
     duration: str = Field(description="the duration asked for, as given")
+
+    @classmethod
+    def answer(cls, req: AccessRequest, namespaces: tuple[str, ...], decision: Decision, duration: str) -> DryRunView:
+        return cls(
+            **Verdict.of(decision).model_dump(),
+            cluster=req.cluster,
+            namespaces=list(namespaces),
+            scope=req.scope,
+            duration=duration,
+        )

@@ -44,7 +44,6 @@ from ..api.models import (
     GrantRequest,
     GrantView,
     RevokeRequest,
-    Verdict,
     WhoAmI,
 )
 from ..domain.durations import DurationFormatError, parse_duration
@@ -165,11 +164,9 @@ def create_grant(
     if body.dry_run:
         namespaces, decision = offers.dry_run(bootstrap.deps(), req)
         logger.info("dry run", extra={"outcome": decision.outcome})
-        verdict = Verdict.of(decision).model_dump()
-        preview = DryRunView(
-            **verdict, cluster=req.cluster, namespaces=list(namespaces), scope=req.scope, duration=body.duration
-        )
-        return _json(200, preview)  # writes nothing, so keeps no Idempotency-Key record either
+        return _json(
+            200, DryRunView.answer(req, namespaces, decision, body.duration)
+        )  # writes nothing, so keeps no Idempotency-Key record either
 
     def run(record_as: str | None) -> tuple[int, GrantView]:
         grant = request_grant(bootstrap.deps(), req, record_as=record_as)
@@ -373,20 +370,7 @@ def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
 )
 def catalog() -> CatalogView:
     """Everything the caller could request, each (cluster, namespace, scope) with its decision."""
-    entries = []
-    for offer in offers.offers(bootstrap.deps(), caller()):
-        entries.append(
-            CatalogEntry(
-                **Verdict.of(offer.decision).model_dump(),
-                cluster=offer.cluster,
-                namespace=offer.namespace,
-                scope=offer.scope,
-                level=offer.level.value,
-                description=offer.description,
-                longer=Verdict.of(offer.longer) if offer.longer else None,
-            )
-        )
-    return CatalogView(entries=entries)
+    return CatalogView(entries=[CatalogEntry.offered(o) for o in offers.offers(bootstrap.deps(), caller())])
 
 
 @app.get(

@@ -99,11 +99,6 @@ def _release(deps: Deps, key: str, owner: str, applied: int) -> None:
         logger.warning("lease not released", extra={"key": key, "error": exc.message})
 
 
-def desired_access(deps: Deps, principal: str, cluster: str) -> tuple[Access, tuple[str, ...]]:
-    access, grant_ids, _ = _desired(deps, principal, cluster)
-    return access, grant_ids
-
-
 def _desired(deps: Deps, principal: str, cluster: str) -> tuple[Access, tuple[str, ...], int]:
     active, generation = deps.store.active_with_generation(principal, cluster)
     grants = [g for g in active if g.justifies_access()]
