@@ -777,7 +777,15 @@ class AccessEntryResponse(EKSResponse):
 
     moto calls the method named after the operation; URI labels come percent-decoded in
     ``uri_match``, JSON members from the body, list parameters from the query string.
+    Operations run one at a time (``_serial``): EKS checks and changes an entry atomically,
+    while moto's dicts are neither locked nor safe to iterate during a concurrent change.
     """
+
+    _serial = threading.RLock()
+
+    def call_action(self) -> Any:
+        with self._serial:
+            return super().call_action()
 
     @property
     def access_entries(self) -> AccessEntryBackend:
@@ -902,7 +910,8 @@ class AccessEntryResponse(EKSResponse):
         except (IndexError, ValueError):
             problem = {"message": "clusterName and principalArn are required; at is an ISO 8601 time"}
             return 400, {"Content-Type": "application/json"}, json.dumps(problem)
-        mapping, settles_at = self.access_entries.authentication(cluster_name, principal_arn, at)
+        with cls._serial:
+            mapping, settles_at = self.access_entries.authentication(cluster_name, principal_arn, at)
         body: dict[str, Any] = {
             "clusterName": cluster_name,
             "principalArn": principal_arn,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from eks_jit.emulation import eks_access_entries, register
 from eks_jit.local.authenticator import seen_by_authenticator
 from eks_jit.local.resources import create_principals
+from tests.support import race
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -224,6 +226,35 @@ def test_duplicate_principal_is_refused(eks: EKSClient) -> None:
     eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE)
     with raises("ResourceInUseException", 409):
         eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE, type="STANDARD")
+
+
+def test_racing_creates_of_one_principal_make_one_entry(eks: EKSClient) -> None:
+    # EKS checks and creates an entry atomically: of two racing creates one gets
+    # ResourceInUseException. moto's dicts are unlocked, so without the emulation's own lock
+    # both could pass the check, and a concurrent list could fail mid-iteration.
+    make_cluster(eks)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads far more often than a loaded machine does
+    try:
+        for _ in range(15):
+            create = lambda: outcome(lambda: eks.create_access_entry(clusterName=CLUSTER, principalArn=ROLE))  # noqa: E731
+            listing = lambda: outcome(lambda: entries(eks))  # noqa: E731
+            outcomes = race(create, create, create, create, listing, listing)
+            assert sorted(outcomes[:4]) == ["ResourceInUseException"] * 3 + ["ok"], outcomes
+            assert outcomes[4:] == ["ok", "ok"], outcomes
+            eks.delete_access_entry(clusterName=CLUSTER, principalArn=ROLE)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def outcome(call: Any) -> str:
+    try:
+        call()
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    except Exception as error:
+        return repr(error)
+    return "ok"
 
 
 @pytest.mark.parametrize(
