@@ -2,11 +2,11 @@
 on-call story runs under moto: request (auto-approved, activated) -> schedule fires -> expired.
 
 The minimum the design needs (docs/decisions.md, "AWS calls per grant"):
-  request    DynamoDB 6: create grant+events, activate (grant+event+index), lease put/delete,
+  request    DynamoDB 6: create grant+events, activate (grant+event+index), lease take/release,
              index read + batch get of the active grants; record access_granted is a 7th
              Scheduler 1 (one-time schedule); EKS 2 for a first grant (describe -> absent,
              create with groups) + 1 associate per access policy the scope carries
-  expiry     DynamoDB 6: get grant, expire (grant+event+index), lease put/delete, index read,
+  expiry     DynamoDB 6: get grant, expire (grant+event+index), lease take/release, index read,
              record access_removed; EKS 2: describe (managed?), delete (policies go with it)
   plus one SNS Publish on the outcomes topic per status change that reaches a new state worth
   announcing (activated, expired): other tools subscribe to it (issue 3).

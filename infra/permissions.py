@@ -46,7 +46,7 @@ from eks_jit.server.domain.identity import entry_identity
 
 GRANT_ITEMS = GRANT_PREFIX + "*"  # grants and their append-only events: only inside transactions
 ACCESS_ITEMS = ACCESS_PREFIX + "*"  # each principal's active-grant index: only inside transactions
-LEASE_ITEMS = LEASE_PREFIX + "*"  # reconcile leases: conditional put to take, conditional put by owner to release
+LEASE_ITEMS = LEASE_PREFIX + "*"  # reconcile leases: conditional update to take, conditional put by owner to release
 SIDE_ITEMS = SIDE_PREFIX + "*"  # the workflow's private records: put and read, never deleted
 IDEMPOTENCY_ITEMS = IDEMPOTENCY_PREFIX + "*"  # first answers to Idempotency-Keys: the api function's only
 SCHEDULES = schedule_name("") + "*"
@@ -203,11 +203,12 @@ def table_statements(table_arn: str, needs: Needs, *, slack: bool) -> list[iam.P
                 resources=[table_arn],
                 conditions={**IN_TRANSACTION, **only_items(ACCESS_ITEMS)},
             ),
-            # Reconcile leases: conditional puts only (taken, and released with the generation it
-            # applied: lambdas/logic/reconciler.py); nothing deletes a lease, the table's TTL reaps it.
+            # Reconcile leases: taken by a conditional update (which keeps the generation the last
+            # release recorded), released by a conditional put recording the generation it
+            # applied (lambdas/logic/reconciler.py); nothing deletes a lease, the table's TTL reaps it.
             iam.PolicyStatement(
                 sid="ReconcileLeases",
-                actions=["dynamodb:PutItem"],
+                actions=["dynamodb:PutItem", "dynamodb:UpdateItem"],
                 resources=[table_arn],
                 conditions=only_items(LEASE_ITEMS),
             ),

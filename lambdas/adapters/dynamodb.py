@@ -397,27 +397,27 @@ class DynamoGrantStore:
 
     # -- leases ------------------------------------------------------------------------------
 
-    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta, *, applied: int = 0) -> LeaseAttempt:
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> LeaseAttempt:
         cluster, principal = key.split("#", 1)
         until = now + ttl
         try:
             with transient_errors("acquire lease"):
-                answer = self._ddb.put_item(
+                # An update, not a put: taking the lease leaves ``applied`` as the last release
+                # recorded it, so a waiter learns it while the lease is held again.
+                answer = self._ddb.update_item(
                     TableName=self._table,
-                    Item={
-                        **lease_key(principal, cluster),
-                        **_dump(
-                            {
-                                "owner": owner,
-                                "until": int(until.timestamp() * 1000),
-                                "applied": applied,
-                                TTL_ATTRIBUTE: int(until.timestamp()) + 3600,
-                            }
-                        ),
-                    },
+                    Key=lease_key(principal, cluster),
+                    UpdateExpression="SET #o = :o, #u = :u, #t = :t",
                     ConditionExpression="attribute_not_exists(pk) OR #u < :now",
-                    ExpressionAttributeNames={"#u": "until"},
-                    ExpressionAttributeValues=_dump({":now": int(now.timestamp() * 1000)}),
+                    ExpressionAttributeNames={"#o": "owner", "#u": "until", "#t": TTL_ATTRIBUTE},
+                    ExpressionAttributeValues=_dump(
+                        {
+                            ":o": owner,
+                            ":u": int(until.timestamp() * 1000),
+                            ":t": int(until.timestamp()) + 3600,
+                            ":now": int(now.timestamp() * 1000),
+                        }
+                    ),
                     ReturnValues="ALL_OLD",  # the released lease: what was applied before
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",  # the held lease: the same, for a waiter
                 )

@@ -81,9 +81,9 @@ class GrantStore(Protocol):
 
     def get_side(self, grant_id: str, kind: str) -> dict[str, str] | None: ...
 
-    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta, *, applied: int = 0) -> LeaseAttempt:
-        """Take the lease if free or expired, writing ``applied`` (what the caller knows was applied)
-        into it. Either way, the answer carries the generation the lease item records as applied."""
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> LeaseAttempt:
+        """Take the lease if free or expired, leaving the generation it records as applied as it
+        was (only a release records one). Either way, the answer carries that generation."""
 
     def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
         """Free the lease if ``owner`` still holds it, recording ``applied`` (never lowering it)."""

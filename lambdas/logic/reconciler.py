@@ -68,9 +68,9 @@ def _lease(deps: Deps, principal: str, cluster: str, coalesce: bool) -> Iterator
     reconcile applied once that covers the caller's change."""
     key, owner, timing = lease_key(principal, cluster), uuid.uuid4().hex, deps.timing
     covering: int | None = None
-    seen = 0  # the most a failed attempt showed applied: carried into our lease item (a lower bound)
+    seen = 0  # the most an attempt showed applied: a lower bound of what our release records
     for _ in range(timing.lease_attempts):
-        attempt = deps.store.acquire_lease(key, owner, deps.clock.now(), timing.lease_ttl, applied=seen)
+        attempt = deps.store.acquire_lease(key, owner, deps.clock.now(), timing.lease_ttl)
         seen = max(seen, attempt.applied)
         if coalesce and covering is None and not attempt.acquired:
             # read only when contended, and after the caller's own change was written

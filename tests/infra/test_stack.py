@@ -245,6 +245,12 @@ def test_deletes_only_idempotency_records_and_grants_change_only_in_transactions
             if statement["Sid"] == "IdempotencyRecords":  # the answer, written into the api's own record
                 assert name == "api" and statement["Condition"] == IDEMPOTENCY_ONLY, name
                 continue
+            if statement["Sid"] == "ReconcileLeases":  # taking a lease: a conditional update, leases only
+                assert statement["Condition"] == {
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [LEASE_PREFIX + "*"]},
+                    "Null": {"dynamodb:LeadingKeys": "false"},
+                }, (name, statement)
+                continue
             assert statement["Condition"]["StringEquals"] == in_transaction
             assert statement["Condition"]["ForAllValues:StringLike"] == {"dynamodb:LeadingKeys": ["ACCESS#*"]}
 

@@ -233,7 +233,7 @@ class MemoryGrantStore:
 
     # -- leases ------------------------------------------------------------------------------
 
-    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta, *, applied: int = 0) -> LeaseAttempt:
+    def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> LeaseAttempt:
         cluster, principal = key.split("#", 1)
         item_key = (f"{LEASE_PREFIX}{cluster}#{principal}", "LEASE")
         held = self.items.get(item_key)
@@ -242,17 +242,16 @@ class MemoryGrantStore:
         if held is not None and not int(held["until"]["N"]) < now_ms:
             return LeaseAttempt(False, recorded)
         until = now + ttl
-        item = _dump(
+        taken = _dump(
             {
                 "pk": item_key[0],
                 "sk": item_key[1],
                 "owner": owner,
                 "until": int(until.timestamp() * 1000),
-                "applied": applied,
                 TTL_ATTRIBUTE: int(until.timestamp()) + 3600,
             }
         )
-        self._write(item_key, item)  # a put: what the caller carries replaces what was recorded
+        self._write(item_key, {**(held or {}), **taken})  # an update: ``applied`` stays as recorded
         return LeaseAttempt(True, recorded)
 
     def release_lease(self, key: str, owner: str, applied: int = 0) -> None:

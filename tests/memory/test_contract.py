@@ -224,11 +224,15 @@ def test_a_released_lease_tells_the_next_attempts_what_was_applied(ports: Ports)
     ports.store.release_lease(key, "a", applied=7)
     taken = ports.store.acquire_lease(key, "b", now, ttl)  # a released lease is free again
     assert (taken.acquired, taken.applied) == (True, 7)
-    assert ports.store.acquire_lease(key, "c", now, ttl).applied == 0  # b holds it, carrying nothing
+    # b holds it: a waiter still learns what a's release recorded (taking it did not erase it;
+    # it once did, and every waiter a released reconcile had covered waited for the next one)
+    assert ports.store.acquire_lease(key, "c", now, ttl).applied == 7
     ports.store.release_lease(key, "c", applied=99)  # not the owner: records nothing
     ports.store.release_lease(key, "b", applied=9)
-    assert ports.store.acquire_lease(key, "c", now, ttl, applied=9) == type(first)(True, 9)
-    assert ports.store.acquire_lease(key, "d", now, ttl).applied == 9  # c carried it into its lease
+    assert ports.store.acquire_lease(key, "c", now, ttl) == type(first)(True, 9)
+    assert ports.store.acquire_lease(key, "d", now, ttl).applied == 9  # held by c, still 9
+    later = now + ttl + timedelta(seconds=1)  # c died holding it: taken over once expired
+    assert ports.store.acquire_lease(key, "d", later, ttl) == type(first)(True, 9)
 
 
 def test_an_extension_is_never_in_the_active_index(ports: Ports) -> None:

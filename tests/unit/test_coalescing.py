@@ -83,3 +83,27 @@ def test_without_contention_nothing_extra_is_read(world, monkeypatch) -> None:
     monkeypatch.setattr(store, "access_generation", lambda *a: reads.append("gen") or original(*a))
     request_grant(world.base, ask("rollout-restart"))
     assert reads == []
+
+
+def test_a_reconcile_that_covered_me_answers_for_me_even_once_the_lease_is_taken_again(world, monkeypatch) -> None:
+    # The burst's tail (bench/load.py, 8 agents on one principal): a waiter covered by the
+    # reconcile that just released kept waiting when a third worker took the lease before the
+    # waiter's next attempt, because taking the lease overwrote the generation the release had
+    # recorded. It must return on that recorded generation, without waiting for the third.
+    deps = world.base
+    request_grant(deps, ask("rollout-restart"))
+    store = world.ports.store
+    assert store.acquire_lease(KEY, "other", deps.clock.now(), timedelta(seconds=30)).acquired
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if not slept:  # "other" read the view grant's change, applied it and released; "third" takes over
+            store.release_lease(KEY, "other", store.access_generation(ONCALL, "prod-eks"))
+            assert store.acquire_lease(KEY, "third", deps.clock.now(), timedelta(seconds=30)).acquired
+        slept.append(seconds)
+
+    monkeypatch.setattr(reconciler, "time", SimpleNamespace(sleep=sleep))
+    view = request_grant(deps, ask("view"))
+
+    assert view.status.value == "active" and len(slept) == 1  # answered at the next attempt
+    assert store.events(view.id)[-1].detail["applied_by_concurrent_reconcile"] is True
