@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from ..domain.access import Left
 from ..domain.errors import Conflict, GrantNotFound, TransientAwsError
 from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus, RequestContext
 from ..logic.ports import LeaseAttempt
@@ -403,13 +404,14 @@ class DynamoGrantStore:
         try:
             with transient_errors("acquire lease"):
                 # An update, not a put: taking the lease leaves ``applied`` as the last release
-                # recorded it, so a waiter learns it while the lease is held again.
+                # recorded it, so a waiter learns it while the lease is held again; it takes
+                # (removes) what that release recorded as left on the cluster.
                 answer = self._ddb.update_item(
                     TableName=self._table,
                     Key=lease_key(principal, cluster),
-                    UpdateExpression="SET #o = :o, #u = :u, #t = :t",
+                    UpdateExpression="SET #o = :o, #u = :u, #t = :t REMOVE #l",
                     ConditionExpression="attribute_not_exists(pk) OR #u < :now",
-                    ExpressionAttributeNames={"#o": "owner", "#u": "until", "#t": TTL_ATTRIBUTE},
+                    ExpressionAttributeNames={"#o": "owner", "#u": "until", "#t": TTL_ATTRIBUTE, "#l": "left"},
                     ExpressionAttributeValues=_dump(
                         {
                             ":o": owner,
@@ -425,9 +427,11 @@ class DynamoGrantStore:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return LeaseAttempt(False, _applied(exc.response.get("Item")))
             raise
-        return LeaseAttempt(True, _applied(answer.get("Attributes")))
+        old = answer.get("Attributes")
+        recorded = _load(old).get("left") if old else None
+        return LeaseAttempt(True, _applied(old), Left.from_json(recorded) if recorded else None)
 
-    def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
+    def release_lease(self, key: str, owner: str, applied: int = 0, left: Left | None = None) -> None:
         """A released lease stays as an item (free: ``until`` 0) carrying the generation applied,
         so a waiter's next attempt learns it; the table's TTL reaps it a day later."""
         cluster, principal = key.split("#", 1)
@@ -437,7 +441,15 @@ class DynamoGrantStore:
                     TableName=self._table,
                     Item={
                         **lease_key(principal, cluster),
-                        **_dump({"owner": "", "until": 0, "applied": applied, TTL_ATTRIBUTE: _epoch() + 86400}),
+                        **_dump(
+                            {
+                                "owner": "",
+                                "until": 0,
+                                "applied": applied,
+                                TTL_ATTRIBUTE: _epoch() + 86400,
+                                **({"left": left.to_json()} if left is not None else {}),
+                            }
+                        ),
                     },
                     ConditionExpression="#o = :o",
                     ExpressionAttributeNames={"#o": "owner"},

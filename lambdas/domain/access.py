@@ -13,6 +13,7 @@ username differ from what they should be is deleted and created again (docs/deci
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -92,6 +93,33 @@ class Entry:
     managed: bool
     access: Access
     username_is_default: bool = True  # False: someone set another Kubernetes username
+
+
+@dataclass(frozen=True)
+class Left:
+    """What a completed reconcile left on the cluster, recorded on its released lease: no entry
+    (``entry`` None) or a managed one with the default username holding ``entry``'s access."""
+
+    entry: Access | None
+
+    def as_entry(self) -> Entry | None:
+        return None if self.entry is None else Entry(managed=True, access=self.entry)
+
+    def to_json(self) -> str:
+        if self.entry is None:
+            return json.dumps({"exists": False})
+        policies = {
+            arn: {"type": s.type, "namespaces": sorted(s.namespaces)} for arn, s in sorted(self.entry.policies.items())
+        }
+        return json.dumps({"exists": True, "groups": sorted(self.entry.groups), "policies": policies})
+
+    @staticmethod
+    def from_json(text: str) -> Left:
+        data = json.loads(text)
+        if not data["exists"]:
+            return Left(None)
+        policies = {arn: PolicyScope(p["type"], frozenset(p["namespaces"])) for arn, p in data["policies"].items()}
+        return Left(Access(frozenset(data["groups"]), policies))
 
 
 @dataclass(frozen=True)

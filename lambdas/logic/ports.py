@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..domain.access import Entry, PolicyScope
+from ..domain.access import Entry, Left, PolicyScope
 from ..domain.catalog import Catalog
 from ..domain.grant import Grant, GrantEvent, GrantStatus
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class LeaseAttempt:
     acquired: bool
     applied: int = 0  # the access generation the last completed reconcile put in place
+    left: Left | None = None  # taken: what the last reconcile left, if it completed and none began since
 
 
 class GrantStore(Protocol):
@@ -83,10 +84,13 @@ class GrantStore(Protocol):
 
     def acquire_lease(self, key: str, owner: str, now: datetime, ttl: timedelta) -> LeaseAttempt:
         """Take the lease if free or expired, leaving the generation it records as applied as it
-        was (only a release records one). Either way, the answer carries that generation."""
+        was (only a release records one). Either way, the answer carries that generation. Taking
+        it also takes what the last release recorded as left on the cluster (``left``): the
+        record is removed, so a holder that dies or fails leaves none behind."""
 
-    def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
-        """Free the lease if ``owner`` still holds it, recording ``applied`` (never lowering it)."""
+    def release_lease(self, key: str, owner: str, applied: int = 0, left: Left | None = None) -> None:
+        """Free the lease if ``owner`` still holds it, recording ``applied`` (never lowering it)
+        and, after a reconcile that completed, what it ``left`` on the cluster."""
 
 
 class ClusterAccessEntries(Protocol):

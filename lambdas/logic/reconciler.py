@@ -12,6 +12,17 @@ changed the set at generation ``g`` and finds the lease held waits for either th
 completed reconcile with ``applied >= g``: that one read the set after the change, so the access
 it applied includes it. In a burst of one principal, one reconcile answers everyone who was
 waiting when it started, instead of each running its own in turn (issue 16).
+
+What it left, on the lease: a reconcile that completes records on its released lease the access
+it left (no entry, or a managed entry holding the desired access); the next request or revoke
+takes that record with the lease and uses its policies instead of listing them
+(ListAssociatedAccessPolicies). The entry is still described every time: its tag, groups and
+username decide whether it is eks-jit's to change, so an entry deleted, re-created or untagged
+outside eks-jit is seen as before. Only a completed reconcile records, and taking the lease
+removes the record, so a reconcile that failed or died leaves none; under the lease no other
+eks-jit writer changes the entry. A policy associated or removed outside eks-jit on a managed
+entry goes unseen until the sweeper, which always lists, reconciles the principal
+(docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -20,9 +31,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..domain.access import Access, Plan, access_of, plan, union_of
+from ..domain.access import Access, Left, Plan, access_of, plan, union_of
 from ..domain.errors import Busy, DomainError, UnmanagedAccessEntry
 from ..observability import logger
 from .ports import ClusterAccessEntries, Deps
@@ -56,10 +67,13 @@ def lease_key(principal: str, cluster: str) -> str:
 
 
 class _Lease:
-    """The lease a reconcile holds; ``applied`` is what it records at release."""
+    """The lease a reconcile holds: ``found`` is what the last release recorded as left on the
+    cluster (taken with the lease); ``applied`` and ``left`` are what its own release records."""
 
-    def __init__(self, applied: int) -> None:
+    def __init__(self, applied: int, found: Left | None) -> None:
         self.applied = applied
+        self.found = found
+        self.left: Left | None = None  # set only once this reconcile has completed
 
 
 @contextmanager
@@ -77,7 +91,7 @@ def _lease(deps: Deps, principal: str, cluster: str, coalesce: bool) -> Iterator
             covering = deps.store.access_generation(principal, cluster)
         if covering is not None and seen >= covering:
             if attempt.acquired:  # free again, and what it last applied covers us: hand it back
-                _release(deps, key, owner, seen)
+                _release(deps, key, owner, seen, attempt.left)
             yield seen  # a reconcile that read our change has put it in place
             return
         if attempt.acquired:
@@ -85,16 +99,16 @@ def _lease(deps: Deps, principal: str, cluster: str, coalesce: bool) -> Iterator
         time.sleep(timing.lease_backoff)  # real time: another worker is finishing
     else:
         raise Busy(f"another reconcile of {principal} on {cluster} is running")
-    held = _Lease(seen)
+    held = _Lease(seen, attempt.left)
     try:
         yield held
     finally:
-        _release(deps, key, owner, held.applied)
+        _release(deps, key, owner, held.applied, held.left)
 
 
-def _release(deps: Deps, key: str, owner: str, applied: int) -> None:
+def _release(deps: Deps, key: str, owner: str, applied: int, left: Left | None) -> None:
     try:
-        deps.store.release_lease(key, owner, applied)
+        deps.store.release_lease(key, owner, applied, left)
     except DomainError as exc:  # the lease expires on its own: the work done stands
         logger.warning("lease not released", extra={"key": key, "error": exc.message})
 
@@ -118,7 +132,10 @@ def reconcile(deps: Deps, principal: str, cluster: str, *, session: str, coalesc
             return Outcome(Access(), Plan(), (), covered_by=held)
         desired, grant_ids, generation = _desired(deps, principal, cluster)
         entries = deps.eks.cluster(cluster, session=session)
-        actual = entries.read(principal, with_policies=not desired.is_empty)  # deleting needs no listing
+        found = held.found if coalesce else None  # the sweeper and repairs always list the policies
+        # Always described (tag, groups, username: what makes an entry eks-jit's to change); the
+        # policies are listed only when no completed reconcile recorded which it associated.
+        actual = entries.read(principal, with_policies=not desired.is_empty and (found is None or found.entry is None))
         if actual is not None and not actual.managed:
             if desired.is_empty:  # nothing to give; whatever that entry holds is not ours to take
                 held.applied = max(held.applied, generation)
@@ -126,9 +143,11 @@ def reconcile(deps: Deps, principal: str, cluster: str, *, session: str, coalesc
             raise UnmanagedAccessEntry(
                 f"{principal} already has an access entry on {cluster} that eks-jit does not manage"
             )
+        if actual is not None and found is not None and found.entry is not None:
+            actual = replace(actual, access=Access(actual.access.groups, found.entry.policies))
         changes = plan(desired, actual)
         _apply(entries, principal, changes)
-        held.applied = max(held.applied, generation)
+        held.applied, held.left = max(held.applied, generation), Left(None if desired.is_empty else desired)
         return Outcome(desired, changes, grant_ids)
 
 

@@ -256,3 +256,63 @@ def test_the_sweeper_reads_only_the_entries_of_registered_principals(world) -> N
     assert report.errors == []
     assert creator(world) not in {p for _, p in recording.principals}
     assert {p for _, p in recording.principals} <= {p.arn for p in catalog.principals}
+
+
+VIEW_BODY = {**RESTART, "scope": "view"}
+
+
+def count_listings(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each read of an entry: True when it lists the entry's policies as well as describing it."""
+    from eks_jit.server.adapters.eks import ClusterEntries
+
+    reads: list[bool] = []
+    original = ClusterEntries.read
+
+    def read(self: Any, principal: str, *, with_policies: bool = True) -> Any:
+        reads.append(with_policies)
+        return original(self, principal, with_policies=with_policies)
+
+    monkeypatch.setattr(ClusterEntries, "read", read)
+    return reads
+
+
+VIEW_ENTRY = {
+    "groups": ["eks-jit:rollout-restart:payments"],
+    "tags": {"eks-jit:managed": "true"},
+    "policies": {"AmazonEKSViewPolicy": {"type": "namespace", "namespaces": ["payments"]}},
+}
+
+
+def test_the_next_change_takes_the_policies_the_last_reconcile_left_without_listing_them(world, monkeypatch) -> None:
+    reads = count_listings(monkeypatch)
+    world.call("POST", "/v1/grants", body=RESTART)
+    status, view = world.call("POST", "/v1/grants", body=VIEW_BODY)
+    assert status == 201 and view["status"] == "active"
+    assert reads == [True, False]  # described both times; the policies came from the record the second
+    assert world.entry(ONCALL) == VIEW_ENTRY
+    sweep(world.deps)  # the sweeper never trusts the record
+    assert reads[2:] == [True]
+
+
+def test_an_entry_deleted_outside_eks_jit_after_the_record_is_seen_and_made_again(world) -> None:
+    world.call("POST", "/v1/grants", body=RESTART)
+    world.eks.delete_access_entry(clusterName="prod-eks", principalArn=ONCALL)  # out of band
+    status, view = world.call("POST", "/v1/grants", body=VIEW_BODY)
+    assert status == 201 and view["status"] == "active"
+    assert world.entry(ONCALL) == VIEW_ENTRY
+
+
+def test_a_policy_removed_outside_eks_jit_is_put_back_by_the_sweeper(world) -> None:
+    # the record's known limit: it is trusted for the policies until the sweeper lists them
+    world.call("POST", "/v1/grants", body=RESTART)
+    world.call("POST", "/v1/grants", body=VIEW_BODY)
+    world.eks.disassociate_access_policy(
+        clusterName="prod-eks",
+        principalArn=ONCALL,
+        policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
+    )
+    world.call("POST", "/v1/grants", body=RESTART)  # same groups: nothing to change, as far as it knows
+    assert world.entry(ONCALL)["policies"] == {}  # unseen by the request
+    report = sweep(world.deps)
+    assert report.drift_fixed == [f"prod-eks {ONCALL}"]
+    assert world.entry(ONCALL) == VIEW_ENTRY

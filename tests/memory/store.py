@@ -37,6 +37,7 @@ from eks_jit.server.adapters.dynamodb import (
     grant_to_item,
 )
 from eks_jit.server.adapters.table import ACCESS_PREFIX, GRANT_PREFIX, INDEXES, LEASE_PREFIX, SIDE_PREFIX, TTL_ATTRIBUTE
+from eks_jit.server.domain.access import Left
 from eks_jit.server.domain.errors import Conflict, GrantNotFound
 from eks_jit.server.domain.grant import Grant, GrantEvent, GrantStatus
 from eks_jit.server.logic.ports import LeaseAttempt
@@ -251,13 +252,17 @@ class MemoryGrantStore:
                 TTL_ATTRIBUTE: int(until.timestamp()) + 3600,
             }
         )
-        self._write(item_key, {**(held or {}), **taken})  # an update: ``applied`` stays as recorded
-        return LeaseAttempt(True, recorded)
+        kept = {k: v for k, v in (held or {}).items() if k != "left"}  # REMOVE left
+        self._write(item_key, {**kept, **taken})  # an update: ``applied`` stays as recorded
+        left = held.get("left") if held else None
+        return LeaseAttempt(True, recorded, Left.from_json(left["S"]) if left else None)
 
-    def release_lease(self, key: str, owner: str, applied: int = 0) -> None:
+    def release_lease(self, key: str, owner: str, applied: int = 0, left: Left | None = None) -> None:
         cluster, principal = key.split("#", 1)
         item_key = (f"{LEASE_PREFIX}{cluster}#{principal}", "LEASE")
         held = self.items.get(item_key)
         if held is not None and held["owner"]["S"] == owner:  # expired and taken over: fine
             released = {"pk": item_key[0], "sk": item_key[1], "owner": "", "until": 0, "applied": applied}
+            if left is not None:
+                released["left"] = left.to_json()
             self._write(item_key, _dump(released))

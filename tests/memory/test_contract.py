@@ -235,6 +235,25 @@ def test_a_released_lease_tells_the_next_attempts_what_was_applied(ports: Ports)
     assert ports.store.acquire_lease(key, "d", later, ttl) == type(first)(True, 9)
 
 
+def test_what_a_release_left_is_taken_with_the_lease_once(ports: Ports) -> None:
+    from eks_jit.server.domain.access import Access, Left, PolicyScope
+
+    now, ttl = ports.clock.now(), timedelta(seconds=30)
+    key = f"prod-eks#{ONCALL}"
+    left = Left(Access(frozenset({"eks-jit:rollout-restart:payments"}), {"arn:p": PolicyScope.of(["payments"])}))
+    assert ports.store.acquire_lease(key, "a", now, ttl).left is None  # nothing recorded yet
+    ports.store.release_lease(key, "a", applied=1, left=left)
+    taken = ports.store.acquire_lease(key, "b", now, ttl)
+    assert (taken.acquired, taken.applied, taken.left) == (True, 1, left)
+    assert ports.store.acquire_lease(key, "c", now, ttl).left is None  # a waiter gets no record
+    later = now + ttl + timedelta(seconds=1)  # b died holding it: whoever takes over reads EKS
+    assert ports.store.acquire_lease(key, "c", later, ttl).left is None
+    ports.store.release_lease(key, "c", applied=2)  # a failed reconcile: no record
+    assert ports.store.acquire_lease(key, "d", later, ttl).left is None
+    ports.store.release_lease(key, "d", applied=3, left=Left(None))  # it deleted the entry
+    assert ports.store.acquire_lease(key, "e", later, ttl).left == Left(None)
+
+
 def test_an_extension_is_never_in_the_active_index(ports: Ports) -> None:
     now = ports.clock.now()
     ext = grant("x1", now).model_copy(update={"extends": "g1"})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -64,11 +65,11 @@ def test_a_lease_that_cannot_be_released_does_not_fail_an_activation_that_worked
     release = deps.store.release_lease
     attempts: list[str] = []
 
-    def throttled_once(key: str, owner: str, applied: int = 0) -> None:
+    def throttled_once(key: str, owner: str, applied: int = 0, left: Any = None) -> None:
         attempts.append(key)
         if len(attempts) == 1:
             raise TransientAwsError("release lease: ThrottlingException")
-        release(key, owner, applied)
+        release(key, owner, applied, left)
 
     deps.store.release_lease = throttled_once  # type: ignore[method-assign]
     grant = request_grant(

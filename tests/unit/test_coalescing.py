@@ -77,7 +77,7 @@ def test_a_reconcile_that_read_my_change_answers_for_me_without_a_second_apply(w
 
 
 def test_without_contention_nothing_extra_is_read(world, monkeypatch) -> None:
-    reads: list[str] = []
+    reads: list[bool] = []
     store = world.ports.store
     original = store.access_generation
     monkeypatch.setattr(store, "access_generation", lambda *a: reads.append("gen") or original(*a))
@@ -107,3 +107,40 @@ def test_a_reconcile_that_covered_me_answers_for_me_even_once_the_lease_is_taken
 
     assert view.status.value == "active" and len(slept) == 1  # answered at the next attempt
     assert store.events(view.id)[-1].detail["applied_by_concurrent_reconcile"] is True
+
+
+def test_a_reconcile_that_failed_records_nothing_it_left_so_the_next_reads_eks(world, monkeypatch) -> None:
+    from eks_jit.server.domain.access import Access
+    from eks_jit.server.domain.errors import TransientAwsError
+
+    deps, store = world.base, world.ports.store
+    request_grant(deps, ask("rollout-restart"))
+    cluster = world.ports.eks.clusters["prod-eks"]
+    original = type(world.ports.eks).cluster
+    reads: list[bool] = []
+
+    def failing_cluster(self: Any, name: str, *, session: str) -> Any:
+        entries = original(self, name, session=session)
+        read = entries.read
+
+        def associate(*args: Any, **kwargs: Any) -> None:
+            raise TransientAwsError("eks:AssociateAccessPolicy: throttled (injected)")
+
+        monkeypatch.setattr(entries, "associate", associate)
+
+        def listed(principal: str, *, with_policies: bool = True) -> Any:
+            reads.append(with_policies)
+            return read(principal, with_policies=with_policies)
+
+        monkeypatch.setattr(entries, "read", listed)
+        return entries
+
+    monkeypatch.setattr(type(world.ports.eks), "cluster", failing_cluster)
+    failed = request_grant(deps, ask("view"))
+
+    # the view grant's reconcile took the policies from the record and failed half-way: it
+    # recorded nothing, so the clean-up after the failed activation listed them before recording
+    assert failed.status.value == "failed" and reads == [False, True]
+    taken = store.acquire_lease(KEY, "next", deps.clock.now(), timedelta(seconds=30))
+    entry = cluster.entries[ONCALL]
+    assert taken.left is not None and taken.left.entry == Access(frozenset(entry.groups), dict(entry.policies))
