@@ -50,6 +50,9 @@ class Level(StrEnum):
 
 
 READ_VERBS = frozenset({"get", "list", "watch"})
+# Fields the API server itself changes on every write: a write under ``only_changes`` may always
+# touch them (the admission policy and the gateway agree on this list).
+SERVER_MANAGED_FIELDS = (("metadata", "managedFields"), ("metadata", "resourceVersion"), ("metadata", "generation"))
 WRITE_VERBS_LIMITED = frozenset({"patch", "update"})  # the verbs ``only_changes`` can narrow
 # Subresources that run something in a pod or reach into it. A websocket exec is an HTTP GET,
 # so even "get" on pods/exec can open a shell (Kubernetes #128743).
@@ -127,6 +130,8 @@ class PolicyRule(Strict):
     apiGroups: tuple[str, ...]
     resources: tuple[str, ...]
     verbs: tuple[str, ...] = Field(min_length=1)
+    resourceNames: tuple[str, ...] = ()
+    """As in RBAC: only objects with these names (never a create, a deletecollection or an unnamed list)."""
     only_changes: tuple[str, ...] = ()
 
     @field_validator("only_changes")
