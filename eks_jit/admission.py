@@ -26,10 +26,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from eks_jit.server.domain.catalog import Catalog, Level, PolicyRule, Scope, format_field_path, kubernetes_group
+from eks_jit.server.domain.catalog import (
+    SERVER_MANAGED_FIELDS,
+    Catalog,
+    Level,
+    PolicyRule,
+    Scope,
+    format_field_path,
+    kubernetes_group,
+)
 
 API_VERSION = "admissionregistration.k8s.io/v1"
-SERVER_MANAGED = (("metadata", "managedFields"), ("metadata", "resourceVersion"), ("metadata", "generation"))
+SERVER_MANAGED = SERVER_MANAGED_FIELDS
 # CEL reserved words: Kubernetes exposes properties with these names as __<word>__.
 _CEL_RESERVED = frozenset(
     [

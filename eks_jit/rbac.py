@@ -25,9 +25,13 @@ LABELS = {"app.kubernetes.io/managed-by": "eks-jit"}
 
 
 def _rules(scope: Scope) -> list[dict[str, Any]]:
-    return [
-        {"apiGroups": list(r.apiGroups), "resources": list(r.resources), "verbs": list(r.verbs)} for r in scope.rbac
-    ]  # only_changes is not RBAC: it becomes an admission policy
+    rules = []
+    for r in scope.rbac:  # only_changes is not RBAC: it becomes an admission policy
+        rule: dict[str, Any] = {"apiGroups": list(r.apiGroups), "resources": list(r.resources), "verbs": list(r.verbs)}
+        if r.resourceNames:
+            rule["resourceNames"] = list(r.resourceNames)
+        rules.append(rule)
+    return rules
 
 
 def _role(kind: str, name: str, namespace: str | None, scope_name: str, scope: Scope) -> dict[str, Any]:

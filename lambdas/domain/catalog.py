@@ -16,20 +16,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from .durations import Duration
+from .partitions import partition_of
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
 """The catalog's one spelling of an EKS access policy ARN (the ``aws`` partition's). The ARN sent to
 EKS carries the cluster's partition: :func:`access_policy_arn`, applied by the EKS adapter."""
 _ACCESS_POLICY = re.compile(r"^arn:aws(-[a-z]+)*:eks::aws:cluster-access-policy/(?P<name>[A-Za-z0-9]+)$")
-# Region prefixes of the partitions other than ``aws`` (botocore's endpoints data, ``regionRegex``).
-PARTITIONS = (
-    ("cn-", "aws-cn"),
-    ("us-gov-", "aws-us-gov"),
-    ("us-isob-", "aws-iso-b"),
-    ("us-isof-", "aws-iso-f"),
-    ("eu-isoe-", "aws-iso-e"),
-    ("us-iso-", "aws-iso"),
-)
 GROUP_PREFIX = "eks-jit"
 MANAGED_TAG = "eks-jit:managed"
 
@@ -50,6 +42,9 @@ class Level(StrEnum):
 
 
 READ_VERBS = frozenset({"get", "list", "watch"})
+# Fields the API server itself changes on every write: a write under ``only_changes`` may always
+# touch them (the admission policy and the gateway agree on this list).
+SERVER_MANAGED_FIELDS = (("metadata", "managedFields"), ("metadata", "resourceVersion"), ("metadata", "generation"))
 WRITE_VERBS_LIMITED = frozenset({"patch", "update"})  # the verbs ``only_changes`` can narrow
 # Subresources that run something in a pod or reach into it. A websocket exec is an HTTP GET,
 # so even "get" on pods/exec can open a shell (Kubernetes #128743).
@@ -57,11 +52,6 @@ POD_ENTRY_SUBRESOURCES = frozenset({"pods/exec", "pods/attach", "pods/portforwar
 # EKS access policies that give no Secrets and no exec/attach/port-forward (EKS user guide,
 # "Review access policy permissions"): the only ones a read-only scope may use.
 READ_ONLY_ACCESS_POLICIES = frozenset({ACCESS_POLICY_PREFIX + "AmazonEKSViewPolicy"})
-
-
-def partition_of(region: str) -> str:
-    """The partition a region is in: ``cn-north-1`` -> ``aws-cn``, ``us-gov-west-1`` -> ``aws-us-gov``."""
-    return next((partition for prefix, partition in PARTITIONS if region.startswith(prefix)), "aws")
 
 
 def canonical_access_policy(arn: str) -> str:
@@ -127,6 +117,8 @@ class PolicyRule(Strict):
     apiGroups: tuple[str, ...]
     resources: tuple[str, ...]
     verbs: tuple[str, ...] = Field(min_length=1)
+    resourceNames: tuple[str, ...] = ()
+    """As in RBAC: only objects with these names (never a create, a deletecollection or an unnamed list)."""
     only_changes: tuple[str, ...] = ()
 
     @field_validator("only_changes")

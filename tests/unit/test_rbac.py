@@ -9,6 +9,7 @@ import yaml
 from eks_jit.cli import main
 from eks_jit.rbac import manifests, validate
 from eks_jit.server.config import load_config
+from eks_jit.server.domain.catalog import PolicyRule
 from tests.support import EXAMPLE_CONFIG, ROOT
 
 
@@ -55,3 +56,19 @@ def test_the_committed_manifests_are_what_the_catalog_renders(tmp_path: Path) ->
         assert committed.read_text() == fresh.read_text(), f"{committed} is stale: run `make rbac`"
     kinds = [o["kind"] for o in yaml.safe_load_all((tmp_path / "prod-eks" / "rbac.yaml").read_text())]
     assert kinds == ["Role", "RoleBinding"] * 2 + ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+
+
+def test_resource_names_are_rendered_as_rbac_takes_them(catalog) -> None:
+    named = catalog.scopes["rollout-restart"].model_copy(
+        update={
+            "rbac": (
+                PolicyRule(apiGroups=("",), resources=("configmaps",), verbs=("get",), resourceNames=("app-config",)),
+            )
+        }
+    )
+    with_named = catalog.model_copy(update={"scopes": {"named": named}})
+    (role,) = [o for o in manifests(with_named, "prod-eks") if o["kind"] == "Role"][:1]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["app-config"]}
+    ]
+    validate([role])

@@ -1,0 +1,85 @@
+"""The EKS token kubectl sends, made as ``aws eks get-token`` makes it, with botocore alone.
+
+A token is ``k8s-aws-v1.`` + base64url (no padding) of an STS ``GetCallerIdentity`` URL presigned
+with SigV4 query parameters for 60 seconds (``X-Amz-Expires=60``: STS honours such a URL for 15
+minutes after its ``X-Amz-Date`` anyway), whose signed headers are ``host`` and
+``x-k8s-aws-id: <cluster name>``, so the token is good for that one cluster. The credentials come
+from the ordinary chain (environment, ``--profile``, SSO, instance role: boto3's session), and the
+STS endpoint is the region's (``https://sts.eu-west-1.amazonaws.com``, ``...amazonaws.com.cn`` in
+China), as botocore resolves it, ``AWS_ENDPOINT_URL_STS`` included.
+
+:func:`exec_credential` wraps a token in the ``client.authentication.k8s.io/v1beta1``
+ExecCredential kubectl's exec plugin protocol reads, with an ``expirationTimestamp`` 14 minutes
+after signing, so kubectl asks for a new token before STS stops honouring the old one.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.auth import SIGV4_TIMESTAMP, SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+
+from eks_jit.server.domain.eks_token import CLUSTER_ID_HEADER, STS_VERSION, TOKEN_PREFIX
+
+PRESIGN_SECONDS = 60
+TOKEN_LIFETIME = timedelta(minutes=14)
+EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
+
+
+class _SignedAt(SigV4QueryAuth):
+    """botocore's presigner, signing at a given time rather than the process clock's."""
+
+    def __init__(self, credentials: ReadOnlyCredentials, region: str, at: datetime) -> None:
+        super().__init__(credentials, "sts", region, expires=PRESIGN_SECONDS)
+        self._at = at
+
+    def add_auth(self, request: AWSRequest) -> None:
+        request.context["timestamp"] = self._at.strftime(SIGV4_TIMESTAMP)
+        self._modify_request_before_signing(request)
+        signature = self.signature(self.string_to_sign(request, self.canonical_request(request)), request)
+        self._inject_signature_to_request(request, signature)
+
+
+def presigned_url(credentials: ReadOnlyCredentials, cluster: str, region: str, endpoint: str, now: datetime) -> str:
+    """The GetCallerIdentity URL, presigned at ``now`` for ``cluster`` (``endpoint``: the STS base URL)."""
+    request = AWSRequest(
+        method="GET",
+        url=f"{endpoint.rstrip('/')}/",
+        params={"Action": "GetCallerIdentity", "Version": STS_VERSION},
+        headers={CLUSTER_ID_HEADER: cluster},
+    )
+    _SignedAt(credentials, region, now).add_auth(request)
+    return str(request.url)
+
+
+def encode_token(url: str) -> str:
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def exec_credential(token: str, now: datetime) -> dict[str, Any]:
+    return {
+        "kind": "ExecCredential",
+        "apiVersion": EXEC_API_VERSION,
+        "spec": {},
+        "status": {"expirationTimestamp": (now + TOKEN_LIFETIME).strftime("%Y-%m-%dT%H:%M:%SZ"), "token": token},
+    }
+
+
+def token_for(
+    cluster: str, now: datetime, *, profile: str | None = None, region: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """``(token, ExecCredential)`` for ``cluster`` from the credential chain of ``profile`` (or the default)."""
+    import boto3
+
+    session = boto3.Session(profile_name=profile)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials found (environment, profile, SSO or instance role)")
+    region = region or session.region_name or "us-east-1"
+    endpoint = session.client("sts", region_name=region).meta.endpoint_url
+    token = encode_token(presigned_url(credentials.get_frozen_credentials(), cluster, region, endpoint, now))
+    return token, exec_credential(token, now)
