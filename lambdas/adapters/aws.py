@@ -64,7 +64,7 @@ def as_transient(what: str, exc: BaseException) -> TransientAwsError | None:
 
 # One boto3 session per process. A session holds botocore's loader, which parses the endpoint
 # rules and each service's model once; a session per client parsed them again for every client
-# (five clients in a fresh interpreter: 760 ms with a session each, 305 ms from one; NOTES-coldstart).
+# (five clients in a fresh interpreter: 760 ms with a session each, 305 ms from one; docs/performance.md).
 # Sessions are not thread-safe, so clients are made under a lock (local mode serves requests on
 # threads); the clients themselves are.
 _session: boto3.session.Session | None = None

@@ -524,7 +524,7 @@ def use_approval_link(token: LinkToken) -> Response[str]:
 @app.post("/v1/slack/interactions", include_in_schema=False)
 def slack_interaction() -> Response[Any]:
     # slack-sdk loads here, not at cold start: importing any part of it loads its WebClient (about
-    # 35 ms), and no agent's request comes this way (NOTES-coldstart.md)
+    # 35 ms), and no agent's request comes this way (docs/performance.md)
     from slack_sdk.signature import Clock as SlackClock
     from slack_sdk.signature import SignatureVerifier
 
