@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from .adapters.audit_logs import CloudWatchAuditLog
-from .adapters.aws import client
+from .adapters.aws import LazyClient
 from .adapters.dynamodb import DynamoGrantStore
 from .adapters.eks import ClusterConnections, EksAccessEntries, default_clients
 from .adapters.idempotency import DynamoIdempotency
@@ -26,10 +26,12 @@ def build(
     env: Environment, *, with_policies: bool = True, clock: Clock | None = None, timing: Timing | None = None
 ) -> Deps:
     catalog = load_catalog(env.config_path)
-    secrets = SecretsManagerSecrets(client("secretsmanager", env.region, env.endpoint_url))
+    # Every adapter is built, but each client (its service model loaded) only on its first call:
+    # a function pays for the services it uses (adapters/aws.py, LazyClient).
+    secrets = SecretsManagerSecrets(LazyClient("secretsmanager", env.region, env.endpoint_url))
     notifier = (
         SnsNotifier(
-            client("sns", env.region, env.endpoint_url),
+            LazyClient("sns", env.region, env.endpoint_url),
             approvals_topic=env.approvals_topic_arn,
             outcomes_topic=env.outcomes_topic_arn,
         )
@@ -42,16 +44,16 @@ def build(
 
         chat = SlackChat(secrets, env.slack_secret, catalog.slack.channel, env.slack_api_url)
     # Resuming needs only the task token; starting needs the state machine (api only).
-    workflow = StepFunctionsWorkflow(client("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
+    workflow = StepFunctionsWorkflow(LazyClient("stepfunctions", env.region, env.endpoint_url), env.state_machine_arn)
     timing = timing or Timing()
-    ddb = client("dynamodb", env.region, env.endpoint_url)
+    ddb = LazyClient("dynamodb", env.region, env.endpoint_url)
     return Deps(
         catalog=catalog,
         policies=load_policies(env.config_path, catalog) if with_policies else None,
         store=DynamoGrantStore(ddb, env.table_name),
         eks=EksAccessEntries(catalog.clusters, default_clients(env.endpoint_url)),
         scheduler=EventBridgeRevocationScheduler(
-            client("scheduler", env.region, env.endpoint_url),
+            LazyClient("scheduler", env.region, env.endpoint_url),
             group=env.schedule_group,
             target_arn=env.revoke_target_arn,
             role_arn=env.scheduler_role_arn,

@@ -3,6 +3,7 @@ AWS failures that retrying later may fix onto :class:`TransientAwsError`."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -61,7 +62,52 @@ def as_transient(what: str, exc: BaseException) -> TransientAwsError | None:
     return None
 
 
+# One boto3 session per process. A session holds botocore's loader, which parses the endpoint
+# rules and each service's model once; a session per client parsed them again for every client
+# (five clients in a fresh interpreter: 760 ms with a session each, 305 ms from one; docs/performance.md).
+# Sessions are not thread-safe, so clients are made under a lock (local mode serves requests on
+# threads); the clients themselves are.
+_session: boto3.session.Session | None = None
+_making = threading.RLock()
+
+
+def session() -> boto3.session.Session:
+    global _session
+    with _making:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session
+
+
 @cache
 def client(service: str, region: str | None = None, endpoint_url: str | None = None) -> Any:
     """One client per service/region/endpoint per process (clients are thread-safe)."""
-    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint_url, config=RETRIES)
+    with _making:
+        return session().client(service, region_name=region, endpoint_url=endpoint_url, config=RETRIES)
+
+
+def client_with(service: str, region: str, endpoint_url: str | None, credentials: dict[str, str]) -> Any:
+    """A client signing with ``credentials`` (an STS ``Credentials`` answer), from the shared
+    session: another account's role, without loading the service model again."""
+    with _making:
+        return session().client(
+            service,
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=RETRIES,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+
+class LazyClient:
+    """The client of ``service``, made on its first use. A function builds all its adapters at
+    once (lambdas/bootstrap.py) but loads the model, about 30 ms each, only of the services it
+    calls: the api's auto-approved request never touches Step Functions or Secrets Manager."""
+
+    def __init__(self, service: str, region: str | None = None, endpoint_url: str | None = None) -> None:
+        self._args = (service, region, endpoint_url)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(*self._args), name)

@@ -17,14 +17,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from ..domain.access import Access, Entry, PolicyScope
 from ..domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy
 from ..domain.errors import AccessApplyError, PrincipalRefused, UnmanagedAccessEntry
 from ..domain.identity import default_username
-from .aws import RETRIES, error_code, transient_errors
+from .aws import error_code, transient_errors
 
 PATH_RULE = (
     "EKS takes only an IAM role or user that exists at exactly this ARN, path included: register the ARN "
@@ -44,7 +43,7 @@ def session_name(session: str) -> str:
 def default_clients(endpoint_url: str | None = None, service: str = "eks") -> ClientFactory:
     """Clients of ``service`` for a cluster: in its own region, and for a cluster in another
     account through its role, with a session name that carries ``session`` (a grant id)."""
-    from .aws import client
+    from .aws import client, client_with
 
     def make(name: str, cluster: Cluster, session: str) -> Any:
         if cluster.role_arn is None:
@@ -53,11 +52,7 @@ def default_clients(endpoint_url: str | None = None, service: str = "eks") -> Cl
             creds = client("sts", cluster.region, endpoint_url).assume_role(
                 RoleArn=cluster.role_arn, RoleSessionName=session_name(session)
             )["Credentials"]
-        return boto3.session.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        ).client(service, region_name=cluster.region, endpoint_url=endpoint_url, config=RETRIES)
+        return client_with(service, cluster.region, endpoint_url, creds)
 
     return make
 

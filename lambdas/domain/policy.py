@@ -31,6 +31,7 @@ from .approvals import DEFAULT_APPROVAL_TIMEOUT
 from .catalog import Catalog, Level
 from .durations import DurationFormatError, format_duration, parse_duration
 from .grant import Decision
+from .question import AccessQuestion
 
 SCHEMA = resources.files(__package__).joinpath("policy.cedarschema").read_text()
 NS = "EksJit"
@@ -53,17 +54,6 @@ class Rule:
     approvers: tuple[str, ...] = ()
     approval_timeout: timedelta | None = None
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class AccessQuestion:
-    """What policy is asked for one namespace (or the cluster) of a request."""
-
-    principal: str
-    cluster: str
-    scope: str
-    namespace: str  # "" for a cluster-level scope
-    duration: timedelta
 
 
 def _uid(kind: str, ident: str) -> dict[str, str]:

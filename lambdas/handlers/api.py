@@ -22,8 +22,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
-from slack_sdk.signature import Clock as SlackClock
-from slack_sdk.signature import SignatureVerifier
 
 from .. import bootstrap
 from ..api import idempotent, pages, paging
@@ -525,13 +523,25 @@ def use_approval_link(token: LinkToken) -> Response[str]:
 
 @app.post("/v1/slack/interactions", include_in_schema=False)
 def slack_interaction() -> Response[Any]:
+    # slack-sdk loads here, not at cold start: importing any part of it loads its WebClient (about
+    # 35 ms), and no agent's request comes this way (docs/performance.md)
+    from slack_sdk.signature import Clock as SlackClock
+    from slack_sdk.signature import SignatureVerifier
+
     deps = bootstrap.deps()
+
+    class FunctionClock(SlackClock):
+        """slack-sdk's verifier asks the time as epoch seconds; give it ours (tests move it)."""
+
+        def now(self) -> float:
+            return float(deps.clock.now().timestamp())
+
     event = app.current_event
     raw = event.decoded_body or ""
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
     secret = deps.secrets.get(deps.slack_secret)["signing_secret"] if deps.secrets and deps.slack_secret else ""
     timestamp, signature = headers.get("x-slack-request-timestamp", ""), headers.get("x-slack-signature", "")
-    verifier = SignatureVerifier(secret, clock=_SlackClock(deps))
+    verifier = SignatureVerifier(secret, clock=FunctionClock())
     if not (secret and timestamp.isdigit() and signature and verifier.is_valid(raw, timestamp, signature)):
         raise Forbidden("the request does not carry a valid, fresh Slack signature")
     try:
@@ -548,16 +558,6 @@ def slack_interaction() -> Response[Any]:
     logger.append_keys(grant_id=grant_id, principal=principal.arn)
     grant = approvals.decide(deps, grant_id, principal.arn, verdict, via="slack")
     return _json(200, GrantView.of(grant))
-
-
-class _SlackClock(SlackClock):
-    """slack-sdk's verifier asks the time as epoch seconds; give it ours (tests move it)."""
-
-    def __init__(self, deps: Any) -> None:
-        self._deps = deps
-
-    def now(self) -> float:
-        return float(self._deps.clock.now().timestamp())
 
 
 @app.exception_handler(DomainError)

@@ -15,7 +15,7 @@ from ..domain.catalog import DNS_LABEL, Level
 from ..domain.durations import format_duration
 from ..domain.errors import InvalidRequest
 from ..domain.grant import Decision, RequestContext, why_reason_is_short
-from ..domain.policy import AccessQuestion
+from ..domain.question import AccessQuestion
 from .ports import Deps
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..domain.catalog import Level
 from ..domain.grant import Decision
-from ..domain.policy import AccessQuestion
+from ..domain.question import AccessQuestion
 from .deciding import AccessRequest, check_reason, decide
 from .ports import Deps
 
