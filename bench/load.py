@@ -142,7 +142,7 @@ def run(agents: int = 8, rounds: int = 6, hold: float = 0.1, principals: int = 1
                         grant = client.request_grant("demo", "payments", scope, "10m", f"load {number}/{round_}")
                     except ApiError as exc:
                         with lock:
-                            errors.append(f"request: {exc.code}")
+                            errors.append(f"request: {exc.status} {exc.code}")
                         continue
                     took = time.perf_counter() - sent
                     with lock:
@@ -158,7 +158,7 @@ def run(agents: int = 8, rounds: int = 6, hold: float = 0.1, principals: int = 1
                         client.revoke(grant["id"], "done")
                     except ApiError as exc:
                         with lock:
-                            errors.append(f"revoke: {exc.code}")
+                            errors.append(f"revoke: {exc.status} {exc.code}")
                         continue
                     with lock:
                         revokes.append(time.perf_counter() - sent)
@@ -236,7 +236,8 @@ def _rows(result: dict[str, Any]) -> list[dict[str, object]]:
         {
             "figure": f"load: answered active; entries = remaining grants ({label})",
             "value": (
-                f"{active}/{agents * rounds} active, {len(result['errors'])} errors, "
+                f"{active}/{agents * rounds} active, {len(result['errors'])} errors"
+                f"{' (' + ', '.join(sorted(set(result['errors']))) + ')' if result['errors'] else ''}, "
                 f"{len(result['active'])} left active, entries {'match' if result['matches'] else 'DIFFER'}"
             ),
             "target": "all, exact",

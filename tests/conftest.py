@@ -24,7 +24,7 @@ os.environ.setdefault("POWERTOOLS_DEV", "false")
 
 from moto import mock_aws
 
-from eks_jit.emulation import dynamodb_atomic, eks_access_entries, lambda_dispatch
+from eks_jit.emulation import dynamodb_atomic, eks_access_entries, lambda_dispatch, lambda_isolation
 from eks_jit.local.resources import Resources, create_resources, register_handlers
 from eks_jit.server import bootstrap
 from eks_jit.server.config import load_config, read_environment
@@ -35,6 +35,7 @@ from tests.support import EXAMPLE_CONFIG, REGION, FakeClock, LambdaContextStub, 
 
 eks_access_entries.register()
 dynamodb_atomic.register()
+lambda_isolation.register()  # race tests call the handlers from several threads at once
 register_handlers()
 TABLE = "eks-jit-grants"
 GROUP = "eks-jit"

@@ -108,7 +108,7 @@ class LocalControlPlane:
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
-        from eks_jit.emulation import dynamodb_atomic, eks_access_entries
+        from eks_jit.emulation import dynamodb_atomic, eks_access_entries, lambda_isolation
         from eks_jit.local import inbox
         from eks_jit.local.gateway import Gateway
         from eks_jit.local.resources import create_resources, register_handlers
@@ -119,6 +119,7 @@ class LocalControlPlane:
 
         eks_access_entries.register(propagation_delay=self.propagation_delay)
         dynamodb_atomic.register()
+        lambda_isolation.register()  # the gateway calls the handlers from several threads at once
         register_handlers()
         default_user_config["stepfunctions"]["execute_state_machine"] = True
         default_user_config["lambda"]["use_docker"] = False
