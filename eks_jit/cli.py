@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -48,10 +49,11 @@ class CliError(Exception):
 
 # -- output ------------------------------------------------------------------------------------------
 
-GRANT_COLUMNS = ("id", "kind", "status", "scope", "cluster", "namespaces", "expires_at", "requester")
+GRANT_COLUMNS = ("id", "kind", "status", "scope", "cluster", "namespaces", "session", "expires_at", "requester")
 # What an approver needs to decide, without opening each request
 PENDING_COLUMNS = (
-    "id", "kind", "requester", "cluster", "namespaces", "scope", "duration", "reason", "task", "created_at",
+    "id", "kind", "requester", "cluster", "namespaces", "scope", "session", "duration", "reason", "task",
+    "created_at",
 )  # fmt: skip
 
 
@@ -104,8 +106,9 @@ def context_lines(context: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 def describe_grant(grant: dict[str, Any]) -> str:
-    fields = ("id", "status", "requester", "cluster", "namespaces", "scope", "duration", "reason",
-              "created_at", "activated_at", "expires_at", "ended_at", "status_reason", "approved_by")  # fmt: skip
+    fields = ("id", "status", "requester", "cluster", "access_mode", "namespaces", "scope", "session", "duration",
+              "reason", "created_at", "activated_at", "expires_at", "ended_at", "status_reason",
+              "approved_by")  # fmt: skip
     width = max(map(len, fields))
     lines = [f"{f.ljust(width)}  {_cell(grant.get(f))}" for f in fields if grant.get(f) not in (None, "", [])]
     lines += [f"{k.ljust(width)}  {v}" for k, v in context_lines(grant.get("context"))]
@@ -118,7 +121,8 @@ def describe_grant(grant: dict[str, Any]) -> str:
 
 
 def client(args: argparse.Namespace) -> Any:
-    from eks_jit.client import ApiError, Client, local_credentials, local_state
+    from eks_jit.client import ApiError, Client, local_state
+    from eks_jit.kubeconfig import LocalIdentity
 
     state: dict[str, Any] | None = None
     with contextlib.suppress(ApiError):  # not in local mode: fine unless --as is given
@@ -128,15 +132,25 @@ def client(args: argparse.Namespace) -> Any:
         raise CliError(
             2, "no API endpoint: pass --endpoint, set EKS_JIT_ENDPOINT, or run `eks-jit local up`", "no_endpoint"
         )
-    credentials = None
-    if args.as_identity:
-        if not state:
-            raise CliError(
-                2, f"--as {args.as_identity} needs local mode ({args.state_dir}/local.json not found)", "not_local_mode"
-            )
-        credentials = local_credentials(state, args.as_identity)  # ApiError unknown_identity: exit 2
+    credentials = local_identity(args, state)
     region = args.region or (state or {}).get("region") if args.as_identity else args.region
-    return Client(endpoint, region=region, profile=args.profile, credentials=credentials)
+    api = Client(endpoint, region=region, profile=args.profile, credentials=credentials)
+    if args.as_identity:  # its kubeconfigs make tokens as that identity (`eks-jit token --as`)
+        api.local = LocalIdentity(args.as_identity, str(Path(args.state_dir).resolve()))
+    return api
+
+
+def local_identity(args: argparse.Namespace, state: dict[str, Any] | None) -> Any:
+    """The keys of ``--as NAME`` (None without ``--as``); exit 2 outside local mode or for an unknown name."""
+    from eks_jit.client import local_credentials
+
+    if not args.as_identity:
+        return None
+    if not state:
+        raise CliError(
+            2, f"--as {args.as_identity} needs local mode ({args.state_dir}/local.json not found)", "not_local_mode"
+        )
+    return local_credentials(state, args.as_identity)  # ApiError unknown_identity: exit 2
 
 
 def _progress(grant: dict[str, Any], waited: float) -> None:
@@ -204,6 +218,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         args.reason,
         context=request_context(args),
         idempotency_key=args.idempotency_key,
+        session=args.session,
     )
     return _settle(args, grant)
 
@@ -211,7 +226,9 @@ def cmd_request(args: argparse.Namespace) -> int:
 def _dry_run(args: argparse.Namespace) -> int:
     """What the request would get, nothing written: exit 0 if it would be granted (at once or by
     approvers), 1 if it would be denied, so `eks-jit request --dry-run ... && ...` reads naturally."""
-    answer = client(args).dry_run(args.cluster, args.namespace, args.scope, args.duration, args.reason)
+    answer = client(args).dry_run(
+        args.cluster, args.namespace, args.scope, args.duration, args.reason, session=args.session
+    )
     show(args, answer, describe_verdict(answer))
     return 1 if answer["decision"] == "deny" else 0
 
@@ -292,7 +309,7 @@ def cmd_activity(args: argparse.Namespace) -> int:
 AUDIT_COLUMNS = (
     "grant_id", "requester", "cluster", "namespaces", "scope", "reason", "status", "created_at",
     "approved_by", "activated_at", "expires_at", "ended_at", "ended_how", "forbidden", "activity",
-    "context_incident_url", "context_alert", "context_task_id", "context_commands",
+    "context_incident_url", "context_alert", "context_task_id", "context_commands", "session",
 )  # fmt: skip
 
 
@@ -318,6 +335,7 @@ def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "forbidden": row["forbidden"],
                 "activity": row["activity"],
                 **context_cells(grant.get("context") or {}),
+                "session": inert_cell(grant.get("session") or ""),  # a session name may start with = + - @
             }
         )
     return flat
@@ -333,7 +351,12 @@ def context_cells(context: dict[str, Any]) -> dict[str, str]:
         "context_task_id": context.get("task_id") or "",
         "context_commands": " ; ".join(context.get("commands") or []),
     }
-    return {k: "'" + v if v.startswith(("=", "+", "-", "@", "\t", "\r")) else v for k, v in cells.items()}
+    return {k: inert_cell(v) for k, v in cells.items()}
+
+
+def inert_cell(value: str) -> str:
+    """A requester's text as a CSV cell a spreadsheet shows rather than runs (OWASP, "CSV injection")."""
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -356,7 +379,7 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     from eks_jit.files import write_private
     from eks_jit.kubeconfig import GrantNotActive
 
-    api = client(args)  # its exec runs `aws eks get-token` with the profile the API call is signed with
+    api = client(args)  # its exec makes tokens as the API call is signed: the same profile or local identity
     try:
         config = api.kubeconfig(args.id)
     except GrantNotActive as exc:
@@ -370,6 +393,43 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     propagation_hint(args.id)
+    return 0
+
+
+CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")  # EKS's rule for a cluster name
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """The ExecCredential kubectl's exec plugin reads (the same token as ``aws eks get-token``),
+    signed by the normal credential chain (``--profile``, the environment...) or, in local mode,
+    by ``--as NAME``'s keys. Always JSON: kubectl parses it."""
+    from datetime import UTC, datetime
+
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
+
+    from eks_jit.client import ApiError, local_state
+    from eks_jit.token import NoCredentials, token_for
+
+    if not CLUSTER_NAME.match(args.cluster):
+        raise CliError(2, f"'{args.cluster}' is not an EKS cluster name", "invalid_cluster")
+    state = None
+    if args.as_identity:
+        with contextlib.suppress(ApiError):
+            state = local_state(args.state_dir)
+    credentials = local_identity(args, state)
+    region = args.region or ((state or {}).get("region") if args.as_identity else None)
+    try:
+        _, credential = token_for(
+            args.cluster, datetime.now(UTC), profile=args.profile, region=region, credentials=credentials
+        )
+    except ProfileNotFound:
+        named = args.profile or os.environ.get("AWS_PROFILE")
+        raise CliError(2, f"no AWS profile '{named}' (aws configure list-profiles)", "profile_not_found") from None
+    except NoCredentials as exc:
+        raise CliError(2, str(exc), "no_credentials") from None
+    except BotoCoreError as exc:  # e.g. an SSO session that expired: the chain cannot sign
+        raise CliError(2, f"cannot sign a token: {exc}", "no_credentials") from None
+    print(json.dumps(credential))
     return 0
 
 
@@ -577,6 +637,12 @@ def parser() -> argparse.ArgumentParser:
     request.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
     request.add_argument("--idempotency-key", action=Once, help=IDEMPOTENCY_HELP)
     request.add_argument(
+        "--session",
+        action=Once,
+        metavar="NAME",
+        help="bind the grant to this STS role session (gateway clusters only): only that session may use it",
+    )
+    request.add_argument(
         "--dry-run", action="store_true", help="only say what policy would decide (exit 1 if deny); write nothing"
     )
     add("catalog", cmd_catalog, "what I could request, each with the decision a request would get")
@@ -607,9 +673,15 @@ def parser() -> argparse.ArgumentParser:
     extend.add_argument("--wait", action="store_true")
     extend.add_argument("--timeout", type=float, default=3600.0)
     extend.add_argument("--idempotency-key", action=Once, help=IDEMPOTENCY_HELP)
-    kube = add("kubeconfig", cmd_kubeconfig, "write a kubeconfig for an active grant (aws eks get-token)")
+    kube = add(
+        "kubeconfig",
+        cmd_kubeconfig,
+        "write a kubeconfig for an active grant (aws eks get-token; eks-jit token on a gateway cluster)",
+    )
     kube.add_argument("id")
     kube.add_argument("--out", help="file to write (default: standard output)")
+    token = add("token", cmd_token, "print an EKS token for kubectl (ExecCredential JSON, as aws eks get-token)")
+    token.add_argument("--cluster", required=True, action=Once, help="the EKS cluster's name")
     add("activity", cmd_activity, "what a grant's principal did on the cluster (EKS audit log)").add_argument("id")
     audit = add("audit", cmd_audit, "every grant in a time range, for auditors (table, json or csv)")
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")

@@ -54,7 +54,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ProfileNotFound
 
-from eks_jit.kubeconfig import kubeconfig
+from eks_jit.kubeconfig import LocalIdentity, kubeconfig
 
 LOCAL_STATE_DIR = ".eks-jit"
 """Where ``eks-jit local up`` writes ``local.json`` (endpoints, identities and their keys)."""
@@ -181,6 +181,8 @@ class Client:
         self._retries, self._backoff, self._sleep = max(0, retries), backoff, sleep
         # the profile the calls are signed with, for the kubeconfig's `aws eks get-token`
         self.profile = None if credentials else profile or os.environ.get("AWS_PROFILE")
+        # local mode: the identity and state dir the calls are signed from, for `eks-jit token --as`
+        self.local: LocalIdentity | None = None
 
     # -- the API ----------------------------------------------------------------------------------
 
@@ -194,14 +196,15 @@ class Client:
         context: dict[str, Any] | None = None,
         *,
         idempotency_key: str | None = None,
+        session: str | None = None,
     ) -> dict[str, Any]:
         """``context``: what the access is for, shown to approvers and kept for the audit, e.g.
         ``{"incident_url": "https://…", "alert": "…", "task_id": "…", "commands": ["kubectl …"]}``
         (README, "Request context"); the API refuses a bad one with 400 ``invalid_context``.
+        ``session``: on a gateway cluster, bind the grant to this STS role session name (one agent
+        task, not every holder of the role); 400 ``session_not_supported`` on an entry-mode cluster.
         Safe to retry: see the module's notes on ``idempotency_key``."""
-        body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
-        if namespace:
-            body["namespace"] = namespace
+        body = _grant_body(cluster, namespace, scope, duration, reason, session)
         if context:
             body["context"] = context
         return self._idempotent("POST", "/v1/grants", body, idempotency_key)
@@ -212,12 +215,12 @@ class Client:
         ``reason``) and its ``max_duration``; ``longer`` when a longer window is decided otherwise."""
         return list(self._call("GET", "/v1/catalog")["entries"])
 
-    def dry_run(self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str) -> dict[str, Any]:
+    def dry_run(
+        self, cluster: str, namespace: str | None, scope: str, duration: str, reason: str, *, session: str | None = None
+    ) -> dict[str, Any]:
         """The decision ``request_grant`` with these arguments would get, writing nothing: bad input
         raises the same ApiError; a denial is an answer (``decision: deny``), not an error."""
-        body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
-        if namespace:
-            body["namespace"] = namespace
+        body = _grant_body(cluster, namespace, scope, duration, reason, session)
         return dict(self._call("POST", "/v1/grants", {**body, "dry_run": True}))
 
     def grant(self, grant_id: str) -> dict[str, Any]:
@@ -277,9 +280,10 @@ class Client:
 
     def kubeconfig(self, grant_id: str) -> dict[str, Any]:
         """The kubeconfig (a dict; ``yaml.safe_dump`` or ``json.dumps`` it) for an active grant,
-        the same as ``eks-jit kubeconfig``: its user runs ``aws eks get-token`` with this client's
-        profile. Raises :class:`eks_jit.kubeconfig.GrantNotActive` unless the grant is active."""
-        return kubeconfig(self.grant(grant_id), self.profile)
+        the same as ``eks-jit kubeconfig``: its user runs ``aws eks get-token`` (entry mode) or
+        ``eks-jit token`` (gateway mode) with this client's profile, or in local mode as its local
+        identity. Raises :class:`eks_jit.kubeconfig.GrantNotActive` unless the grant is active."""
+        return kubeconfig(self.grant(grant_id), self.profile, local=self.local)
 
     def wait(
         self,
@@ -363,6 +367,17 @@ class Client:
             raise ApiError(0, "unreachable", f"no answer from {self.endpoint}: {exc!r}") from None
 
 
+def _grant_body(
+    cluster: str, namespace: str | None, scope: str, duration: str, reason: str, session: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"cluster": cluster, "scope": scope, "duration": duration, "reason": reason}
+    if namespace:
+        body["namespace"] = namespace
+    if session:
+        body["session"] = session
+    return body
+
+
 def _seconds(value: str | None) -> float | None:
     """A ``Retry-After`` given in seconds (the HTTP-date form is not used by API Gateway)."""
     try:
@@ -398,7 +413,9 @@ def local_client(name: str, state_dir: str | Path = LOCAL_STATE_DIR, *, timeout:
     ``approver-alice``, ``admin-carol``...), the same as ``eks-jit --as NAME``."""
     state = local_state(state_dir)
     credentials = local_credentials(state, name)
-    return Client(state["api_endpoint"], region=state["region"], credentials=credentials, timeout=timeout)
+    client = Client(state["api_endpoint"], region=state["region"], credentials=credentials, timeout=timeout)
+    client.local = LocalIdentity(name, str(Path(state_dir).resolve()))
+    return client
 
 
 def local_aws(service: str, state_dir: str | Path = LOCAL_STATE_DIR) -> Any:

@@ -242,10 +242,18 @@ class Tools:
             ),
         ] = False,
         idempotency_key: IdempotencyKey = None,
+        session: Annotated[
+            str | None,
+            Field(
+                description="Optional, only where list_requestable says access_mode 'gateway': the STS role session "
+                "name your credentials were assumed with (2-64 of A-Z a-z 0-9 _+=,.@-), so only this session (this "
+                "task) may use the grant, not every holder of your role",
+            ),
+        ] = None,
         ctx: Context | None = None,
     ) -> CallToolResult:
         if dry_run:
-            verdict = await self._call(self.api.dry_run, cluster, namespace, scope, duration, reason)
+            verdict = await self._call(self.api.dry_run, cluster, namespace, scope, duration, reason, session=session)
             return answer(dict(verdict) | {"next": "nothing was requested: call request_access without dry_run"})
         sent = context.model_dump(exclude_none=True) if context else None
         grant = await self._call(
@@ -257,6 +265,7 @@ class Tools:
             reason,
             context=sent,
             idempotency_key=idempotency_key,
+            session=session,
         )
         return answer(view(await self._settle(grant, wait_seconds, ctx)))
 
@@ -340,7 +349,8 @@ DESCRIPTIONS: dict[str, tuple[str, bool, bool]] = {
         "Errors (tool errors with a code): policy_denied (not allowed: do not retry; see list_requestable), "
         "unknown_cluster / unknown_scope / unknown_namespace / namespace_required / namespace_not_allowed "
         "(fix the argument), invalid_duration / duration_exceeds_maximum (use max_duration or less), "
-        "reason_too_short (explain the task), unmanaged_access_entry (a human must act), "
+        "reason_too_short (explain the task), invalid_session / session_not_supported (a session only on a "
+        "gateway cluster, as an STS session name), unmanaged_access_entry (a human must act), "
         "busy / conflict / aws_unavailable / unreachable (retry in a few seconds).",
         False,
         False,

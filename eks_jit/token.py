@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import ReadOnlyCredentials
+from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from eks_jit.server.domain.eks_token import CLUSTER_ID_HEADER, STS_VERSION, TOKEN_PREFIX
 
@@ -69,17 +69,40 @@ def exec_credential(token: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def token_for(
-    cluster: str, now: datetime, *, profile: str | None = None, region: str | None = None
-) -> tuple[str, dict[str, Any]]:
-    """``(token, ExecCredential)`` for ``cluster`` from the credential chain of ``profile`` (or the default)."""
-    import boto3
+class NoCredentials(RuntimeError):
+    """The credential chain found nothing to sign with."""
 
-    session = boto3.Session(profile_name=profile)
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise RuntimeError("no AWS credentials found (environment, profile, SSO or instance role)")
+
+def token_for(
+    cluster: str,
+    now: datetime,
+    *,
+    profile: str | None = None,
+    region: str | None = None,
+    credentials: Credentials | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``(token, ExecCredential)`` for ``cluster`` from the credential chain of ``profile`` (or the
+    default), or signed with ``credentials`` (local mode's identities). Raises :class:`NoCredentials`,
+    and botocore's ``ProfileNotFound`` for an unknown profile."""
+    import boto3
+    import botocore.session
+
+    # With keys given, no profile at all: not even the one $AWS_PROFILE names (it may not exist here)
+    no_profile = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    session = boto3.Session(botocore_session=no_profile) if credentials else boto3.Session(profile_name=profile)
+    found = credentials or session.get_credentials()
+    if found is None:
+        raise NoCredentials("no AWS credentials found (environment, profile, SSO or instance role)")
     region = region or session.region_name or "us-east-1"
-    endpoint = session.client("sts", region_name=region).meta.endpoint_url
-    token = encode_token(presigned_url(credentials.get_frozen_credentials(), cluster, region, endpoint, now))
+    # the STS endpoint as botocore resolves it for the region (AWS_ENDPOINT_URL_STS included); the
+    # client is never called, so it is made with the signing keys only to resolve the URL
+    frozen = found.get_frozen_credentials()
+    sts = session.client(
+        "sts",
+        region_name=region,
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+    )
+    token = encode_token(presigned_url(frozen, cluster, region, sts.meta.endpoint_url, now))
     return token, exec_credential(token, now)

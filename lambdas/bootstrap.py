@@ -68,7 +68,12 @@ def build(
         link_key_secret=env.link_key_secret,
         slack_secret=env.slack_secret,
         public_url=env.public_url,
-        connections=ClusterConnections(catalog.clusters, default_clients(env.endpoint_url, "eks")),
+        connections=ClusterConnections(
+            catalog.clusters,
+            default_clients(env.endpoint_url, "eks"),
+            gateway_endpoint=env.gateway_endpoint,
+            gateway_ca=env.gateway_ca,
+        ),
         audit_log=CloudWatchAuditLog(
             catalog.clusters, default_clients(env.endpoint_url, "logs"), default_clients(env.endpoint_url, "eks")
         ),

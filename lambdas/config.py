@@ -37,6 +37,10 @@ class Environment(BaseModel):
     slack_secret: str = Field(default="", alias="EKS_JIT_SLACK_SECRET")
     slack_api_url: str | None = Field(default=None, alias="EKS_JIT_SLACK_API_URL")  # local fake Slack only
     public_url: str = Field(default="", alias="EKS_JIT_PUBLIC_URL")
+    # eks-jit's data-path gateway, for the connection of grants on gateway clusters: its base URL
+    # (each cluster below /clusters/<name>) and its CA certificate (base64 PEM; empty: publicly trusted)
+    gateway_endpoint: str = Field(default="", alias="EKS_JIT_GATEWAY_ENDPOINT", pattern=r"^(https://\S+)?$")
+    gateway_ca: str = Field(default="", alias="EKS_JIT_GATEWAY_CA", pattern=r"^[A-Za-z0-9+/=]*$")
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 

@@ -63,7 +63,17 @@ class Resources:
     link_key_secret: str
     slack_secret: str
 
-    def environment(self, config_path: Path, public_url: str = "", endpoint_url: str | None = None) -> dict[str, str]:
+    def environment(
+        self,
+        config_path: Path,
+        public_url: str = "",
+        endpoint_url: str | None = None,
+        *,
+        gateway_endpoint: str = "",
+        gateway_ca: str = "",
+    ) -> dict[str, str]:
+        """The functions' environment; ``gateway_endpoint``/``gateway_ca``: eks-jit's gateway, which
+        grants on gateway clusters connect through (empty: none runs, so they answer no connection)."""
         env = {
             "EKS_JIT_TABLE": self.table,
             "EKS_JIT_CONFIG": str(config_path),
@@ -76,6 +86,8 @@ class Resources:
             "EKS_JIT_LINK_KEY_SECRET": self.link_key_secret,
             "EKS_JIT_SLACK_SECRET": self.slack_secret,
             "EKS_JIT_PUBLIC_URL": public_url,
+            "EKS_JIT_GATEWAY_ENDPOINT": gateway_endpoint,
+            "EKS_JIT_GATEWAY_CA": gateway_ca,
             "AWS_REGION": self.region,
         }
         if endpoint_url:

@@ -94,6 +94,7 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
             "extends": grant.extends,
             "extended_by": list(grant.extended_by) or None,
             "context": grant.context.to_json() if grant.context else None,
+            "session": grant.session,
             "gsi1pk": f"STATUS#{grant.status.value}",
             "gsi1sk": f"{_order_key(order)}#{grant.id}",
             "gsi2pk": f"REQUESTER#{grant.requester}",
@@ -125,6 +126,7 @@ def grant_from_item(raw: dict[str, Any]) -> Grant:
         extends=item.get("extends"),
         extended_by=tuple(item.get("extended_by", ())),
         context=RequestContext.model_validate(item["context"]) if item.get("context") else None,  # older items: none
+        session=item.get("session"),  # older items: none (every session)
     )
 
 

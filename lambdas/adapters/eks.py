@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..domain.access import Access, Entry, PolicyScope
-from ..domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy
+from ..domain.catalog import MANAGED_TAG, Cluster, access_policy_arn, canonical_access_policy, gateway_server
 from ..domain.errors import AccessApplyError, PrincipalRefused, UnmanagedAccessEntry
 from ..domain.identity import default_username
 from .aws import error_code, transient_errors
@@ -176,16 +176,40 @@ class ClusterEntries:
 
 class ClusterConnections:
     """How to reach a cluster's API (endpoint, CA data), from DescribeCluster, cached per
-    container: an agent gets it with its grant and needs no ``eks:*`` permission of its own."""
+    container: an agent gets it with its grant and needs no ``eks:*`` permission of its own.
 
-    def __init__(self, clusters: Mapping[str, Cluster], clients: ClientFactory) -> None:
+    A gateway cluster is reached through eks-jit's gateway, never directly: its endpoint is the
+    deployment's gateway (``gateway_endpoint``, below the cluster's path: :func:`gateway_server`)
+    with the gateway's CA (``gateway_ca``, base64 PEM; empty when its certificate is publicly
+    trusted), and EKS is not asked. Without a ``gateway_endpoint`` there is no way to reach it:
+    :class:`AccessApplyError` (the grant stands; only its connection is missing)."""
+
+    def __init__(
+        self,
+        clusters: Mapping[str, Cluster],
+        clients: ClientFactory,
+        *,
+        gateway_endpoint: str = "",
+        gateway_ca: str = "",
+    ) -> None:
         self._clusters = clusters
         self._clients = clients
+        self._gateway_endpoint, self._gateway_ca = gateway_endpoint, gateway_ca
         self._cache: dict[str, dict[str, str]] = {}
 
     def connection(self, name: str) -> dict[str, str]:
+        cluster = self._clusters[name]
+        if cluster.gateway:
+            if not self._gateway_endpoint:
+                raise AccessApplyError(f"cluster {name} is reached through the gateway, and no gateway_endpoint is set")
+            return {
+                "cluster": name,
+                "region": cluster.region,
+                "endpoint": gateway_server(self._gateway_endpoint, name),
+                "certificate_authority": self._gateway_ca,
+                "access_mode": cluster.access_mode.value,
+            }
         if name not in self._cache:
-            cluster = self._clusters[name]
             try:
                 with transient_errors(f"describe cluster {name}"):
                     described = self._clients(name, cluster, "connection").describe_cluster(name=name)["cluster"]
@@ -196,5 +220,6 @@ class ClusterConnections:
                 "region": cluster.region,
                 "endpoint": str(described.get("endpoint", "")),
                 "certificate_authority": str((described.get("certificateAuthority") or {}).get("data", "")),
+                "access_mode": cluster.access_mode.value,
             }
         return self._cache[name]

@@ -19,9 +19,10 @@ def summary(grant: Grant) -> str:
     context = "".join(
         f'\n{label} (requester\'s words, unchecked): "{value}"' for label, value in context_rows(grant.context)
     )
+    session = f"Only for the STS session: {untrusted_line(grant.session)}\n" if grant.session else ""
     return (
         f"{grant.requester} asks for '{grant.scope}' on {where} for {format_duration(grant.duration)}.\n"
-        f"Request: {grant.id}\n"
+        f"Request: {grant.id}\n{session}"
         f'{REASON}: "{untrusted_line(grant.reason)}"'
     ) + context
 

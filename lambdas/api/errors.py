@@ -68,5 +68,7 @@ def validation_body(errors: Sequence[Any]) -> ErrorBody:
     elif first.get("type") == "value_error":  # our validators' own words, without pydantic's prefix
         message = message.removeprefix("Value error, ")
     # a request's context (what approvers read) has its own code, so an agent knows which part to fix
-    code = "invalid_context" if loc[:1] == ["context"] else "invalid_request"
+    code = {"context": "invalid_context", "session": "invalid_session"}.get(loc[0] if loc else "", "invalid_request")
+    if code == "invalid_session" and first.get("type") == "string_pattern_mismatch":
+        message = "an STS role session name: 2 to 64 characters of A-Z a-z 0-9 and _+=,.@-"
     return ErrorBody(code=code, message=message, field=field)

@@ -153,6 +153,13 @@ class ContextView(BaseModel):
         )
 
 
+SESSION_NAME = r"^[A-Za-z0-9_+=,.@-]{2,64}$"
+"""An STS role session name (``RoleSessionName`` of AssumeRole: 2 to 64 of ``[\\w+=,.@-]``, where
+``\\w`` is ASCII letters, digits and ``_``)."""
+SessionName = Annotated[str, StringConstraints(pattern=SESSION_NAME)]
+AccessModeName = Literal["entry", "gateway"]
+
+
 class GrantRequest(BaseModel):
     """Ask for access. ``duration`` takes ``90s``, ``15m``, ``1h`` or ISO-8601 (``PT15M``)."""
 
@@ -182,6 +189,15 @@ class GrantRequest(BaseModel):
     reason: Reason = Field(description="why, in a sentence: the approver and the audit read it (at least 3 characters)")
     context: RequestContext | None = Field(
         default=None, description="what the access is for, shown to approvers and kept for the audit"
+    )
+    session: SessionName | None = Field(
+        default=None,
+        description=(
+            "bind the grant to one STS role session (the RoleSessionName the agent's role was assumed with, "
+            "2-64 of A-Z a-z 0-9 _+=,.@-): only that session may use it, not every holder of the role. Only "
+            "on a cluster whose access_mode is gateway (400 session_not_supported elsewhere); omit for every "
+            "session of the role"
+        ),
     )
     dry_run: bool = Field(
         default=False,
@@ -233,13 +249,22 @@ class DecisionView(BaseModel):
 
 class Connection(BaseModel):
     """What an active grant's holder needs to reach the cluster: with it, `eks-jit kubeconfig`
-    writes a kubeconfig whose user runs `aws eks get-token` (no eks:* permission needed)."""
+    writes a kubeconfig whose user runs `aws eks get-token` (entry mode) or `eks-jit token`
+    (gateway mode); no eks:* permission needed."""
 
     cluster: str = Field(description="the EKS cluster's name (for `aws eks get-token --cluster-name`)")
     region: str = Field(description="the cluster's AWS region")
-    endpoint: str = Field(description="the Kubernetes API server URL")
+    endpoint: str = Field(
+        description="the Kubernetes API server URL; on a gateway cluster, eks-jit's gateway for that cluster"
+    )
     certificate_authority: str = Field(
-        description="the cluster's CA certificate, base64 (kubeconfig certificate-authority-data)"
+        description="the CA certificate of that endpoint, base64 (kubeconfig certificate-authority-data); empty "
+        "when it is publicly trusted"
+    )
+    access_mode: AccessModeName = Field(
+        default="entry",
+        description="entry: straight to the EKS API server; gateway: through eks-jit's gateway, which checks "
+        "every request",
     )
 
 
@@ -271,9 +296,17 @@ class GrantView(BaseModel):
     decision: DecisionView = Field(description="what policy said when the request arrived")
     connection: Connection | None = Field(default=None, description="set while the grant is active")
     context: ContextView | None = Field(default=None, description="what the requester said it is for (untrusted text)")
+    session: str | None = Field(
+        default=None, description="the STS role session the grant is bound to; absent: every session of the role"
+    )
+    access_mode: AccessModeName | None = Field(
+        default=None,
+        description="how the cluster gives the access now: entry (an EKS access entry) or gateway (eks-jit's "
+        "gateway); absent for a cluster no longer configured",
+    )
 
     @classmethod
-    def of(cls, grant: Grant, connection: dict[str, str] | None = None) -> GrantView:
+    def of(cls, grant: Grant, connection: dict[str, str] | None = None, access_mode: str | None = None) -> GrantView:
         d = grant.decision
         return cls(
             id=grant.id,
@@ -295,6 +328,8 @@ class GrantView(BaseModel):
             version=grant.version,
             connection=Connection(**connection) if connection and grant.status is GrantStatus.ACTIVE else None,
             context=ContextView.of(grant.context),
+            session=grant.session,
+            access_mode=access_mode,  # type: ignore[arg-type]  # the catalog's AccessMode values
             decision=DecisionView(
                 outcome=d.outcome,
                 policies=list(d.policy_ids),
@@ -428,6 +463,10 @@ class CatalogEntry(Verdict):
     namespace: str | None = Field(default=None, description="absent for a cluster-wide scope")
     scope: str = Field(description="the scope, as requests name it")
     level: str = Field(description="namespace or cluster")
+    access_mode: AccessModeName = Field(
+        description="entry: access is an EKS access entry for the role; gateway: through eks-jit's gateway "
+        "(a request may then bind the grant to one STS `session`)"
+    )
     description: str = Field(description="what the scope allows, from the catalog")
     longer: Verdict | None = Field(
         default=None,
@@ -443,6 +482,7 @@ class CatalogEntry(Verdict):
             namespace=offer.namespace,
             scope=offer.scope,
             level=offer.level.value,
+            access_mode=offer.access_mode.value,  # type: ignore[arg-type]  # the catalog's AccessMode values
             description=offer.description,
             longer=Verdict.of(offer.longer) if offer.longer else None,
         )
@@ -462,13 +502,19 @@ class DryRunView(Verdict):
     namespaces: list[str] = Field(description="the namespace asked for, or none for a cluster-wide scope")
     scope: str = Field(description="the scope asked for")
     duration: str = Field(description="the duration asked for, as given")
+    session: str | None = Field(default=None, description="the STS role session asked for, if any")
+    access_mode: AccessModeName = Field(description="how the cluster would give the access: entry or gateway")
 
     @classmethod
-    def answer(cls, req: AccessRequest, namespaces: tuple[str, ...], decision: Decision, duration: str) -> DryRunView:
+    def answer(
+        cls, req: AccessRequest, namespaces: tuple[str, ...], decision: Decision, duration: str, access_mode: str
+    ) -> DryRunView:
         return cls(
             **Verdict.of(decision).model_dump(),
             cluster=req.cluster,
             namespaces=list(namespaces),
             scope=req.scope,
             duration=duration,
+            session=req.session,
+            access_mode=access_mode,  # type: ignore[arg-type]  # the catalog's AccessMode values
         )

@@ -205,6 +205,16 @@ class Scope(Strict):
                 raise ValueError("read_only scope may not read Secrets")
 
 
+class AccessMode(StrEnum):
+    """How a cluster's grants give access (docs/configuration.md, ``access_mode``)."""
+
+    ENTRY = "entry"
+    """The grant becomes the agent role's EKS access entry; EKS and the cluster's RBAC enforce it."""
+    GATEWAY = "gateway"
+    """No access entry for the agent: its kubectl talks to eks-jit's gateway, which checks every
+    request against the caller's active grants (and session) and forwards the allowed ones."""
+
+
 class Cluster(Strict):
     """A cluster eks-jit may grant access to, with the attributes policies can test."""
 
@@ -214,6 +224,11 @@ class Cluster(Strict):
     namespaces: tuple[Name, ...] = Field(min_length=1)
     role_arn: IamArn | None = None  # assumed for cross-account clusters; None = same account
     tags: dict[str, str] = Field(default_factory=dict)
+    access_mode: AccessMode = AccessMode.ENTRY
+
+    @property
+    def gateway(self) -> bool:
+        return self.access_mode is AccessMode.GATEWAY
 
     @property
     def partition(self) -> str:
@@ -339,6 +354,21 @@ class Catalog(Strict):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _gateway_can_enforce_every_scope(self) -> Catalog:
+        """A gateway cluster's grants are enforced by the gateway's rule sets, not by EKS: every scope
+        (any may be requested on any cluster) must map to rules it knows, or it could not enforce it."""
+        if not any(c.gateway for c in self.clusters.values()):
+            return self
+        from .kube_rules import UnsupportedAccessPolicy, scope_rules  # imports this module
+
+        for name, scope in self.scopes.items():
+            try:
+                scope_rules(scope)
+            except UnsupportedAccessPolicy as exc:
+                raise ValueError(f"scope '{name}' cannot be used on a gateway cluster: {exc.message}") from None
+        return self
+
     def principal(self, arn: str) -> Principal | None:
         return next((p for p in self.principals if p.arn == arn), None)
 
@@ -360,6 +390,17 @@ class Catalog(Strict):
     def slack_principal(self, user_id: str) -> Principal | None:
         name = self.slack.users.get(user_id)
         return next((p for p in self.principals if p.name == name), None) if name else None
+
+
+GATEWAY_CLUSTER_PATH = "/clusters/"
+
+
+def gateway_server(gateway_endpoint: str, cluster: str) -> str:
+    """The Kubernetes API URL an agent's kubeconfig names for a gateway cluster: one gateway serves
+    every gateway cluster of the deployment, each below its own path (``https://gw.example/clusters/
+    demo-gateway``; kubectl puts ``/api``, ``/apis`` after it). The gateway routes on that path and
+    checks it names the cluster the caller's token is signed for (``x-k8s-aws-id``)."""
+    return f"{gateway_endpoint.rstrip('/')}{GATEWAY_CLUSTER_PATH}{cluster}"
 
 
 def kubernetes_group(scope: str, namespace: str | None) -> str:

@@ -183,6 +183,9 @@ class Grant(BaseModel):
     extends: str | None = None  # set on an extension request: the grant whose window it lengthens
     extended_by: tuple[str, ...] = ()  # on a grant: the extensions applied to it
     context: RequestContext | None = None  # what the requester said it is for (untrusted)
+    session: str | None = None
+    """On a gateway cluster: the STS role session name the grant is bound to (one agent task, not
+    every holder of the role). None: every session of the requester's role."""
 
     def justifies_access(self) -> bool:
         """Only an active grant puts anything into an access entry; an extension never does
@@ -216,6 +219,7 @@ def new_grant(
     now: datetime,
     extends: str | None = None,
     context: RequestContext | None = None,
+    session: str | None = None,
 ) -> tuple[Grant, GrantEvent]:
     """A freshly requested grant (version 1) and its ``requested`` event (which keeps the
     request's context: the audit reads it there too)."""
@@ -234,6 +238,7 @@ def new_grant(
         decision=decision,
         extends=extends,
         context=context,
+        session=session,
     )
     event = GrantEvent(
         grant_id=grant_id,
@@ -250,6 +255,7 @@ def new_grant(
             "decision": decision.outcome,
             "policies": list(decision.policy_ids),
             **({"extends": extends} if extends else {}),
+            **({"session": session} if session else {}),
             **({"context": context.to_json()} if context else {}),
         },
     )
@@ -328,6 +334,9 @@ def note(grant: Grant, kind: str, *, at: datetime, actor: str, **detail: Any) ->
 NEWLINES = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 REASON = "Reason, in the requester's words"
 """The label of the one row of :func:`summary_rows` that the requester wrote (untrusted)."""
+SESSION = "Only for the STS session"
+"""The label of the session row of :func:`summary_rows`: a name the requester chose (the API checks
+it is an STS role session name, so it is one short line of ``[A-Za-z0-9_+=,.@-]``; shown as text)."""
 
 
 def untrusted_line(text: str, limit: int = 500) -> str:
@@ -357,6 +366,7 @@ def summary_rows(grant: Grant) -> list[tuple[str, str]]:
         ("Namespace", ", ".join(grant.namespaces) or "(cluster-wide)"),
         ("Scope", grant.scope),
         ("Duration", format_duration(grant.duration)),
+        *([(SESSION, untrusted_line(grant.session))] if grant.session else []),
         (REASON, untrusted_line(grant.reason)),
     ]
 

@@ -87,15 +87,21 @@ def _duration(text: str) -> timedelta:
         raise InvalidRequest(str(exc), code="invalid_duration", field="duration") from exc
 
 
+def shown(grant: Grant, connection: dict[str, str] | None = None) -> GrantView:
+    """A grant with the access mode its cluster has now (absent for a cluster no longer configured)."""
+    cluster = bootstrap.deps().catalog.clusters.get(grant.cluster)
+    return GrantView.of(grant, connection, access_mode=cluster.access_mode.value if cluster else None)
+
+
 def view(grant: Grant) -> GrantView:
     """A grant as its requester sees it: while active, with how to reach the cluster."""
     deps = bootstrap.deps()
     if grant.status is GrantStatus.ACTIVE and deps.connections is not None and grant.extends is None:
         try:
-            return GrantView.of(grant, deps.connections.connection(grant.cluster))
+            return shown(grant, deps.connections.connection(grant.cluster))
         except DomainError as exc:  # the grant stands; only the convenience is missing
             logger.warning("no cluster connection", extra={"error": exc.message})
-    return GrantView.of(grant)
+    return shown(grant)
 
 
 def caller() -> str:
@@ -120,6 +126,7 @@ def caller() -> str:
     description=(
         "Ask for one scope on one cluster (and namespace) for a bounded time, with a reason and "
         "optionally a `context` the approvers see (incident link, alert, task id, planned commands). "
+        "On a cluster whose `access_mode` is gateway, `session` binds the grant to one STS role session. "
         "With `dry_run: true` it answers 200 with the decision it would get (`auto`, `manual`, "
         "`deny`) and writes nothing. Policy decides at once: auto-approved requests answer 201 `active` "
         "with the `connection` to "
@@ -128,7 +135,8 @@ def caller() -> str:
         "the narrowest scope and shortest duration that do the job. Errors: 400 `unknown_cluster`, "
         "`unknown_scope`, `invalid_namespace`, `unknown_namespace`, `namespace_required`, "
         "`namespace_not_allowed`, `invalid_duration`, `duration_too_short`, `duration_exceeds_maximum`, "
-        "`reason_too_short`, `invalid_context`, `invalid_request`; 403 `policy_denied` (recorded: its "
+        "`reason_too_short`, `invalid_context`, `invalid_session`, `session_not_supported` (a `session` on a cluster "
+        "whose `access_mode` is entry), `invalid_request`; 403 `policy_denied` (recorded: its "
         "`grant_id` is set; do not retry); 502 `access_apply_failed`/`scheduling_failed`. " + COMMON
     ),
     tags=["grants"],
@@ -158,12 +166,15 @@ def create_grant(
         duration=duration,
         reason=body.reason,
         context=body.context.to_domain() if body.context else None,
+        session=body.session,
     )
     if body.dry_run:
-        namespaces, decision = offers.dry_run(bootstrap.deps(), req)
+        deps = bootstrap.deps()
+        namespaces, decision = offers.dry_run(deps, req)
         logger.info("dry run", extra={"outcome": decision.outcome})
+        mode = deps.catalog.clusters[req.cluster].access_mode.value
         return _json(
-            200, DryRunView.answer(req, namespaces, decision, body.duration)
+            200, DryRunView.answer(req, namespaces, decision, body.duration, mode)
         )  # writes nothing, so keeps no Idempotency-Key record either
 
     def run(record_as: str | None) -> tuple[int, GrantView]:
@@ -211,7 +222,7 @@ def list_my_grants(
     limit: Annotated[int, Query(ge=1, le=200, description="at most this many, newest first")] = 50,
 ) -> GrantList:
     grants = list_grants(bootstrap.deps(), caller(), status=status, mine=mine, limit=limit)
-    return GrantList(grants=[GrantView.of(g) for g in grants])
+    return GrantList(grants=[shown(g) for g in grants])
 
 
 @app.get(
@@ -253,7 +264,7 @@ def revoke(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = No
     logger.append_keys(grant_id=grant_id)
     grant = revoke_grant(bootstrap.deps(), caller(), grant_id, body.reason if body else "")
     metrics.add_metric(name="GrantRevoked", unit=MetricUnit.Count, value=1)
-    return GrantView.of(grant)
+    return shown(grant)
 
 
 @app.post(
@@ -287,7 +298,7 @@ def extend(
         extension = request_extension(
             deps, principal, grant_id, extra, body.reason, context=context, record_as=record_as
         )
-        return 201, GrantView.of(extension)
+        return 201, shown(extension)
 
     return _idempotent(principal, idempotency_key, f"POST /v1/grants/{grant_id}/extend", body, run)
 
@@ -295,7 +306,7 @@ def extend(
 def _decide(grant_id: str, verdict: str, body: DecisionRequest | None) -> GrantView:
     logger.append_keys(grant_id=grant_id)
     comment = body.comment if body else ""
-    return GrantView.of(approvals.decide(bootstrap.deps(), grant_id, caller(), verdict, comment=comment, via="api"))
+    return shown(approvals.decide(bootstrap.deps(), grant_id, caller(), verdict, comment=comment, via="api"))
 
 
 @app.post(
@@ -347,7 +358,7 @@ def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = No
 )
 def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
     logger.append_keys(grant_id=grant_id)
-    return GrantView.of(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
+    return shown(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
 
 
 @app.get(
@@ -447,7 +458,7 @@ def audit_grants(
     return AuditList(
         rows=[
             AuditRow(
-                grant=GrantView.of(grant),
+                grant=shown(grant),
                 activity=report.one_line() if report else "no report yet",
                 forbidden=len(report.forbidden) if report else 0,
             )
@@ -474,7 +485,7 @@ def _aware(value: datetime) -> datetime:
 )
 def my_approvals() -> GrantList:
     """Pending requests the caller may decide now."""
-    return GrantList(grants=[GrantView.of(g) for g in approvals.pending_for(bootstrap.deps(), caller())])
+    return GrantList(grants=[shown(g) for g in approvals.pending_for(bootstrap.deps(), caller())])
 
 
 # -- approval links: no IAM (the link is the credential); GET shows, only POST decides -----------
@@ -557,7 +568,7 @@ def slack_interaction() -> Response[Any]:
         raise InvalidRequest(f"unknown action '{verdict}'", code="invalid_slack_payload")
     logger.append_keys(grant_id=grant_id, principal=principal.arn)
     grant = approvals.decide(deps, grant_id, principal.arn, verdict, via="slack")
-    return _json(200, GrantView.of(grant))
+    return _json(200, shown(grant))
 
 
 @app.exception_handler(DomainError)

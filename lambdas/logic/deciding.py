@@ -28,6 +28,7 @@ class AccessRequest:
     duration: timedelta
     reason: str
     context: RequestContext | None = None  # shown to approvers, kept for the audit; policy does not read it
+    session: str | None = None  # the STS role session the grant is bound to (gateway clusters only)
 
 
 def namespaces_for(deps: Deps, cluster_name: str, namespace: str | None, scope_name: str) -> tuple[str, ...]:
@@ -87,10 +88,24 @@ def _check_duration(deps: Deps, duration: timedelta) -> None:
         )
 
 
+def _check_session(deps: Deps, req: AccessRequest) -> None:
+    """Only the gateway can tell one STS session of a role from another: an access entry names the
+    role, so on an entry-mode cluster a session-bound grant would give every session the access."""
+    if req.session is not None and not deps.catalog.clusters[req.cluster].gateway:
+        raise InvalidRequest(
+            f"cluster '{req.cluster}' gives access with an EKS access entry, which binds the role and every "
+            "one of its sessions: a grant there cannot be bound to one session. Omit 'session' (or ask on "
+            "a cluster whose access_mode is gateway)",
+            code="session_not_supported",
+            field="session",
+        )
+
+
 def decide(deps: Deps, req: AccessRequest) -> tuple[tuple[str, ...], Decision]:
     """Validate ``req`` and ask policy; raises InvalidRequest for bad input (nothing written)."""
     namespaces = _namespaces(deps, req)
     _check_duration(deps, req.duration)
+    _check_session(deps, req)
     questions = [
         AccessQuestion(req.requester, req.cluster, req.scope, ns, req.duration) for ns in (namespaces or ("",))
     ]

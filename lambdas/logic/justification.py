@@ -33,6 +33,7 @@ def why_not_justified(deps: Deps, grant: Grant) -> str:
         grant.scope,
         duration,
         grant.reason,
+        session=grant.session,  # a session-bound grant on a cluster now in entry mode is not valid
     )
     try:
         _, decision = decide(deps, request)

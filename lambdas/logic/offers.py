@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain.catalog import Level
+from ..domain.catalog import AccessMode, Level
 from ..domain.grant import Decision
 from ..domain.question import AccessQuestion
 from .deciding import AccessRequest, check_reason, decide
@@ -24,6 +24,7 @@ class Offer:
     level: Level
     decision: Decision  # at the catalog's shortest window
     longer: Decision | None  # when a longer window is decided otherwise (approvers beyond the auto limit)
+    access_mode: AccessMode = AccessMode.ENTRY  # how the cluster gives it: an access entry or the gateway
 
 
 def offers(deps: Deps, principal: str) -> list[Offer]:
@@ -42,7 +43,18 @@ def offers(deps: Deps, principal: str) -> list[Offer]:
             for namespace in targets:
                 question = AccessQuestion(principal, cluster_name, scope_name, namespace or "", shortest)
                 first, longer = deps.policies.offer(question)
-                found.append(Offer(cluster_name, namespace, scope_name, scope.description, scope.level, first, longer))
+                found.append(
+                    Offer(
+                        cluster_name,
+                        namespace,
+                        scope_name,
+                        scope.description,
+                        scope.level,
+                        first,
+                        longer,
+                        cluster.access_mode,
+                    )
+                )
     return found
 
 

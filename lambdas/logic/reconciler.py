@@ -114,8 +114,16 @@ def _release(deps: Deps, key: str, owner: str, applied: int, left: Left | None) 
 
 
 def _desired(deps: Deps, principal: str, cluster: str) -> tuple[Access, tuple[str, ...], int]:
+    """What the principal's access entry should hold. On a gateway cluster, nothing: the gateway
+    reads the active grants themselves (the grant record is the access), so the agent's role has no
+    entry of its own, and a managed one left from before the cluster's mode changed is removed."""
     active, generation = deps.store.active_with_generation(principal, cluster)
-    grants = [g for g in active if g.justifies_access()]
+    registered = deps.catalog.clusters.get(cluster)
+    if registered is not None and registered.gateway:
+        return Access(), (), generation
+    # A session-bound grant is never an access entry (an entry binds the role, every session): on
+    # a cluster switched from gateway to entry mode it gives nothing until it ends.
+    grants = [g for g in active if g.justifies_access() and g.session is None]
     scopes = deps.catalog.scopes
     access = union_of(access_of(g.scope, scopes[g.scope], g.namespaces) for g in grants if g.scope in scopes)
     return access, tuple(sorted(g.id for g in grants)), generation

@@ -75,6 +75,7 @@ def request_extension(
         parent.duration + extra,
         reason,
         context,
+        session=parent.session,  # an extension lengthens the same access: the same session
     )
     namespaces, decision = decide(deps, whole)
     check_reason(reason)
@@ -124,6 +125,7 @@ def _submit(
         now=now,
         extends=extends,
         context=req.context,
+        session=req.session,
     )
     keyed = record_as is not None
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))

@@ -284,3 +284,59 @@ def test_5_unreachable_says_which_key_to_run_again_with(local) -> None:
     error = json_error(done)
     assert done.returncode == 5 and error["code"] == "unreachable" and error["idempotency_key"]
     assert f"safe to run again with --idempotency-key {error['idempotency_key']}" in one_line(done)
+
+
+# -- access_mode gateway: session-bound grants, `eks-jit token` ------------------------------------------
+
+GATEWAY_RESTART = ("request", "--cluster", "demo-gateway", *RESTART[3:])
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ((*RESTART, "--session", "task-42"), "session_not_supported"),
+        ((*GATEWAY_RESTART, "--session", "task 42"), "invalid_session"),
+        ((*GATEWAY_RESTART, "--session", "a", "--session", "b"), "usage"),
+    ],
+)
+def test_2_a_session_where_it_cannot_be_or_not_a_session_name(local, args, code) -> None:
+    done = local.cli(*args, who="agent-oncall")
+    assert done.returncode == 2, done.stderr
+    one_line(done)
+    assert json_error(done)["code"] == code
+
+
+def test_0_a_session_bound_grant_on_the_gateway_cluster_makes_no_access_entry(local) -> None:
+    agent = local.identity("agent-oncall")["principal_arn"]
+    done = local.cli(*GATEWAY_RESTART, "--session", "task-42", who="agent-oncall")
+    grant = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert (grant["status"], grant["session"], grant["access_mode"]) == ("active", "task-42", "gateway")
+    assert agent not in local.aws("eks").list_access_entries(clusterName="demo-gateway")["accessEntries"]
+    shown = run("status", grant["id"], "--as", "agent-oncall", "--state-dir", str(local.state_dir)).stdout
+    assert any(line.split() == ["session", "task-42"] for line in shown.splitlines()), shown
+    listed = run("list", "--as", "agent-oncall", "--state-dir", str(local.state_dir)).stdout.splitlines()
+    assert "SESSION" in listed[0].split() and any(grant["id"] in row and "task-42" in row for row in listed)
+    catalog = {
+        (e["cluster"], e["namespace"], e["scope"]): e
+        for e in json.loads(local.cli("catalog", who="agent-oncall").stdout)
+    }
+    assert catalog[("demo-gateway", "payments", "rollout-restart")]["decision"] == "auto"  # treated as demo is
+    assert catalog[("demo-gateway", "payments", "edit")]["decision"] == "manual"
+    assert catalog[("demo-gateway", "payments", "rollout-restart")]["access_mode"] == "gateway"
+    assert local.cli("revoke", grant["id"], who="agent-oncall").returncode == 0
+
+
+def test_0_token_in_local_mode_signs_as_the_local_identity(local) -> None:
+    done = local.cli("token", "--cluster", "demo-gateway", who="agent-oncall")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    credential = json.loads(done.stdout)
+    assert credential["kind"] == "ExecCredential" and credential["status"]["token"].startswith("k8s-aws-v1.")
+    assert local.identity("agent-oncall")["access_key_id"] in _presigned_url(credential["status"]["token"])
+
+
+def _presigned_url(token: str) -> str:
+    import base64
+
+    encoded = token.removeprefix("k8s-aws-v1.")
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()

@@ -108,6 +108,7 @@ def test_an_active_grant_says_how_to_reach_the_cluster_and_the_cli_writes_a_kube
         "region": "eu-west-1",
         "endpoint": described["endpoint"],
         "certificate_authority": described["certificateAuthority"]["data"],
+        "access_mode": "entry",
     }
     config = kubeconfig(grant)
     assert config["clusters"][0]["cluster"]["server"] == described["endpoint"]
