@@ -65,6 +65,9 @@ SERVER_VERSION = {
 PATCH_TYPES = {"application/strategic-merge-patch+json": "strategic", "application/merge-patch+json": "merge"}
 AGGREGATED = "apidiscovery.k8s.io"
 HISTORY = 1000  # watch events kept for a watch that resumes from a resourceVersion
+# Seconds uvicorn waits for open responses at stop before it cancels them. The stop ends watches
+# and followed logs itself first, so it never needs them (tests check it).
+GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -876,7 +879,7 @@ def start(cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0
         access_log=False,
         lifespan="off",
         ssl_context_factory=ssl_context,
-        timeout_graceful_shutdown=3,
+        timeout_graceful_shutdown=int(GRACE),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kube-api", daemon=True)
