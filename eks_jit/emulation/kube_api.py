@@ -26,10 +26,10 @@ second wall). It records what each request carried (:attr:`Cluster.seen`): metho
 the ``Impersonate-User`` / ``Impersonate-Group`` / ``Impersonate-Extra-*`` headers and whether a
 bearer token came along, so tests can assert what the gateway forwarded, as whom.
 
-Tables (``Accept: ...;as=Table``) are not served: the answer is the plain object or list and
-kubectl prints its default columns (NAME, AGE). State lives in memory; :func:`start` serves it
-over HTTPS with a CA made at start (trustme) on a background thread; :meth:`KubeApiServer.stop`
-ends open streams and the server.
+Tables (``Accept: ...;as=Table``, what ``kubectl get`` asks for) are served with the real
+server's columns (eks_jit/emulation/kube_tables.py); a client that asks for plain JSON gets it.
+State lives in memory; :func:`start` serves it over HTTPS with a CA made at start (trustme) on a
+background thread; :meth:`KubeApiServer.stop` ends open streams and the server.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from typing import Any
 
 from eks_jit.emulation.kube_patch import PatchError, merge_patch, strategic_merge_patch
 from eks_jit.emulation.kube_seed import seed_logs, seed_objects
+from eks_jit.emulation.kube_tables import TABLE_MEDIA, table, wants_table
 
 SERVER_VERSION = {
     "major": "1",
@@ -709,6 +710,7 @@ def create_app(cluster: Cluster) -> Any:
                 return answer(*found[:1], media_type=found[1])
         target = parse_path(path)
         kind = target.kind
+        as_table = wants_table(request.headers.get("accept", ""))
         if target.subresource == "log":
             if request.method != "GET":
                 raise ApiError(
@@ -718,8 +720,11 @@ def create_app(cluster: Cluster) -> Any:
         if request.method == "GET" and target.name is None:
             labels, fields = query.get("labelSelector", ""), query.get("fieldSelector", "")
             if _true(query.get("watch")):
-                return watch(target, labels, fields, query.get("resourceVersion"), query.get("timeoutSeconds"))
+                since, timeout = query.get("resourceVersion"), query.get("timeoutSeconds")
+                return watch(target, labels, fields, since, timeout, as_table)
             items, revision = cluster.items(kind, target.namespace, labels, fields)
+            if as_table:
+                return answer(table(kind.plural, items, cluster.now(), revision), media_type=TABLE_MEDIA)
             return answer(
                 {
                     "kind": f"{kind.kind}List",
@@ -731,22 +736,36 @@ def create_app(cluster: Cluster) -> Any:
         if target.name is None:
             raise ApiError(405, f"the server does not allow this method on the requested resource ({request.method})")
         if request.method == "GET":
-            return answer(cluster.get(kind, target.namespace, target.name))
+            obj = cluster.get(kind, target.namespace, target.name)
+            if as_table:
+                return answer(table(kind.plural, [obj], cluster.now()), media_type=TABLE_MEDIA)
+            return answer(obj)
         if request.method == "PATCH" and "patch" in kind.verbs:
             content_type = request.headers.get("content-type", "")
             return answer(cluster.patch(kind, target.namespace, target.name, content_type, body))
         raise ApiError(405, f"the server does not allow this method on the requested resource ({request.method})")
 
-    def watch(target: Target, labels: str, fields: str, since: str | None, timeout: str | None) -> Response:
+    def watch(
+        target: Target, labels: str, fields: str, since: str | None, timeout: str | None, as_table: bool
+    ) -> Response:
         stream, replay = cluster.watch(target.kind, target.namespace, labels, fields, since)
         deadline = time.monotonic() + float(timeout) if timeout and timeout.isdigit() else None
+        first = [True]
+
+        def encoded(event: dict[str, Any]) -> bytes:
+            if as_table and event["type"] != "ERROR":
+                obj = event["object"]
+                rows = table(target.kind.plural, [obj], cluster.now(), obj["metadata"]["resourceVersion"], first[0])
+                event = {"type": event["type"], "object": rows}
+                first[0] = False
+            return json.dumps(event).encode() + b"\n"
 
         async def events() -> AsyncIterator[bytes]:
             try:
                 for event in replay:
                     if event is CLOSED:
                         return
-                    yield json.dumps(event).encode() + b"\n"
+                    yield encoded(event)
                 while True:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
@@ -757,11 +776,11 @@ def create_app(cluster: Cluster) -> Any:
                         return
                     if event is CLOSED:
                         return
-                    yield json.dumps(event).encode() + b"\n"
+                    yield encoded(event)
             finally:
                 cluster.unsubscribe(stream)
 
-        return StreamingResponse(events(), media_type="application/json")
+        return StreamingResponse(events(), media_type=TABLE_MEDIA if as_table else "application/json")
 
     async def pod_log(target: Target, query: Any) -> Response:
         assert target.name is not None and target.namespace is not None

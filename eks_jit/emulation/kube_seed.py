@@ -114,7 +114,7 @@ def _replica_set(deployment: dict[str, Any], rs_hash: str) -> dict[str, Any]:
     }
 
 
-def _pod(replica_set: dict[str, Any], name: str, started: str) -> dict[str, Any]:
+def _pod(replica_set: dict[str, Any], name: str, ip: str, started: str) -> dict[str, Any]:
     meta = replica_set["metadata"]
     template = replica_set["spec"]["template"]
     containers = template["spec"]["containers"]
@@ -132,7 +132,7 @@ def _pod(replica_set: dict[str, Any], name: str, started: str) -> dict[str, Any]
         "spec": {**template["spec"], "nodeName": "ip-10-0-1-23.eu-west-1.compute.internal"},
         "status": {
             "phase": "Running",
-            "podIP": "10.0.1.57",
+            "podIP": ip,
             "startTime": started,
             "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}],
             "containerStatuses": [
@@ -214,9 +214,9 @@ def seed_objects(now: datetime) -> list[dict[str, Any]]:
         created,
     )
     objects: list[dict[str, Any]] = [_namespace("payments", created), _namespace("orders", created)]
-    for deployment, pod in ((payments, PAYMENTS_POD), (orders, ORDERS_POD)):
+    for deployment, pod, ip in ((payments, PAYMENTS_POD, "10.0.1.57"), (orders, ORDERS_POD, "10.0.2.31")):
         replica_set = _replica_set(deployment, pod.split("-")[2])
-        objects += [deployment, replica_set, _pod(replica_set, pod, started)]
+        objects += [deployment, replica_set, _pod(replica_set, pod, ip, started)]
     objects += [
         _secret("payments", "payments-db", {"username": "payments", "password": PAYMENTS_DB_PASSWORD}, created),
         _config_map(

@@ -21,13 +21,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from eks_jit.emulation import kube_api, kube_seed
+from eks_jit.emulation import kube_api, kube_seed, kube_tables
 from eks_jit.emulation.kube_api import Cluster, KubeApiServer
 from eks_jit.emulation.kube_patch import strategic_merge_patch
 from tests.kube_stub import KUBECTL_DIR
@@ -128,8 +129,11 @@ def wait_until(condition: Any, what: str, timeout: float = 15.0) -> None:
 
 def test_kubectl_lists_the_payments_deployment(kubectl: Kubectl, api: KubeApiServer) -> None:
     out = kubectl("-n", "payments", "get", "deployments")
-    assert out.split("\n")[0].split() == ["NAME", "AGE"]  # no Table: kubectl's default columns
-    assert [line.split()[0] for line in out.splitlines()[1:]] == ["payments-api"]
+    # the server's Table, aged by the emulation's clock (the FakeClock: 12 days after creation)
+    assert [line.split() for line in out.splitlines()] == [
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        ["payments-api", "1/1", "1", "1", "12d"],
+    ]
     paths = [seen.path for seen in api.cluster.seen]
     assert "/apis/apps/v1/namespaces/payments/deployments" in paths
     assert "/apis/apps/v1" not in paths  # aggregated discovery answered it all in /api and /apis
@@ -200,9 +204,21 @@ def test_logs_of_the_deployment_come_from_its_pod(kubectl: Kubectl, api: KubeApi
     assert f"/api/v1/namespaces/payments/pods/{kube_seed.PAYMENTS_POD}/log" in [s.path for s in api.cluster.seen]
 
 
-def test_orders_has_its_own_pod(kubectl: Kubectl) -> None:
-    names = [line.split()[0] for line in kubectl("-n", "orders", "get", "pods").splitlines()[1:]]
-    assert names == [kube_seed.ORDERS_POD]
+def test_orders_has_its_own_pod(kubectl: Kubectl, clock: FakeClock) -> None:
+    clock.advance(timedelta(minutes=3, seconds=7))
+    rows = [line.split() for line in kubectl("-n", "orders", "get", "pods", "-o", "wide").splitlines()]
+    assert rows[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    assert rows[1:] == [[kube_seed.ORDERS_POD, "1/1", "Running", "0", "5h3m", "10.0.2.31", rows[1][-1]]]
+
+
+def test_plain_json_for_a_client_that_asks_no_table(api: KubeApiServer) -> None:
+    path = "/apis/apps/v1/namespaces/payments/deployments"
+    code, content_type, listed = call(api, "GET", path, headers=[("Accept", "application/json")])
+    assert (code, content_type, listed["kind"]) == (200, "application/json", "DeploymentList")
+    table_accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    code, content_type, rows = call(api, "GET", path, headers=[("Accept", table_accept)])
+    assert (content_type, rows["kind"], rows["metadata"]) == (kube_tables.TABLE_MEDIA, "Table", listed["metadata"])
+    assert rows["rows"][0]["object"]["metadata"]["name"] == "payments-api"
 
 
 def test_label_selectors_as_kubectl_sends_them(kubectl: Kubectl) -> None:
@@ -249,7 +265,7 @@ def test_kubectls_impersonation_flags_are_recorded(kubectl: Kubectl, api: KubeAp
 def test_get_pods_watch_sees_a_new_pod_and_is_closed_by_the_stop(
     kubectl: Kubectl, api: KubeApiServer, clock: FakeClock
 ) -> None:
-    watching = kubectl.start("-n", "payments", "get", "pods", "-w", "-o", "name")
+    watching = kubectl.start("-n", "payments", "get", "pods", "-w")
     try:
         wait_until(lambda: api.cluster.open_streams() == 1, "kubectl's watch")
         new_pod = api.cluster.object("pods", "payments", kube_seed.PAYMENTS_POD)
@@ -265,7 +281,11 @@ def test_get_pods_watch_sees_a_new_pod_and_is_closed_by_the_stop(
     finally:
         watching.kill()
     assert watching.returncode == 0, err
-    assert out.split() == [f"pod/{kube_seed.PAYMENTS_POD}", "pod/payments-api-7c9d8f6b5d-new01"]
+    assert [line.split() for line in out.splitlines()] == [
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        [kube_seed.PAYMENTS_POD, "1/1", "Running", "0", "5h"],
+        ["payments-api-7c9d8f6b5d-new01", "1/1", "Running", "0", "5h"],  # one header: definitions come once
+    ]
     (watch,) = [s for s in api.cluster.seen if "watch=true" in s.query]
     assert "resourceVersion=" in watch.query  # resumed from the list's version: no replay of the pod
 
