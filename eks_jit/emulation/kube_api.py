@@ -750,14 +750,12 @@ def create_app(cluster: Cluster) -> Any:
     ) -> Response:
         stream, replay = cluster.watch(target.kind, target.namespace, labels, fields, since)
         deadline = time.monotonic() + float(timeout) if timeout and timeout.isdigit() else None
-        first = [True]
 
         def encoded(event: dict[str, Any]) -> bytes:
             if as_table and event["type"] != "ERROR":
                 obj = event["object"]
-                rows = table(target.kind.plural, [obj], cluster.now(), obj["metadata"]["resourceVersion"], first[0])
+                rows = table(target.kind.plural, [obj], cluster.now(), obj["metadata"]["resourceVersion"])
                 event = {"type": event["type"], "object": rows}
-                first[0] = False
             return json.dumps(event).encode() + b"\n"
 
         async def events() -> AsyncIterator[bytes]:

@@ -120,11 +120,9 @@ def _partial(obj: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
 
 
-def table(
-    plural: str, objects: list[dict[str, Any]], now: datetime, resource_version: str = "", definitions: bool = True
-) -> dict[str, Any]:
-    """``objects`` (all of kind ``plural``) as a Table; ``definitions=False`` leaves the column
-    definitions out (the watch events after the first, as the real server sends them)."""
+def table(plural: str, objects: list[dict[str, Any]], now: datetime, resource_version: str = "") -> dict[str, Any]:
+    """``objects`` (all of kind ``plural``) as a Table (a watch event's object is a Table of one
+    row, with the column definitions each time: kubectl prints the header once)."""
     name: Column = ("Name", "string", 0, lambda o: o["metadata"]["name"])
     age: Column = ("Age", "string", 0, lambda o: _age(o, now))
     kind_columns = COLUMNS[plural]
@@ -136,8 +134,6 @@ def table(
         "columnDefinitions": [
             {"name": title, "type": kind, "format": "name" if title == "Name" else "", "description": "", "priority": p}
             for title, kind, p, _ in columns
-        ]
-        if definitions
-        else [],
+        ],
         "rows": [{"cells": [cell(obj) for *_, cell in columns], "object": _partial(obj)} for obj in objects],
     }

@@ -284,7 +284,7 @@ def test_get_pods_watch_sees_a_new_pod_and_is_closed_by_the_stop(
     assert [line.split() for line in out.splitlines()] == [
         ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         [kube_seed.PAYMENTS_POD, "1/1", "Running", "0", "5h"],
-        ["payments-api-7c9d8f6b5d-new01", "1/1", "Running", "0", "5h"],  # one header: definitions come once
+        ["payments-api-7c9d8f6b5d-new01", "1/1", "Running", "0", "5h"],  # one header, though each event has the columns
     ]
     (watch,) = [s for s in api.cluster.seen if "watch=true" in s.query]
     assert "resourceVersion=" in watch.query  # resumed from the list's version: no replay of the pod
