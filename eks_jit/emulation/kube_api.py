@@ -20,11 +20,14 @@ EKS's API server. It serves:
 - errors as Kubernetes ``Status`` objects (404 NotFound, 405 MethodNotAllowed, 409 Conflict,
   415 UnsupportedMediaType, 400 BadRequest, 422 Invalid), so kubectl prints them as it would.
 
-It does **not** authenticate or authorize: whoever reaches it may do anything it serves. The
-gateway in front of it decides (and a real cluster's RBAC and admission policies would be the
-second wall). It records what each request carried (:attr:`Cluster.seen`): method, path, query,
-the ``Impersonate-User`` / ``Impersonate-Group`` / ``Impersonate-Extra-*`` headers and whether a
-bearer token came along, so tests can assert what the gateway forwarded, as whom.
+It does **not** authorize: whoever reaches it may do anything it serves, under any
+impersonated user or group. The gateway in front of it decides (on EKS, the cluster's RBAC and
+admission policies would be a second wall; here there is none). Started with a ``token``, it
+authenticates the caller as EKS authenticates the gateway's role: a request without that bearer
+token is a 401, so nothing on the machine but the gateway can use it. It records what each
+request carried (:attr:`Cluster.seen`): method, path, query, the ``Impersonate-User`` /
+``Impersonate-Group`` / ``Impersonate-Extra-*`` headers, whether a bearer token came along and
+whether it was the server's, so tests can assert what the gateway forwarded, as whom.
 
 Tables (``Accept: ...;as=Table``, what ``kubectl get`` asks for) are served with the real
 server's columns (eks_jit/emulation/kube_tables.py); a client that asks for plain JSON gets it.
@@ -37,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hmac
 import json
 import socket
 import ssl
@@ -112,10 +116,18 @@ for _kind in KINDS:
 BY_API_KIND = {(k.api_version, k.kind): k for k in KINDS}
 
 
+def kind_named(plural: str) -> Kind:
+    found = next((k for k in KINDS if k.plural == plural), None)
+    if found is None:
+        raise ValueError(f"not a resource this emulation serves: {plural!r}")
+    return found
+
+
 # -- errors as Kubernetes Status objects ----------------------------------------------------------
 
 REASONS = {
     400: "BadRequest",
+    401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
@@ -261,7 +273,9 @@ class Seen:
     user: str | None
     groups: tuple[str, ...]
     extra: dict[str, tuple[str, ...]]
-    bearer_token: bool
+    bearer_token: bool  # an Authorization: Bearer header came along
+    authenticated: bool  # ... and it was the server's token (always true when the server needs none)
+    accept: str
     content_type: str
     body: bytes
 
@@ -333,7 +347,7 @@ class Cluster:
 
     def delete(self, kind_plural: str, namespace: str | None, name: str) -> None:
         """Remove an object (a DELETED event); KeyError if there is none."""
-        kind = next(k for k in KINDS if k.plural == kind_plural)
+        kind = kind_named(kind_plural)
         key = self._key(kind, namespace, name)
         with self._lock:
             obj = self._objects.pop(key)
@@ -350,7 +364,7 @@ class Cluster:
 
     def object(self, kind_plural: str, namespace: str | None, name: str) -> dict[str, Any]:
         """The stored object by its plural (``deployments``), for tests; ApiError 404 if none."""
-        return self.get(next(k for k in KINDS if k.plural == kind_plural), namespace, name)
+        return self.get(kind_named(kind_plural), namespace, name)
 
     def items(
         self, kind: Kind, namespace: str | None, labels: str = "", fields: str = ""
@@ -667,8 +681,10 @@ def _true(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true")
 
 
-def create_app(cluster: Cluster) -> Any:
-    """The emulated API server as an ASGI app."""
+def create_app(cluster: Cluster, token: str | None = None) -> Any:
+    """The emulated API server as an ASGI app. With ``token``, a request without
+    ``Authorization: Bearer <token>`` is answered 401 (recorded all the same), as EKS answers a
+    caller it cannot authenticate: so only the holder (the gateway) can reach it, and impersonate."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -680,6 +696,9 @@ def create_app(cluster: Cluster) -> Any:
     async def handle(request: Request) -> Response:
         body = await request.body()
         headers = request.headers
+        authorization = headers.get("authorization", "")
+        presented = authorization[7:] if authorization.lower().startswith("bearer ") else None
+        authenticated = token is None or (presented is not None and hmac.compare_digest(presented, token))
         cluster.record(
             Seen(
                 method=request.method,
@@ -692,11 +711,15 @@ def create_app(cluster: Cluster) -> Any:
                     for k in dict.fromkeys(headers.keys())
                     if k.startswith("impersonate-extra-")
                 },
-                bearer_token=headers.get("authorization", "").lower().startswith("bearer "),
+                bearer_token=presented is not None,
+                authenticated=authenticated,
+                accept=headers.get("accept", ""),
                 content_type=headers.get("content-type", ""),
                 body=body,
             )
         )
+        if not authenticated:
+            return JSONResponse(status(401, "Unauthorized", reason="Unauthorized"), 401)
         try:
             return await dispatch(request, body)
         except ApiError as exc:
@@ -871,9 +894,12 @@ class KubeApiServer:
             self._thread.join(timeout)
 
 
-def start(cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0) -> KubeApiServer:
+def start(
+    cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0, token: str | None = None
+) -> KubeApiServer:
     """Serve ``cluster`` (the seeded one by default) over HTTPS on ``host:port`` (0: a free port),
-    with a certificate for 127.0.0.1 and localhost from a CA made now. OSError if the port is busy."""
+    with a certificate for 127.0.0.1 and localhost from a CA made now; with ``token``, only to
+    callers that present it (see :func:`create_app`). OSError if the port is busy."""
     import trustme
     import uvicorn
 
@@ -891,7 +917,7 @@ def start(cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     config = uvicorn.Config(
-        create_app(cluster),
+        create_app(cluster, token),
         log_level="warning",
         access_log=False,
         lifespan="off",
@@ -913,8 +939,10 @@ def start(cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0
 
 
 @contextlib.contextmanager
-def serve(cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0) -> Iterator[KubeApiServer]:
-    running = start(cluster, host, port)
+def serve(
+    cluster: Cluster | None = None, host: str = "127.0.0.1", port: int = 0, token: str | None = None
+) -> Iterator[KubeApiServer]:
+    running = start(cluster, host, port, token)
     try:
         yield running
     finally:

@@ -499,3 +499,23 @@ def test_strategic_merge_agrees_with_kubectl(patch: Any, clock: FakeClock, tmp_p
     result = subprocess.run([*command, "-o", "json"], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert strategic_merge_patch(original, patch) == json.loads(result.stdout)
+
+
+def test_with_a_token_only_its_holder_gets_in(clock: FakeClock, tmp_path: Path) -> None:
+    with kube_api.serve(Cluster.seeded(now=clock.now), token="the-gateway-s-own") as api:
+        agent = tmp_path / "agent"
+        agent.write_text(json.dumps(api.kubeconfig(token="an-agent-s-eks-token", namespace="payments")))
+        gateway = tmp_path / "gateway"
+        gateway.write_text(json.dumps(api.kubeconfig(token="the-gateway-s-own", namespace="payments")))
+        binary = kubectl_binary(KUBECTL_MINORS[-1])
+
+        refused = Kubectl(binary, agent, tmp_path / "cache").run("get", "deployments", ok=False)
+        assert refused.returncode == 1
+        assert "error: You must be logged in to the server" in refused.stderr  # as for a 401 from EKS
+        assert "payments-api" in Kubectl(binary, gateway, tmp_path / "cache")("get", "deployments")
+        assert call(api, "GET", "/version")[0] == 401  # no token at all
+
+        seen = [(s.path, s.bearer_token, s.authenticated) for s in api.cluster.seen]
+        assert seen[0] == ("/api", True, False)  # the agent's kubectl got no further than discovery
+        assert ("/apis/apps/v1/namespaces/payments/deployments", True, True) in seen
+        assert seen[-1] == ("/version", False, False)
