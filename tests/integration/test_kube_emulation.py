@@ -519,3 +519,24 @@ def test_with_a_token_only_its_holder_gets_in(clock: FakeClock, tmp_path: Path) 
         assert seen[0] == ("/api", True, False)  # the agent's kubectl got no further than discovery
         assert ("/apis/apps/v1/namespaces/payments/deployments", True, True) in seen
         assert seen[-1] == ("/version", False, False)
+
+
+def test_a_kept_alive_connection_is_not_held_up_and_does_not_hold_up_the_stop(clock: FakeClock) -> None:
+    api = kube_api.start(Cluster.seeded(now=clock.now))
+    try:
+        url = urlsplit(api.url)
+        context = ssl.create_default_context(cadata=api.ca_pem)
+        connection = http.client.HTTPSConnection(url.hostname or "", url.port, context=context, timeout=10)
+        took = []
+        for _ in range(21):
+            started = time.perf_counter()
+            connection.request("GET", "/apis/apps/v1/namespaces/payments/deployments/payments-api")
+            assert connection.getresponse().read()
+            took.append(time.perf_counter() - started)
+        # With Nagle on, each body waits for the client's delayed ACK: 40 ms or more, every request.
+        assert sorted(took)[10] < 0.02
+    finally:
+        stopping = time.monotonic()
+        api.stop()  # the connection is idle and open (a gateway's pool): dropped, not waited for
+        assert time.monotonic() - stopping < kube_api.GRACE
+        connection.close()
