@@ -839,7 +839,27 @@ def create_app(cluster: Cluster, token: str | None = None) -> Any:
         return StreamingResponse(followed(), media_type="text/plain")
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    return Starlette(routes=[Route("/{path:path}", handle, methods=methods)])
+    return _uncached(Starlette(routes=[Route("/{path:path}", handle, methods=methods)]))
+
+
+def _uncached(app: Any) -> Any:
+    """Every answer says ``Cache-Control: no-cache, private``, as the real API server's does.
+    kubectl keeps an HTTP cache (``--cache-dir``) and would otherwise serve a response again
+    without asking, for as long as the response's Date lies ahead of its own clock (a 401 kept
+    that way refused a later, valid token)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"cache-control", b"no-cache, private")],
+                }
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return wrapped
 
 
 # -- serving it -----------------------------------------------------------------------------------

@@ -540,3 +540,12 @@ def test_a_kept_alive_connection_is_not_held_up_and_does_not_hold_up_the_stop(cl
         api.stop()  # the connection is idle and open (a gateway's pool): dropped, not waited for
         assert time.monotonic() - stopping < kube_api.GRACE
         connection.close()
+
+
+def test_no_answer_may_be_served_again_from_kubectls_cache(api: KubeApiServer) -> None:
+    for path in ("/api", "/apis/apps/v1/namespaces/payments/deployments/nope", "/api/v1/namespaces/payments/pods"):
+        connection, response = https(api, "GET", path)
+        try:
+            assert response.getheader("Cache-Control") == "no-cache, private", path
+        finally:
+            connection.close()
