@@ -114,6 +114,19 @@ def test_a_command_of_an_extra_not_installed_exits_2_naming_it(
     assert list(tmp_path.iterdir()) == []
 
 
+EMULATED_KUBE_API = """
+import json, ssl, urllib.request
+from eks_jit.emulation import kube_api
+with kube_api.serve() as api:
+    context = ssl.create_default_context(cadata=api.ca_pem)
+    def get(path):
+        return json.load(urllib.request.urlopen(api.url + path, context=context, timeout=10))
+    listed = get("/apis/apps/v1/namespaces/payments/deployments")
+    names = [d["metadata"]["name"] for d in listed["items"]]
+    print(json.dumps({"version": get("/version")["gitVersion"], "deployments": names}))
+"""
+
+
 def test_local_mode_then_rbac_render_run_from_an_empty_folder(
     tmp_path_factory: pytest.TempPathFactory, wheel: Path, tmp_path: Path
 ) -> None:
@@ -138,6 +151,10 @@ def test_local_mode_then_rbac_render_run_from_an_empty_folder(
         up.wait(timeout=30)
         log.close()
     assert up.returncode == 0, Path(log.name).read_text()
+    # the emulated Kubernetes API behind local mode's gateway runs on the local extra alone
+    served = run([str(bin_dir / "python"), "-c", EMULATED_KUBE_API], cwd=tmp_path)
+    assert served.returncode == 0, served.stderr
+    assert json.loads(served.stdout) == {"version": "v1.31.0-eks-jit-emulated", "deployments": ["payments-api"]}
 
     install(bin_dir, wheel, "rbac")
     rendered = run([str(bin_dir / "eks-jit"), "rbac", "render", "--out", "rbac"], cwd=tmp_path)
