@@ -35,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.load import percentile, storm_config  # noqa: E402
+
 LATENCY = {"dynamodb": 0.008, "eks": 0.2, "scheduler": 0.03, "sns": 0.03}  # seconds per call (assumed)
 BURST_P99 = 1.0  # seconds: 8 agents on one principal (issue 16)
 STORM_P99 = 1.5  # seconds: 50 agents over 10 principals
@@ -73,16 +75,10 @@ class Modelled:
         return call
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def run(agents: int = 8, rounds: int = 6, hold: float = 0.1, principals: int = 1) -> dict[str, Any]:
     """As bench/load.py's ``run``: ``agents`` threads, agent n on principal n % ``principals``,
     released at once; each requests an auto-approved grant (rollout-restart or view on payments,
     alternating), holds it ``hold`` s and revokes it; even-numbered agents keep their last."""
-    from bench.load import storm_config
     from eks_jit.local.resources import registered_principals
     from eks_jit.server.config import load_config
     from eks_jit.server.domain.access import Access, access_of, union_of

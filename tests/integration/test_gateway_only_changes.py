@@ -30,13 +30,13 @@ from tests.integration.test_admission_policy import (
     Policy,
     as_the_api_server_stores,
 )
-from tests.support import EXAMPLE_CONFIG
+from tests.support import EXAMPLE_CONFIG, FakeClock
 
 ALLOWED = (("spec", "template", "metadata", "annotations", RESTART_ANNOTATION),)
 TYPES = {"strategic": "application/strategic-merge-patch+json", "merge": "application/merge-patch+json"}
 TYPES["json"] = "application/json-patch+json"
 POINTER = "/spec/template/metadata/annotations/" + RESTART_ANNOTATION.replace("/", "~1")
-LATER = "2026-02-01T00:00:00Z"
+LATER = FakeClock().now().strftime("%Y-%m-%dT%H:%M:%SZ")  # a restartedAt value: any time will do
 
 PATCHES: dict[str, tuple[str, Any]] = {
     "the restart": ("strategic", {"spec": {"template": {"metadata": {"annotations": {RESTART_ANNOTATION: LATER}}}}}),

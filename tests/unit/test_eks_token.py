@@ -119,7 +119,7 @@ FORGERIES = {
     "a fragment": forged(GOOD + "#x"),
     "a path": forged(GOOD.replace("amazonaws.com/", "amazonaws.com/x/")),
     "another action": forged(with_query(GOOD, {"Action": "AssumeRole"})),
-    "another version": forged(with_query(GOOD, {"Version": "2020-01-01"})),
+    "another version": forged(with_query(GOOD, {"Version": "2011-06-16"})),
     "no cluster header signed": forged(with_query(GOOD, {"X-Amz-SignedHeaders": "host"})),
     "more headers signed": forged(with_query(GOOD, {"X-Amz-SignedHeaders": "host;x-amz-foo;x-k8s-aws-id"})),
     "an extra parameter": forged(with_query(GOOD, {}, [("RoleArn", "arn:aws:iam::1:role/x")])),

@@ -115,7 +115,9 @@ def decide(
 
 # -- rollout-restart means rollout restart -----------------------------------------------------------
 
-KUBECTL_RESTART = json.dumps({"spec": {"template": {"metadata": {"annotations": {RESTART: "2026-01-01T00:00:00Z"}}}}})
+KUBECTL_RESTART = json.dumps(
+    {"spec": {"template": {"metadata": {"annotations": {RESTART: clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")}}}}}
+)
 
 PATCH_ATTACKS = {
     "a second field in the same patch": (
