@@ -118,11 +118,21 @@ def decide(deps: Deps, grant_id: str, approver: str, verdict: str, *, comment: s
 
 
 def cancel(deps: Deps, grant_id: str, caller: str, reason: str = "") -> Grant:
-    grant = deps.store.get(grant_id)
-    if caller != grant.requester and not is_admin(deps, caller):
-        raise Forbidden("only the requester may cancel this request")
-    cancelled = apply_action(deps, grant, Action.CANCEL, actor=caller, reason=reason or "cancelled by requester")
-    return conclude(deps, cancelled)
+    """The requester (or an admin) withdraws a pending request. A concurrent write (the workflow
+    noting what it did, a decision) makes the conditional save lose: look again, as a decision
+    does; the transition then refuses what is no longer pending."""
+    for _ in range(8):
+        grant = deps.store.get(grant_id)
+        if caller != grant.requester and not is_admin(deps, caller):
+            raise Forbidden("only the requester may cancel this request")
+        try:
+            cancelled = apply_action(
+                deps, grant, Action.CANCEL, actor=caller, reason=reason or "cancelled by requester"
+            )
+        except Conflict:
+            continue
+        return conclude(deps, cancelled)
+    raise Conflict(f"grant {grant_id}: too many concurrent writers, try again")
 
 
 def conclude(deps: Deps, grant: Grant, *, resume: bool = True, may_activate: bool = True) -> Grant:

@@ -146,6 +146,33 @@ def test_approval_after_the_requester_cancelled_changes_nothing(world) -> None:
     assert (status, error["code"]) == (403, "forbidden")
 
 
+def test_a_cancel_racing_the_workflows_note_still_cancels(world) -> None:
+    # The workflow notes what it did on the pending grant (approvers asked, links sent) while the
+    # requester cancels; the cancel lost that race with 409 conflict (tests/e2e/test_mcp.py in CI)
+    # where it should look again and cancel, as approve, deny and revoke do.
+    from eks_jit.server.domain.grant import note
+
+    grant = request_edit(world)
+    store = world.deps.store
+    save, raced = store.save, []
+
+    def save_after_a_note(version: int, updated: Any, event: Any) -> None:
+        if event.type == "cancelled" and not raced:
+            current = store.get(grant["id"])
+            noted, noted_event = note(current, "approvers_notified", at=world.clock.now(), actor="eks-jit")
+            save(current.version, noted, noted_event)  # the workflow's write lands first
+            raced.append(noted_event.version)
+        save(version, updated, event)
+
+    store.save = save_after_a_note  # type: ignore[method-assign]
+    try:
+        status, cancelled = world.call("POST", f"/v1/grants/{grant['id']}/cancel", caller=ONCALL_SESSION)
+    finally:
+        store.save = save  # type: ignore[method-assign]
+    assert raced and (status, cancelled["status"]) == (200, "cancelled"), cancelled
+    assert types(world, grant["id"])[-2:] == ["approvers_notified", "cancelled"]
+
+
 def test_activation_failure_ends_failed_with_the_cause_and_no_access(world) -> None:
     grant = request_edit(world)
     world.eks.create_access_entry(clusterName="prod-eks", principalArn=ONCALL, kubernetesGroups=["hand-made"])
