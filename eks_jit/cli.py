@@ -324,14 +324,14 @@ def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "cluster": grant["cluster"],
                 "namespaces": ";".join(grant["namespaces"]),
                 "scope": grant["scope"],
-                "reason": grant["reason"],
+                "reason": inert_cell(grant["reason"]),  # the requester's words, as the context cells
                 "status": grant["status"],
                 "created_at": grant["created_at"],
                 "approved_by": ";".join(grant["approved_by"]),
                 "activated_at": grant.get("activated_at") or "",
                 "expires_at": grant.get("expires_at") or "",
                 "ended_at": grant.get("ended_at") or "",
-                "ended_how": grant.get("status_reason") or "",
+                "ended_how": inert_cell(grant.get("status_reason") or ""),  # a revoke's or denial's reason
                 "forbidden": row["forbidden"],
                 "activity": row["activity"],
                 **context_cells(grant.get("context") or {}),

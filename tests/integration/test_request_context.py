@@ -234,6 +234,16 @@ def test_a_csv_cell_the_requester_wrote_never_starts_a_formula() -> None:
     assert cells["context_commands"] == "'-1+1" and cells["context_incident_url"] == ""
 
 
+def test_the_reason_and_how_it_ended_never_start_a_formula_either(world) -> None:
+    # the request's reason and a revoke's reason are the requester's words too
+    body = {**RESTART, "reason": '=HYPERLINK("https://evil.example")'}
+    _, grant = world.call("POST", "/v1/grants", body=body, caller=ONCALL)
+    world.call("POST", f"/v1/grants/{grant['id']}/revoke", body={"reason": "@SUM(1)"}, caller=ONCALL)
+    _, detail = world.call("GET", f"/v1/grants/{grant['id']}", caller=ONCALL)
+    (row,) = audit_rows([{"grant": detail, "forbidden": 0, "activity": ""}])
+    assert row["reason"].startswith("'=") and row["ended_how"] == "'@SUM(1)", row
+
+
 def test_the_refusal_says_what_is_wrong_in_plain_words(world) -> None:
     body = {**RESTART, "context": {"alert": "disk full\n*APPROVED*"}}
     _, error = world.call("POST", "/v1/grants", body=body, caller=ONCALL)
