@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..domain.access import Entry, Left, PolicyScope
 from ..domain.catalog import Catalog
 from ..domain.grant import Grant, GrantEvent, GrantStatus
+from ..domain.recording import Command
 
 if TYPE_CHECKING:
     from ..domain.policy import PolicySet
@@ -91,6 +92,22 @@ class GrantStore(Protocol):
     def release_lease(self, key: str, owner: str, applied: int = 0, left: Left | None = None) -> None:
         """Free the lease if ``owner`` still holds it, recording ``applied`` (never lowering it)
         and, after a reconcile that completed, what it ``left`` on the cluster."""
+
+
+class SessionLog(Protocol):
+    """The gateway's record of each Kubernetes request a grant's holder sent (domain/recording.py)."""
+
+    def record(self, command: Command) -> None:
+        """Store ``command`` under its grant; never overwrites one (same grant and key: Conflict)."""
+
+    def commands(
+        self, grant_id: str, *, limit: int = 1000, after: str | None = None
+    ) -> tuple[list[Command], str | None]:
+        """The grant's commands in arrival order, from after the key ``after``; and the key to go on
+        from, or None at the end."""
+
+    def count(self, grant_id: str) -> int:
+        """How many commands the grant has."""
 
 
 class ClusterAccessEntries(Protocol):
