@@ -417,6 +417,19 @@ def cmd_token(args: argparse.Namespace) -> int:
         with contextlib.suppress(ApiError):
             state = local_state(args.state_dir)
     credentials = local_identity(args, state)
+    if args.session:
+        from eks_jit.local.sessions import SESSION_NAME, session_credentials
+
+        if credentials is None:
+            raise CliError(
+                2,
+                "--session is for local mode (--as NAME): on AWS the session is your credentials' own "
+                "(assume the role with --role-session-name)",
+                "usage",
+            )
+        if not SESSION_NAME.match(args.session):
+            raise CliError(2, f"'{args.session}' is not an STS role session name", "invalid_session")
+        credentials = session_credentials(credentials.access_key, credentials.secret_key, args.session)
     region = args.region or ((state or {}).get("region") if args.as_identity else None)
     try:
         _, credential = token_for(
@@ -682,6 +695,11 @@ def parser() -> argparse.ArgumentParser:
     kube.add_argument("--out", help="file to write (default: standard output)")
     token = add("token", cmd_token, "print an EKS token for kubectl (ExecCredential JSON, as aws eks get-token)")
     token.add_argument("--cluster", required=True, action=Once, help="the EKS cluster's name")
+    token.add_argument(
+        "--session",
+        action=Once,
+        help="local mode (--as): sign as this STS role session of the identity, for a session-bound grant",
+    )
     add("activity", cmd_activity, "what a grant's principal did on the cluster (EKS audit log)").add_argument("id")
     audit = add("audit", cmd_audit, "every grant in a time range, for auditors (table, json or csv)")
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")

@@ -35,10 +35,16 @@ class GrantNotActive(Exception):
         self.grant_id, self.status = grant_id, status
 
 
-def token_exec(conn: dict[str, Any], profile: str | None, local: LocalIdentity | None) -> dict[str, Any]:
-    """The exec section of the kubeconfig's user: how kubectl gets a token for ``conn``'s cluster."""
+def token_exec(
+    conn: dict[str, Any], profile: str | None, local: LocalIdentity | None, session: str | None = None
+) -> dict[str, Any]:
+    """The exec section of the kubeconfig's user: how kubectl gets a token for ``conn``'s cluster.
+    ``session``: a session-bound grant's STS session, which local mode signs as (deployed, the
+    caller's own credentials carry their session)."""
     if conn.get("access_mode") == "gateway":
         who = ["--as", local.name, "--state-dir", local.state_dir] if local else []
+        if local and session:
+            who += ["--session", session]
         command, args = (
             "eks-jit",
             [
@@ -108,5 +114,5 @@ def kubeconfig(
         ],
         "contexts": [{"name": name, "context": context}],
         "current-context": name,
-        "users": [{"name": name, "user": {"exec": token_exec(conn, profile, local)}}],
+        "users": [{"name": name, "user": {"exec": token_exec(conn, profile, local, grant.get("session"))}}],
     }

@@ -15,49 +15,16 @@ after signing, so kubectl asks for a new token before STS stops honouring the ol
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.auth import SIGV4_TIMESTAMP, SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.credentials import Credentials
 
-from eks_jit.server.domain.eks_token import CLUSTER_ID_HEADER, STS_VERSION, TOKEN_PREFIX
+from eks_jit.server.adapters.eks_signer import PRESIGN_SECONDS, encode_token, presigned_url
 
-PRESIGN_SECONDS = 60
+__all__ = ["PRESIGN_SECONDS", "NoCredentials", "encode_token", "exec_credential", "presigned_url", "token_for"]
 TOKEN_LIFETIME = timedelta(minutes=14)
 EXEC_API_VERSION = "client.authentication.k8s.io/v1beta1"
-
-
-class _SignedAt(SigV4QueryAuth):
-    """botocore's presigner, signing at a given time rather than the process clock's."""
-
-    def __init__(self, credentials: ReadOnlyCredentials, region: str, at: datetime) -> None:
-        super().__init__(credentials, "sts", region, expires=PRESIGN_SECONDS)
-        self._at = at
-
-    def add_auth(self, request: AWSRequest) -> None:
-        request.context["timestamp"] = self._at.strftime(SIGV4_TIMESTAMP)
-        self._modify_request_before_signing(request)
-        signature = self.signature(self.string_to_sign(request, self.canonical_request(request)), request)
-        self._inject_signature_to_request(request, signature)
-
-
-def presigned_url(credentials: ReadOnlyCredentials, cluster: str, region: str, endpoint: str, now: datetime) -> str:
-    """The GetCallerIdentity URL, presigned at ``now`` for ``cluster`` (``endpoint``: the STS base URL)."""
-    request = AWSRequest(
-        method="GET",
-        url=f"{endpoint.rstrip('/')}/",
-        params={"Action": "GetCallerIdentity", "Version": STS_VERSION},
-        headers={CLUSTER_ID_HEADER: cluster},
-    )
-    _SignedAt(credentials, region, now).add_auth(request)
-    return str(request.url)
-
-
-def encode_token(url: str) -> str:
-    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
 def exec_credential(token: str, now: datetime) -> dict[str, Any]:

@@ -42,8 +42,6 @@ import contextlib
 import copy
 import hmac
 import json
-import socket
-import ssl
 import threading
 import time
 import uuid
@@ -51,10 +49,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from eks_jit.emulation.kube_patch import PatchError, merge_patch, strategic_merge_patch
 from eks_jit.emulation.kube_seed import seed_logs, seed_objects
 from eks_jit.emulation.kube_tables import TABLE_MEDIA, table, wants_table
+from eks_jit.local.https import HttpsServer, serve_https
+from eks_jit.server.domain.kube_status import status
 
 SERVER_VERSION = {
     "major": "1",
@@ -70,9 +71,6 @@ SERVER_VERSION = {
 PATCH_TYPES = {"application/strategic-merge-patch+json": "strategic", "application/merge-patch+json": "merge"}
 AGGREGATED = "apidiscovery.k8s.io"
 HISTORY = 1000  # watch events kept for a watch that resumes from a resourceVersion
-# Seconds uvicorn waits for open responses at stop before it cancels them. The stop ends watches
-# and followed logs itself first, so it never needs them (tests check it).
-GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -124,36 +122,6 @@ def kind_named(plural: str) -> Kind:
 
 
 # -- errors as Kubernetes Status objects ----------------------------------------------------------
-
-REASONS = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    410: "Expired",
-    415: "UnsupportedMediaType",
-    422: "Invalid",
-}
-
-
-def status(
-    code: int, message: str, *, reason: str | None = None, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A ``Status`` (``kind: Status``, ``apiVersion: v1``) as the API server answers a failure."""
-    body: dict[str, Any] = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason or REASONS.get(code, "InternalError"),
-        "code": code,
-    }
-    if details:
-        body["details"] = details
-    return body
 
 
 class ApiError(Exception):
@@ -707,7 +675,8 @@ def create_app(cluster: Cluster, token: str | None = None) -> Any:
                 user=headers.get("impersonate-user"),
                 groups=tuple(headers.getlist("impersonate-group")),
                 extra={
-                    k[len("impersonate-extra-") :]: tuple(headers.getlist(k))
+                    # the API server percent-decodes the key (unescapeExtraKey), never the values
+                    unquote(k[len("impersonate-extra-") :]): tuple(headers.getlist(k))
                     for k in dict.fromkeys(headers.keys())
                     if k.startswith("impersonate-extra-")
                 },
@@ -870,10 +839,15 @@ class KubeApiServer:
     """A running emulated API server: ``url`` and ``ca_pem`` are what a kubeconfig needs."""
 
     cluster: Cluster
-    url: str
-    ca_pem: str
-    _server: Any
-    _thread: threading.Thread
+    server: HttpsServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def ca_pem(self) -> str:
+        return self.server.ca_pem
 
     def endpoint(self) -> tuple[str, str]:
         return self.url, self.ca_pem
@@ -907,11 +881,7 @@ class KubeApiServer:
     def stop(self, timeout: float = 5.0) -> None:
         """End open watches and followed logs, then the server; returns once its thread is done."""
         self.cluster.close()
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            self._server.force_exit = True
-            self._thread.join(timeout)
+        self.server.stop(timeout)
 
 
 def start(
@@ -920,63 +890,15 @@ def start(
     """Serve ``cluster`` (the seeded one by default) over HTTPS on ``host:port`` (0: a free port),
     with a certificate for 127.0.0.1 and localhost from a CA made now; with ``token``, only to
     callers that present it (see :func:`create_app`). OSError if the port is busy."""
-    import trustme
-    import uvicorn
-
     cluster = cluster or Cluster.seeded()
-    ca = trustme.CA(organization_name="eks-jit local emulated Kubernetes API")
-    leaf = ca.issue_cert("127.0.0.1", "localhost", "::1")
-
-    def ssl_context(_config: Any, _default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        leaf.configure_cert(context)
-        return context
-
-    # IPPROTO_TCP named, or asyncio leaves Nagle on for the accepted connections (it sets
-    # TCP_NODELAY only on sockets whose proto says TCP): each response's body, written after its
-    # headers, would then wait for the client's delayed ACK (about 40 ms a request, measured).
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    config = uvicorn.Config(
+    server = serve_https(
         create_app(cluster, token),
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ssl_context_factory=ssl_context,
-        http=_protocol(),
-        timeout_graceful_shutdown=int(GRACE),
+        host=host,
+        port=port,
+        name="kube-api",
+        organization="eks-jit local emulated Kubernetes API",
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kube-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("the emulated Kubernetes API server did not start")
-        time.sleep(0.01)
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return KubeApiServer(cluster, f"https://{shown}:{bound}", ca.cert_pem.bytes().decode(), server, thread)
-
-
-def _protocol() -> type[Any]:
-    """uvicorn's h11 protocol, but an idle keep-alive connection is dropped at stop: closed, a TLS
-    connection waits for the client's close_notify (asyncio: up to 30 s), which an idle client
-    (a gateway's connection pool) never sends, so every stop would take the whole grace period."""
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class DroppingIdle(H11Protocol):  # type: ignore[misc]
-        def shutdown(self) -> None:
-            if self.cycle is None or self.cycle.response_complete:
-                self.transport.abort()
-            else:
-                super().shutdown()
-
-    return DroppingIdle
+    return KubeApiServer(cluster, server)
 
 
 @contextlib.contextmanager

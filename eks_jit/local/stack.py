@@ -76,6 +76,7 @@ class LocalControlPlane:
     config_path: Path = LOCAL_CONFIG
     identities_path: Path = IDENTITIES
     sweep_every: float = 10.0
+    kube_gateway_port: int = 0
     propagation_delay: float = field(
         default_factory=lambda: float(os.environ.get("EKS_JIT_LOCAL_PROPAGATION_SECONDS", PROPAGATION_SECONDS))
     )
@@ -138,7 +139,28 @@ class LocalControlPlane:
         )
         identities = load_identities(self.identities_path)
         self._gateway = Gateway(self.port, api.handler, identities, _context, region=REGION)
-        environment = resources.environment(self.config_path, public_url=self._gateway.url, endpoint_url=endpoint)
+        kube = None
+        if any(c.gateway for c in catalog.clusters.values()):
+            from eks_jit.local import kube_gateway
+            from eks_jit.server.adapters.dynamodb import DynamoGrantStore
+            from eks_jit.server.logic.ports import SystemClock
+
+            ddb = boto3.client("dynamodb", endpoint_url=endpoint)
+            kube = self._kube = kube_gateway.start(
+                catalog,
+                DynamoGrantStore(ddb, resources.table),
+                identities,
+                SystemClock(),
+                session_log=_session_log(ddb, resources.table),
+                port=self.kube_gateway_port,
+            )
+        environment = resources.environment(
+            self.config_path,
+            public_url=self._gateway.url,
+            endpoint_url=endpoint,
+            gateway_endpoint=kube.url if kube else "",
+            gateway_ca=kube.ca_b64 if kube else "",
+        )
         bootstrap.use(bootstrap.build(read_environment(environment)))
         self._gateway.start()
         self.port = self._gateway.port
@@ -152,6 +174,9 @@ class LocalControlPlane:
         self._scheduler.start()
         state = {
             "api_endpoint": self._gateway.url,
+            # the data-path gateway kubectl talks to for gateway clusters (its CA in gateway_ca, PEM)
+            "gateway_endpoint": kube.url if kube else None,
+            "gateway_ca": kube.server.ca_pem if kube else None,
             "aws_endpoint": endpoint,
             "region": REGION,
             "propagation_delay_seconds": self.propagation_delay,
@@ -172,7 +197,7 @@ class LocalControlPlane:
         return state
 
     def stop(self) -> None:
-        for part in ("_scheduler", "_gateway", "_moto"):
+        for part in ("_scheduler", "_kube", "_gateway", "_moto"):
             if hasattr(self, part):
                 getattr(self, part).stop()
         (self.state_dir / "local.json").unlink(missing_ok=True)
@@ -186,6 +211,15 @@ def write_state(state_dir: Path, state: dict[str, Any]) -> Path:
     path = state_dir / "local.json"
     write_private(path, json.dumps(state, indent=2))
     return path
+
+
+def _session_log(ddb: Any, table: str) -> Any:
+    """The gateway's recording store, once it exists (None: the gateway only logs its commands)."""
+    try:
+        from eks_jit.server.adapters.session_log import DynamoSessionLog
+    except ImportError:
+        return None
+    return DynamoSessionLog(ddb, table)
 
 
 def _context() -> Any:

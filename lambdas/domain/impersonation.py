@@ -36,10 +36,10 @@ class Impersonation:
 
     def headers(self) -> list[tuple[str, str]]:
         """The HTTP headers, in order (``Impersonate-Group`` once per group; extra keys percent-encoded
-        as Kubernetes requires, values too)."""
+        as Kubernetes requires, which decodes keys only: values go as they are)."""
         out = [("Impersonate-User", self.user)]
         out += [("Impersonate-Group", g) for g in self.groups]
-        out += [(f"Impersonate-Extra-{quote(k, safe='')}", quote(v, safe="")) for k, v in self.extra]
+        out += [(f"Impersonate-Extra-{quote(k, safe='')}", v) for k, v in self.extra]
         return out
 
 

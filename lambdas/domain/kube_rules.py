@@ -506,6 +506,11 @@ def _not_in_force(held: HeldGrant, caller: Caller, cluster: str, now: datetime) 
     return ""
 
 
+def in_force(held: HeldGrant, caller: Caller, cluster: str, now: datetime) -> bool:
+    """Whether ``held`` gives ``caller`` anything on ``cluster`` at ``now`` (whatever the request)."""
+    return not _not_in_force(held, caller, cluster, now)
+
+
 def _verbs_needed(request: KubeRequest) -> tuple[str, ...]:
     if request.verb == "get" and request.resource == "pods" and request.subresource in WEBSOCKET_CONNECT_SUBRESOURCES:
         return ("get", "create")  # a websocket upgrade runs the command: it is a create (Kubernetes #128743)

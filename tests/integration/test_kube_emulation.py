@@ -31,6 +31,8 @@ import pytest
 from eks_jit.emulation import kube_api, kube_seed, kube_tables
 from eks_jit.emulation.kube_api import Cluster, KubeApiServer
 from eks_jit.emulation.kube_patch import strategic_merge_patch
+from eks_jit.local.https import GRACE
+from eks_jit.server.domain.kube_status import REASONS
 from tests.kube_stub import KUBECTL_DIR
 from tests.support import FakeClock
 
@@ -276,7 +278,7 @@ def test_get_pods_watch_sees_a_new_pod_and_is_closed_by_the_stop(
         assert watching.poll() is None  # the watch stays open
         stopping = time.monotonic()
         api.stop()
-        assert time.monotonic() - stopping < kube_api.GRACE  # ended by the stop, not cut at uvicorn's grace
+        assert time.monotonic() - stopping < GRACE  # ended by the stop, not cut at uvicorn's grace
         out, err = watching.communicate(timeout=15)
     finally:
         watching.kill()
@@ -299,7 +301,7 @@ def test_logs_follow_streams_new_lines_until_the_stop(kubectl: Kubectl, api: Kub
         assert following.poll() is None
         stopping = time.monotonic()
         api.stop()
-        assert time.monotonic() - stopping < kube_api.GRACE
+        assert time.monotonic() - stopping < GRACE
         out, err = following.communicate(timeout=15)
     finally:
         following.kill()
@@ -379,7 +381,7 @@ def test_a_patch_that_cannot_apply_is_refused_and_changes_nothing(
     path = "/apis/apps/v1/namespaces/payments/deployments/payments-api"
     answer = call(api, "PATCH", path, headers=[("Content-Type", content_type)], body=body)
     assert answer[0] == code and answer[2]["kind"] == "Status" and answer[2]["code"] == code
-    assert answer[2]["reason"] == (reason or kube_api.REASONS[code])
+    assert answer[2]["reason"] == (reason or REASONS[code])
     assert deployment(api) == before
 
 
@@ -399,7 +401,7 @@ def test_a_patch_that_cannot_apply_is_refused_and_changes_nothing(
 )
 def test_what_it_does_not_serve_is_a_status(api: KubeApiServer, method: str, path: str, code: int) -> None:
     answer = call(api, method, path, headers=[("Content-Type", "application/merge-patch+json")], body=b"{}")
-    assert answer[0] == code and answer[2]["kind"] == "Status" and answer[2]["reason"] == kube_api.REASONS[code]
+    assert answer[0] == code and answer[2]["kind"] == "Status" and answer[2]["reason"] == REASONS[code]
 
 
 def test_each_start_has_its_own_ca_and_port(clock: FakeClock) -> None:
@@ -407,7 +409,7 @@ def test_each_start_has_its_own_ca_and_port(clock: FakeClock) -> None:
         assert one.url != two.url and one.ca_pem != two.ca_pem
         assert call(one, "GET", "/version")[2]["gitVersion"] == kube_api.SERVER_VERSION["gitVersion"]
         with pytest.raises(ssl.SSLCertVerificationError):
-            call(dataclasses.replace(one, ca_pem=two.ca_pem), "GET", "/version")
+            call(dataclasses.replace(one, server=dataclasses.replace(one.server, ca_pem=two.ca_pem)), "GET", "/version")
 
 
 # -- strategic merge as kubectl's own implementation applies it ------------------------------------
@@ -538,7 +540,7 @@ def test_a_kept_alive_connection_is_not_held_up_and_does_not_hold_up_the_stop(cl
     finally:
         stopping = time.monotonic()
         api.stop()  # the connection is idle and open (a gateway's pool): dropped, not waited for
-        assert time.monotonic() - stopping < kube_api.GRACE
+        assert time.monotonic() - stopping < GRACE
         connection.close()
 
 

@@ -1,0 +1,120 @@
+"""Where the gateway forwards to: each gateway cluster's Kubernetes API server, and the gateway's own
+credentials there.
+
+:class:`EksUpstreams` (deployed): the endpoint and CA from ``eks:DescribeCluster``, and an EKS token the
+gateway presigns with its own role's credentials (adapters/eks_signer.py), renewed before STS stops
+honouring it; the gateway's role has one static access entry on the cluster (its group may only
+impersonate). :class:`StaticUpstreams` (local mode, tests): given URLs, CAs and bearer tokens.
+One ``httpx2.AsyncClient`` per cluster, made on first use inside the server's event loop.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import anyio
+import anyio.to_thread
+import httpx2
+
+STREAM_TIMEOUT = httpx2.Timeout(connect=5.0, read=None, write=30.0, pool=10.0)
+TOKEN_REUSE_SECONDS = 10 * 60  # STS honours a presigned GetCallerIdentity for 15 minutes
+
+
+@dataclass
+class Upstream:
+    """Where a cluster's API server is and how the gateway authenticates to it."""
+
+    url: str
+    client: httpx2.AsyncClient
+    authorization: Callable[[], Awaitable[str]]
+    """The gateway's own ``Authorization`` header value (``Bearer <token>``), made fresh when needed."""
+
+
+class Upstreams(Protocol):
+    async def get(self, cluster: str) -> Upstream: ...
+
+
+def ssl_context(ca_pem: str | None) -> ssl.SSLContext:
+    """TLS to an upstream that presents a certificate from ``ca_pem`` (None: the system's roots)."""
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _client(context: ssl.SSLContext) -> httpx2.AsyncClient:
+    # no timeout on reads: a watch waits for events as long as its grant lasts (the gateway cuts it)
+    return httpx2.AsyncClient(verify=context, timeout=STREAM_TIMEOUT, follow_redirects=False, trust_env=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    ca_pem: str | None
+    bearer: str
+
+
+class StaticUpstreams:
+    def __init__(self, targets: dict[str, Target]) -> None:
+        self._targets = targets
+        self._made: dict[str, Upstream] = {}
+
+    async def get(self, cluster: str) -> Upstream:
+        if cluster not in self._made:
+            target = self._targets[cluster]
+
+            async def authorization() -> str:
+                return f"Bearer {target.bearer}"
+
+            self._made[cluster] = Upstream(target.url.rstrip("/"), _client(ssl_context(target.ca_pem)), authorization)
+        return self._made[cluster]
+
+
+class EksUpstreams:
+    """``describe(cluster) -> (endpoint, ca_pem)`` and ``sign(cluster, now) -> token`` are blocking
+    (boto3); they run in worker threads."""
+
+    def __init__(
+        self,
+        describe: Callable[[str], tuple[str, str]],
+        sign: Callable[[str, datetime], str],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._describe, self._sign, self._monotonic = describe, sign, monotonic
+        self._made: dict[str, Upstream] = {}
+        self._tokens: dict[str, tuple[float, str]] = {}
+        self._lock = anyio.Lock()
+
+    async def get(self, cluster: str) -> Upstream:
+        async with self._lock:
+            if cluster not in self._made:
+                endpoint, ca_pem = await anyio.to_thread.run_sync(self._describe, cluster)
+
+                async def authorization() -> str:
+                    return f"Bearer {await self._token(cluster)}"
+
+                self._made[cluster] = Upstream(endpoint.rstrip("/"), _client(ssl_context(ca_pem)), authorization)
+        return self._made[cluster]
+
+    async def _token(self, cluster: str) -> str:
+        made = self._tokens.get(cluster)
+        if made is None or self._monotonic() - made[0] > TOKEN_REUSE_SECONDS:
+            token = await anyio.to_thread.run_sync(self._sign, cluster, datetime.now(UTC))
+            made = self._tokens[cluster] = (self._monotonic(), token)
+        return made[1]
+
+
+def eks_describer(clients: Callable[[str], Any]) -> Callable[[str], tuple[str, str]]:
+    """DescribeCluster's endpoint and CA (base64 PEM in the answer) for ``clients(cluster)``'s EKS client."""
+    import base64
+
+    def describe(cluster: str) -> tuple[str, str]:
+        found = clients(cluster).describe_cluster(name=cluster)["cluster"]
+        return found["endpoint"], base64.b64decode(found["certificateAuthority"]["data"]).decode()
+
+    return describe

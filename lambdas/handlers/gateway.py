@@ -1,0 +1,392 @@
+"""The data-path gateway: an ASGI app in front of the Kubernetes API servers of gateway clusters.
+
+kubectl talks to ``<gateway>/clusters/<cluster>/...`` with the standard EKS token. For each request:
+the token is verified (the caller's role and STS session), the caller's active grants on the cluster
+are read fresh, the request is parsed as the API server's RequestInfo would and authorized by the
+grants' scopes (logic/gateway.py, domain/kube_rules.py) at the moment it arrives. A refusal is a
+Kubernetes ``Status`` (kubectl prints it). An allowed request is forwarded to the cluster's API server
+with the gateway's own credentials, impersonating the covering grant (domain/impersonation.py), to the
+path the gateway authorized (re-rendered, never the bytes received). Watches and log streams are cut
+when the grant expires or is revoked. Every request of a caller with a grant in force is recorded
+under that grant (domain/recording.py).
+
+``create_app(GatewayDeps)`` builds the app; ``app`` (module attribute, built on first use from the
+environment) is what uvicorn runs behind the Lambda Web Adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx2
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from ..adapters.kube_upstream import Upstreams
+from ..domain.catalog import Catalog
+from ..domain.eks_token import TokenRefused
+from ..domain.errors import TransientAwsError
+from ..domain.grant import Grant, GrantStatus
+from ..domain.impersonation import is_caller_impersonation
+from ..domain.kube_request import KubeRequest, KubeRequestError, NonResourceRequest, parse_request
+from ..domain.kube_rules import Caller
+from ..domain.kube_status import status
+from ..domain.recording import CommandOutcome, summarize
+from ..logic import gateway as logic
+from ..logic.ports import Clock, GrantStore, SessionLog
+
+log = logging.getLogger("eks_jit.gateway")
+
+PREFIX = "/clusters/"
+MAX_REQUEST_BYTES = 3 * 1024 * 1024  # the API server's own limit on a request body
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a buffered (non-stream) answer; kubectl pages lists at 500 items
+FORWARDED_REQUEST_HEADERS = ("accept", "content-type", "user-agent", "kubectl-command", "kubectl-session")
+PASSED_ANSWER_HEADERS = ("content-type", "cache-control", "warning")
+NO_CACHE = "no-cache, private"  # as the API server sends: kubectl's disk cache must never replay a refusal
+STREAM_CHECK_SECONDS = 2.0  # an open stream re-reads its grant this often (a revoke ends it within this)
+
+
+@dataclass
+class GatewayDeps:
+    catalog: Catalog
+    store: GrantStore
+    clock: Clock
+    verifier: logic.TokenVerifier
+    upstreams: Upstreams
+    session_log: SessionLog | None = None
+    stream_check_seconds: float = STREAM_CHECK_SECONDS
+    max_answer_bytes: int = MAX_ANSWER_BYTES
+
+
+def kube_status(code: int, message: str, **kw: Any) -> JSONResponse:
+    return JSONResponse(status(code, message, **kw), code, headers={"cache-control": NO_CACHE})
+
+
+@dataclass
+class Exchange:
+    """One request's way through the gateway: what the record of it needs."""
+
+    request_id: str
+    at: datetime
+    method: str
+    path: str
+    query: str
+    started: float = field(default_factory=time.perf_counter)
+    caller: Caller | None = None
+    call: KubeRequest | NonResourceRequest | None = None
+    body: bytes = b""
+
+    def elapsed_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
+
+
+class Gateway:
+    def __init__(self, deps: GatewayDeps) -> None:
+        self.deps = deps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan, websocket (exec/attach/port-forward: Guardrails decides them)
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        deps = self.deps
+        raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).decode("latin-1")
+        raw_path = raw_path.split("?", 1)[0]
+        ex = Exchange(
+            request_id=uuid.uuid4().hex,
+            at=deps.clock.now(),
+            method=request.method,
+            path=raw_path,
+            query=request.scope.get("query_string", b"").decode("latin-1"),
+        )
+        if not raw_path.startswith(PREFIX):
+            return kube_status(404, "the gateway serves clusters below /clusters/<name>/")
+        name, _, rest = raw_path[len(PREFIX) :].partition("/")
+        cluster = deps.catalog.clusters.get(name)
+        if cluster is None or not cluster.gateway:
+            return kube_status(404, f"cluster {name!r} is not behind this gateway")
+        token = _bearer(request.headers.get("authorization", ""))
+        if not token:
+            return kube_status(401, "Unauthorized: send the EKS token (eks-jit token --cluster ...)")
+        try:
+            ex.caller = await anyio.to_thread.run_sync(deps.verifier.verify, token, name, ex.at)
+        except TokenRefused as error:
+            log.info("token refused", extra={"cluster": name, "why": error.message})
+            return kube_status(401, f"Unauthorized: {error.message}")
+        except TransientAwsError as error:
+            return kube_status(503, f"the caller cannot be verified now: {error.message}")
+        caller = ex.caller
+        try:
+            held = await anyio.to_thread.run_sync(logic.held_grants, deps.store, caller, name)
+        except TransientAwsError as error:
+            return kube_status(503, f"the caller's grants cannot be read now: {error.message}")
+        recorded_under = logic.grants_in_force(held, caller, name, ex.at)
+
+        async def refuse(code: int, message: str, **kw: Any) -> Response:
+            await self.record(recorded_under, ex, CommandOutcome.REFUSED, code, reason=message)
+            return kube_status(code, message, **kw)
+
+        if any(is_caller_impersonation(h) for h in request.headers):
+            return await refuse(403, "requests through eks-jit's gateway may not impersonate: only the gateway does")
+        try:
+            ex.call = parse_request(request.method, "/" + rest, ex.query)
+        except KubeRequestError as error:
+            return await refuse(400, f"eks-jit refuses the request: {error.message}")
+        try:
+            ex.body = await _read_body(request, MAX_REQUEST_BYTES)
+        except _TooLarge:
+            return await refuse(413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
+        except ClientDisconnect:
+            return Response(status_code=499)
+
+        async def stored(grant: Grant) -> Any:
+            return await self._stored(name, grant, caller, ex.call)
+
+        verdict = await logic.decide(
+            ex.call,
+            caller=caller,
+            cluster=name,
+            held=held,
+            catalog=deps.catalog,
+            now=ex.at,
+            content_type=request.headers.get("content-type", ""),
+            body=ex.body,
+            stored=stored,
+        )
+        if verdict.grant is None:
+            return await refuse(403, verdict.decision.reason)
+        return await self._forward(request, name, verdict.grant, ex)
+
+    async def _forward(self, request: Request, cluster: str, grant: Grant, ex: Exchange) -> Response:
+        deps = self.deps
+        assert ex.caller is not None and ex.call is not None
+        upstream = await deps.upstreams.get(cluster)
+        headers = [(k, v) for k, v in request.headers.items() if k in FORWARDED_REQUEST_HEADERS]
+        headers += [("authorization", await upstream.authorization()), ("accept-encoding", "identity")]
+        headers += logic.impersonation(deps.catalog, grant, ex.caller).headers()
+        target = upstream.url + ex.call.path + (f"?{ex.query}" if ex.query else "")
+        outgoing = upstream.client.build_request(request.method, target, headers=headers, content=ex.body)
+        streaming = isinstance(ex.call, KubeRequest) and (
+            ex.call.verb == "watch" or (ex.call.resource, ex.call.subresource) == ("pods", "log")
+        )
+        try:
+            answer = await upstream.client.send(outgoing, stream=True)
+        except httpx2.HTTPError as error:
+            log.warning("upstream unreachable", extra={"cluster": cluster, "error": repr(error)})
+            await self.record([grant], ex, CommandOutcome.ALLOWED, 502, reason=f"upstream: {type(error).__name__}")
+            return kube_status(502, f"the API server of {cluster} could not be reached ({type(error).__name__})")
+        passed = {k: v for k, v in answer.headers.items() if k.lower() in PASSED_ANSWER_HEADERS}
+        passed.setdefault("cache-control", NO_CACHE)
+        if streaming and answer.status_code < 300:
+            return GuardedStream(self, grant, ex, answer, passed)
+        try:
+            data = await _read_answer(answer, deps.max_answer_bytes)
+        except _TooLarge:
+            await self.record([grant], ex, CommandOutcome.ALLOWED, 502, reason="answer too large for the gateway")
+            return kube_status(502, f"the answer is larger than the gateway passes ({deps.max_answer_bytes} bytes)")
+        except httpx2.HTTPError as error:
+            return kube_status(502, f"the API server of {cluster} broke off its answer ({type(error).__name__})")
+        await self.record([grant], ex, CommandOutcome.ALLOWED, answer.status_code, summary=_summary(answer, data))
+        return Response(data, answer.status_code, headers=passed)
+
+    async def _stored(self, cluster: str, grant: Grant, caller: Caller, call: Any) -> Any:
+        """The object a PUT would replace, read as the covering grant (its ``get`` must be allowed by RBAC)."""
+        from ..domain.kube_rules import UnnarrowableChange
+
+        upstream = await self.deps.upstreams.get(cluster)
+        headers = [("authorization", await upstream.authorization()), ("accept", "application/json")]
+        headers += logic.impersonation(self.deps.catalog, grant, caller).headers()
+        try:
+            answer = await upstream.client.get(upstream.url + call.path, headers=headers)
+        except httpx2.HTTPError as error:
+            raise UnnarrowableChange(f"the stored object could not be read ({type(error).__name__})") from None
+        if answer.status_code != 200:
+            raise UnnarrowableChange(f"the stored object could not be read (HTTP {answer.status_code})")
+        return answer.json()
+
+    async def record(
+        self,
+        grants: list[Grant],
+        ex: Exchange,
+        outcome: CommandOutcome,
+        code: int,
+        summary: str = "",
+        *,
+        reason: str = "",
+    ) -> None:
+        """One Command per grant. A store that fails is logged with the whole record (CloudWatch then
+        holds it) and does not change the answer: the request already happened (docs/decisions.md)."""
+        if ex.caller is None or not grants:
+            return
+        commands = [
+            logic.command(
+                g,
+                at=ex.at,
+                request_id=ex.request_id,
+                caller=ex.caller,
+                request=ex.call,
+                method=ex.method,
+                path=ex.path,
+                query=ex.query,
+                body=ex.body,
+                outcome=outcome,
+                status=code,
+                reason=reason,
+                summary=summary,
+                duration_ms=ex.elapsed_ms(),
+            )
+            for g in grants
+        ]
+        log.info(
+            "request",
+            extra={"command": commands[0].to_json() | {"grant_ids": [c.grant_id for c in commands], "body": None}},
+        )
+        if self.deps.session_log is None:
+            return
+        for one in commands:
+            try:
+                await anyio.to_thread.run_sync(self.deps.session_log.record, one)
+            except Exception:
+                log.exception("could not record a command", extra={"command": one.to_json()})
+
+    async def until_ended(self, grant: Grant) -> str:
+        """Returns when ``grant`` gives no more access: ``expired`` at its ``expires_at`` (by the gateway's
+        clock), ``revoked`` (or whatever its status became) when a re-read says so, checked every
+        ``stream_check_seconds``. A re-read that fails ends the stream too (fail closed)."""
+        deps = self.deps
+        expires_at = grant.expires_at
+        assert expires_at is not None
+        while True:
+            left = (expires_at - deps.clock.now()).total_seconds()
+            if left <= 0:
+                return "expired"
+            await anyio.sleep(min(left, deps.stream_check_seconds))
+            if deps.clock.now() >= expires_at:
+                return "expired"
+            try:
+                fresh = await anyio.to_thread.run_sync(deps.store.get, grant.id)
+            except Exception:
+                log.exception("could not re-read a grant with an open stream", extra={"grant_id": grant.id})
+                return "unverifiable"
+            if fresh.status is not GrantStatus.ACTIVE:
+                return str(fresh.status)
+            expires_at = fresh.expires_at or expires_at
+
+
+class GuardedStream(Response):
+    """A watch or log stream passed on chunk by chunk, cut when the grant ends or either side leaves."""
+
+    def __init__(
+        self, gateway: Gateway, grant: Grant, ex: Exchange, answer: httpx2.Response, headers: dict[str, str]
+    ) -> None:
+        self.gateway, self.grant, self.ex, self.answer = gateway, grant, ex, answer
+        self.status_code = answer.status_code
+        self.passed = headers
+        self.ended_by = ""
+        self.chunks = 0
+        self.size = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.passed.items()],
+            }
+        )
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def pump() -> None:
+                    async for chunk in self.answer.aiter_raw():
+                        self.chunks += 1
+                        self.size += len(chunk)
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    self.ended_by = self.ended_by or "upstream"
+                    group.cancel_scope.cancel()
+
+                async def guard() -> None:
+                    why = await self.gateway.until_ended(self.grant)
+                    self.ended_by = self.ended_by or f"grant {why}"
+                    group.cancel_scope.cancel()
+
+                async def client_left() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    self.ended_by = self.ended_by or "client"
+                    group.cancel_scope.cancel()
+
+                group.start_soon(pump)
+                group.start_soon(guard)
+                group.start_soon(client_left)
+        except (httpx2.HTTPError, OSError) as error:
+            self.ended_by = self.ended_by or f"upstream error {type(error).__name__}"
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.answer.aclose()
+                if self.ended_by != "client":
+                    with contextlib.suppress(OSError):
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                kind = "watch" if isinstance(self.ex.call, KubeRequest) and self.ex.call.verb == "watch" else "log"
+                summary = f"{kind}: {self.size:,} bytes in {self.chunks:,} chunks, ended by {self.ended_by}"
+                await self.gateway.record([self.grant], self.ex, CommandOutcome.ALLOWED, self.status_code, summary)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_answer(answer: httpx2.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    try:
+        async for chunk in answer.aiter_raw():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+    finally:
+        await answer.aclose()
+    return b"".join(chunks)
+
+
+def _summary(answer: httpx2.Response, data: bytes) -> str:
+    if "json" not in answer.headers.get("content-type", ""):
+        return f"{len(data):,} bytes" if data else ""
+    try:
+        return summarize(answer.status_code, json.loads(data))
+    except ValueError:
+        return ""
+
+
+def _bearer(value: str) -> str:
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def create_app(deps: GatewayDeps) -> Gateway:
+    return Gateway(deps)

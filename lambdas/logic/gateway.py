@@ -1,0 +1,176 @@
+"""The gateway's decisions, without HTTP: who is calling, what they may do, what to record.
+
+The ASGI edge (handlers/gateway.py) calls these in order for each request: :func:`identify` (the EKS
+token, verified as STS would, matched to a registered principal), :func:`held_grants` (the caller's
+active grants on the cluster, read fresh from the store on every request: a revoke is seen by the
+next request), :func:`decide` (kube_rules.authorize over them, with the body's changes when a scope
+narrows writes), then :func:`impersonation` for what it forwards and :func:`command` for the record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..domain.catalog import Catalog
+from ..domain.eks_token import StsCaller, TokenRefused
+from ..domain.grant import Grant
+from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
+from ..domain.impersonation import Impersonation, impersonation_for
+from ..domain.kube_request import KubeRequest, NonResourceRequest
+from ..domain.kube_rules import (
+    Caller,
+    Changes,
+    Decision,
+    HeldGrant,
+    Outcome,
+    UnnarrowableChange,
+    authorize,
+    in_force,
+    patch_changes,
+    update_changes,
+)
+from ..domain.recording import MAX_REASON_CHARS, Command, CommandOutcome, bounded_body
+from .ports import GrantStore
+
+KubeCall = KubeRequest | NonResourceRequest
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str, cluster: str, now: datetime) -> Caller:
+        """The caller a token signed for ``cluster`` stands for; TokenRefused (401) or
+        TransientAwsError (503)."""
+
+
+class StsVerifier:
+    """Deployed: STS answers who signed the token (adapters/sts_identity.py, one per cluster), and the
+    answer is matched to a registered principal as aws-iam-authenticator matches its role mappings
+    (partition, account and role name; the role's path is not in a session ARN)."""
+
+    def __init__(self, catalog: Catalog, sts_for: Callable[[str], object]) -> None:
+        self._sts_for = sts_for
+        self._known = {registry_key(p.arn): p.arn for p in catalog.principals}
+
+    def verify(self, token: str, cluster: str, now: datetime) -> Caller:
+        found: StsCaller = self._sts_for(cluster).verify(token, now)  # type: ignore[attr-defined]
+        try:
+            principal = normalise_principal(found.arn, self._known)
+        except NotAPrincipal as error:
+            raise TokenRefused(str(error)) from None
+        return Caller(principal, found.session)
+
+
+def held_grants(store: GrantStore, caller: Caller, cluster: str) -> list[HeldGrant]:
+    return [HeldGrant(g, g.session) for g in store.active_for(caller.principal, cluster)]
+
+
+def grants_in_force(held: list[HeldGrant], caller: Caller, cluster: str, now: datetime) -> list[Grant]:
+    """The grants a refusal is recorded under (a caller with none in force is only logged)."""
+    return [h.grant for h in held if in_force(h, caller, cluster, now)]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    grant: Grant | None = None
+    """The grant that covers the request (allowed only)."""
+
+
+async def decide(
+    request: KubeCall,
+    *,
+    caller: Caller,
+    cluster: str,
+    held: list[HeldGrant],
+    catalog: Catalog,
+    now: datetime,
+    content_type: str,
+    body: bytes,
+    stored: Callable[[Grant], object],
+) -> Verdict:
+    """Whether ``request`` passes. A write a scope narrows (``only_changes``) is judged by what its body
+    changes: a PATCH by the patch itself, a PUT against the stored object (``stored(grant)``: an
+    awaitable the edge gives, reading it upstream as that grant)."""
+    decision = authorize(request, caller=caller, cluster=cluster, grants=held, scopes=catalog.scopes, now=now)
+    if decision.outcome is Outcome.NEEDS_CHANGES and isinstance(request, KubeRequest):
+        try:
+            changes = await _changes(request, decision, held, content_type, body, stored)
+        except UnnarrowableChange as error:
+            return Verdict(Decision(Outcome.DENIED, f"{decision.reason}: {error.message}"))
+        decision = authorize(
+            request, caller=caller, cluster=cluster, grants=held, scopes=catalog.scopes, now=now, changes=changes
+        )
+    if decision.outcome is Outcome.NEEDS_CHANGES:  # a narrowed rule on a verb whose changes cannot be known
+        return Verdict(Decision(Outcome.DENIED, decision.reason, considered=decision.considered))
+    if not decision.allowed:
+        return Verdict(decision)
+    grant = next(h.grant for h in held if h.grant.id == decision.grant_id)
+    return Verdict(decision, grant)
+
+
+async def _changes(
+    request: KubeRequest,
+    decision: Decision,
+    held: list[HeldGrant],
+    content_type: str,
+    body: bytes,
+    stored: Callable[[Grant], object],
+) -> Changes:
+    if request.verb == "patch":
+        return patch_changes(content_type, body)
+    if request.verb == "update":
+        try:
+            after = json.loads(body)
+        except ValueError:
+            raise UnnarrowableChange("the update's body is not JSON") from None
+        grant = next(h.grant for h in held if h.grant.id == decision.grant_id)
+        before = await stored(grant)  # type: ignore[misc]
+        return update_changes(before, after)
+    raise UnnarrowableChange(f"a {request.verb} cannot be narrowed to named fields")
+
+
+def impersonation(catalog: Catalog, grant: Grant, caller: Caller) -> Impersonation:
+    return impersonation_for(grant, catalog.scopes[grant.scope], caller.session)
+
+
+def command(
+    grant: Grant,
+    *,
+    at: datetime,
+    request_id: str,
+    caller: Caller,
+    request: KubeCall | None,
+    method: str,
+    path: str,
+    query: str,
+    body: bytes,
+    outcome: CommandOutcome,
+    status: int,
+    reason: str = "",
+    summary: str = "",
+    duration_ms: int = 0,
+) -> Command:
+    """The record of one request under ``grant``: a write's body (bounded), never a read's."""
+    verb = request.verb if request is not None else method.lower()
+    recorded, truncated = bounded_body(body) if body and method not in ("GET", "HEAD") else (None, False)
+    shown_path = request.path if isinstance(request, KubeRequest) else path
+    return Command(
+        grant_id=grant.id,
+        at=at,
+        request_id=request_id,
+        principal=caller.principal,
+        session=caller.session,
+        verb=verb,
+        path=shown_path,
+        query=query,
+        outcome=outcome,
+        status=status,
+        reason=reason[:MAX_REASON_CHARS],
+        body=recorded,
+        body_truncated=truncated,
+        summary=summary,
+        duration_ms=duration_ms,
+    )

@@ -1,0 +1,350 @@
+"""The data-path gateway with real kubectl: the gateway app over HTTPS in front of the emulated
+Kubernetes API, grants made through the HTTP API handler on moto, a test clock the gateway reads.
+
+What kubectl sends is checked and forwarded as the covering grant (impersonated); what no grant covers
+is refused with a Kubernetes Status kubectl prints; at ``expires_at`` the same kubeconfig is refused at
+once and an open watch is closed; a revoke closes it too; a session-bound grant serves its session only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx2
+import pytest
+from botocore.credentials import Credentials
+
+from eks_jit.emulation.kube_api import KubeApiServer
+from eks_jit.local import kube_gateway
+from eks_jit.local.kube_gateway import LocalKubeGateway
+from eks_jit.local.sessions import session_credentials
+from eks_jit.local.sigv4 import Identity
+from eks_jit.server.config import load_catalog
+from eks_jit.server.domain.recording import Command, CommandOutcome
+from eks_jit.server.logic.ports import SessionLog
+from eks_jit.token import token_for
+from tests.conftest import emulated_aws
+from tests.integration.test_gateway_mode import RESTART, Gw, write_config
+from tests.kube_stub import kubectl
+from tests.support import ADMIN, ONCALL, ONCALL_SESSION, FakeClock, wait_until
+
+KEY = Identity("agent-oncall", "AKIALOCALONCALL00001", "local-secret-oncall", ONCALL)
+CLUSTER = "prod-gw"
+
+
+class ListLog(SessionLog):
+    def __init__(self) -> None:
+        self.recorded: list[Command] = []
+
+    def record(self, command: Command) -> None:
+        self.recorded.append(command)
+
+    def commands(
+        self, grant_id: str, *, limit: int = 1000, after: str | None = None
+    ) -> tuple[list[Command], str | None]:
+        return [c for c in self.recorded if c.grant_id == grant_id], None
+
+    def count(self, grant_id: str) -> int:
+        return len(self.commands(grant_id)[0])
+
+
+@dataclass
+class Through:
+    """The world, the running gateway and a kubectl pointed at it."""
+
+    world: Gw
+    gateway: LocalKubeGateway
+    log: ListLog
+    tmp: Path
+
+    @property
+    def api(self) -> KubeApiServer:
+        return self.gateway.clusters[CLUSTER]
+
+    @property
+    def server(self) -> str:
+        return f"{self.gateway.url}/clusters/{CLUSTER}"
+
+    def token(self, session: str | None = None, cluster: str = CLUSTER, key: Identity = KEY) -> str:
+        creds = (
+            session_credentials(key.access_key_id, key.secret_access_key, session)
+            if session
+            else Credentials(key.access_key_id, key.secret_access_key)
+        )
+        token, _ = token_for(cluster, self.world.clock.now(), region="us-east-1", credentials=creds)
+        return token
+
+    def kubeconfig(self, token: str, name: str = "kc") -> Path:
+        path = self.tmp / f"{name}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": CLUSTER,
+                            "cluster": {"server": self.server, "certificate-authority-data": self.gateway.ca_b64},
+                        }
+                    ],
+                    "users": [{"name": "agent", "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "c", "context": {"cluster": CLUSTER, "user": "agent", "namespace": "payments"}}
+                    ],
+                    "current-context": "c",
+                }
+            )
+        )
+        return path
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+        config = kubeconfig or self.kubeconfig(self.token())
+        command = [kubectl(), "--kubeconfig", str(config), "--cache-dir", str(self.tmp / "cache"), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    def http(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx2.Response:
+        headers = {"authorization": f"Bearer {token or self.token()}", **kw.pop("headers", {})}
+        ca = self.gateway.server.ca_pem
+        import ssl
+
+        with httpx2.Client(verify=ssl.create_default_context(cadata=ca), timeout=30) as client:
+            return client.request(method, self.server + path, headers=headers, **kw)
+
+    def grant(self, body: dict[str, Any], caller: str = ONCALL_SESSION) -> dict[str, Any]:
+        status, grant = self.world.call("POST", "/v1/grants", body=body, caller=caller)
+        assert status == 201 and grant["status"] in ("active", "pending_approval"), grant
+        return grant
+
+
+@pytest.fixture
+def through(tmp_path: Path) -> Iterator[Through]:
+    configs = {mode: write_config(tmp_path / mode, mode) for mode in ("entry", "gateway")}
+    catalog = load_catalog(configs["gateway"])
+    with emulated_aws(catalog) as resources:
+        world = Gw(
+            deps=None,  # type: ignore[arg-type]  # set by switch
+            clock=FakeClock(),
+            eks=boto3.client("eks"),
+            ddb=boto3.client("dynamodb"),
+            scheduler=boto3.client("scheduler"),
+        )
+        world.configs, world.resources = configs, resources
+        world.switch("gateway")
+        log = ListLog()
+        running = kube_gateway.start(
+            catalog,
+            world.deps.store,
+            {KEY.access_key_id: KEY},
+            world.clock,
+            session_log=log,
+            stream_check_seconds=0.2,
+            kube_clock=world.clock.now,
+        )
+        try:
+            yield Through(world, running, log, tmp_path)
+        finally:
+            running.stop()
+
+
+def deployment(t: Through) -> dict[str, Any]:
+    return t.api.cluster.object("deployments", "payments", "payments-api")
+
+
+# -- what passes, and as whom ------------------------------------------------------------------------
+
+
+def test_rollout_restart_passes_as_the_grant_and_changes_the_deployment(through: Through) -> None:
+    grant = through.grant(RESTART)
+    result = through.kubectl("-n", "payments", "rollout", "restart", "deployment/payments-api")
+    assert result.returncode == 0, result.stderr
+    assert "kubectl.kubernetes.io/restartedAt" in deployment(through)["spec"]["template"]["metadata"]["annotations"]
+    patch = next(s for s in through.api.cluster.seen if s.method == "PATCH")
+    assert patch.user == f"eks-jit:grant:{grant['id']}"
+    assert list(patch.groups) == ["eks-jit:rollout-restart:payments"]
+    assert {k: list(v) for k, v in patch.extra.items()} == {"eks-jit.io/principal": [ONCALL]}
+    assert patch.authenticated  # with the gateway's own credential, which only the gateway holds
+    assert patch.path == "/apis/apps/v1/namespaces/payments/deployments/payments-api"
+
+
+def test_what_the_grant_does_not_cover_is_refused_with_a_status_kubectl_prints(through: Through) -> None:
+    through.grant(RESTART)
+    before = deployment(through)
+    image = through.kubectl("-n", "payments", "set", "image", "deployment/payments-api", "app=evil:1")
+    assert image.returncode == 1 and "may change only" in image.stderr, image.stderr
+    secrets = through.kubectl("-n", "payments", "get", "secrets")
+    assert secrets.returncode == 1
+    assert "Error from server (Forbidden): eks-jit refuses list secrets in namespace payments" in secrets.stderr
+    orders = through.kubectl("-n", "orders", "get", "pods")
+    assert orders.returncode == 1 and "namespace orders is not payments" in orders.stderr, orders.stderr
+    assert deployment(through) == before
+    forwarded = {(s.method, s.path) for s in through.api.cluster.seen}
+    assert not any("secrets" in p or "orders" in p for _, p in forwarded)
+    assert not any(m == "PATCH" for m, _ in forwarded)
+
+
+def test_every_request_of_the_grant_is_recorded_allowed_or_refused(through: Through) -> None:
+    grant = through.grant(RESTART)
+    assert through.kubectl("-n", "payments", "rollout", "restart", "deployment/payments-api").returncode == 0
+    assert through.kubectl("-n", "payments", "get", "secrets").returncode == 1
+    recorded = through.log.commands(grant["id"])[0]
+    patch = next(c for c in recorded if c.verb == "patch")
+    assert (patch.outcome, patch.status, patch.principal) == (CommandOutcome.ALLOWED, 200, ONCALL)
+    assert patch.path == "/apis/apps/v1/namespaces/payments/deployments/payments-api"
+    assert "restartedAt" in (patch.body or "") and patch.summary == "Deployment payments-api"
+    refused = next(c for c in recorded if c.path.endswith("/secrets"))
+    assert (refused.outcome, refused.status, refused.verb) == (CommandOutcome.REFUSED, 403, "list")
+    assert "does not allow list on secrets" in refused.reason and refused.body is None
+
+
+# -- time and revocation ------------------------------------------------------------------------------
+
+
+def test_at_expires_at_the_same_kubeconfig_is_refused_at_once(through: Through) -> None:
+    grant = through.grant(RESTART)
+    config = through.kubeconfig(through.token())
+    assert through.kubectl("-n", "payments", "get", "deployment", "payments-api", kubeconfig=config).returncode == 0
+    through.world.clock.set(datetime_of(grant["expires_at"]))
+    again = through.kubectl("-n", "payments", "get", "deployment", "payments-api", kubeconfig=config)
+    assert again.returncode == 1 and "expired at" in again.stderr, again.stderr
+
+
+def test_a_watch_open_at_expiry_is_closed(through: Through) -> None:
+    grant = through.grant(RESTART)
+    watch = subprocess.Popen(
+        [kubectl(), "--kubeconfig", str(through.kubeconfig(through.token())), "-n", "payments", "get", "deploy", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: through.api.cluster.open_streams() == 1)
+        through.world.clock.set(datetime_of(grant["expires_at"]))
+        assert watch.wait(timeout=15) == 0  # kubectl ends a watch the server ends, with 0
+        wait_until(lambda: through.api.cluster.open_streams() == 0)
+    finally:
+        watch.kill()
+    watched = [c for c in through.log.commands(grant["id"])[0] if c.verb == "watch"]
+    assert len(watched) == 1 and "ended by grant expired" in watched[0].summary
+
+
+def test_a_watch_is_closed_when_the_grant_is_revoked(through: Through) -> None:
+    grant = through.grant(RESTART)
+    watch = subprocess.Popen(
+        [kubectl(), "--kubeconfig", str(through.kubeconfig(through.token())), "-n", "payments", "get", "deploy", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: through.api.cluster.open_streams() == 1)
+        status, _ = through.world.call(
+            "POST", f"/v1/grants/{grant['id']}/revoke", body={"reason": "done"}, caller=ADMIN
+        )
+        assert status == 200
+        started = time.monotonic()
+        assert watch.wait(timeout=15) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        watch.kill()
+    assert through.kubectl("-n", "payments", "get", "deploy").returncode == 1
+
+
+# -- sessions -------------------------------------------------------------------------------------------
+
+
+def test_a_session_bound_grant_serves_its_session_only(through: Through) -> None:
+    through.grant({**RESTART, "session": "incident-4711"})
+    mine = through.kubectl(
+        "-n", "payments", "get", "deploy", kubeconfig=through.kubeconfig(through.token("incident-4711"), "mine")
+    )
+    assert mine.returncode == 0, mine.stderr
+    other = through.kubectl(
+        "-n", "payments", "get", "deploy", kubeconfig=through.kubeconfig(through.token("incident-4712"), "other")
+    )
+    assert other.returncode == 1 and "bound to session incident-4711, not incident-4712" in other.stderr
+    bare = through.kubectl("-n", "payments", "get", "deploy", kubeconfig=through.kubeconfig(through.token(), "bare"))
+    assert bare.returncode == 1 and "bound to session incident-4711" in bare.stderr
+    seen = next(s for s in through.api.cluster.seen if s.method == "GET" and "deployments" in s.path)
+    assert list(seen.extra["eks-jit.io/session"]) == ["incident-4711"]
+
+
+# -- what the gateway never lets through -----------------------------------------------------------------
+
+
+def test_a_caller_may_not_impersonate(through: Through) -> None:
+    through.grant(RESTART)
+    for header in ("Impersonate-User", "Impersonate-Group", "Impersonate-Uid", "Impersonate-Extra-scopes"):
+        answer = through.http("GET", "/apis/apps/v1/namespaces/payments/deployments", headers={header: "system:admin"})
+        assert answer.status_code == 403 and answer.json()["reason"] == "Forbidden", answer.text
+    assert not through.api.cluster.seen
+
+
+def test_tokens_that_do_not_verify_are_401(through: Through) -> None:
+    through.grant(RESTART)
+    stranger = Identity("x", "AKIASTRANGER00000001", "other", ONCALL)
+    for token in (
+        "k8s-aws-v1.bm90IGEgdXJs",
+        through.token(cluster="prod-eks"),  # signed for another cluster
+        through.token(key=Identity(KEY.name, KEY.access_key_id, "wrong-secret", ONCALL)),
+        through.token(key=stranger),
+    ):
+        answer = through.http("GET", "/api/v1/namespaces/payments/pods", token=token)
+        assert answer.status_code == 401 and answer.json()["kind"] == "Status", answer.text
+    expired = through.token()
+    through.world.clock.advance(timedelta(minutes=15))
+    assert through.http("GET", "/api", token=expired).status_code == 401
+    assert not through.api.cluster.seen
+
+
+def test_paths_the_api_server_could_read_otherwise_are_refused(through: Through) -> None:
+    through.grant(RESTART)
+    for path in (
+        "/api/v1/namespaces/payments%2F..%2Forders/pods",
+        "/api/v1/namespaces/payments/../orders/pods",
+        "/api/v1/namespaces//pods",
+    ):
+        answer = through.http("GET", path)
+        assert answer.status_code in (400, 403) and answer.json()["kind"] == "Status", (path, answer.text)
+    assert not through.api.cluster.seen
+
+
+def test_no_grant_no_discovery_and_no_other_cluster(through: Through) -> None:
+    assert through.http("GET", "/api").status_code == 403
+    through.grant(RESTART)
+    assert through.http("GET", "/api").status_code == 200
+    elsewhere = httpx2.get(
+        f"{through.gateway.url}/clusters/prod-eks/api",
+        headers={"authorization": f"Bearer {through.token(cluster='prod-eks')}"},
+        verify=__import__("ssl").create_default_context(cadata=through.gateway.server.ca_pem),
+    )
+    assert elsewhere.status_code == 404  # an entry-mode cluster is not behind the gateway
+
+
+def test_the_upstream_refuses_anyone_but_the_gateway(through: Through) -> None:
+    import ssl
+
+    with httpx2.Client(verify=ssl.create_default_context(cadata=through.api.ca_pem)) as client:
+        direct = client.get(
+            through.api.url + "/api/v1/namespaces/payments/secrets",
+            headers={"authorization": f"Bearer {through.token()}"},
+        )
+    assert direct.status_code == 401
+
+
+def datetime_of(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
