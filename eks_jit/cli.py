@@ -175,8 +175,8 @@ def _settle(args: argparse.Namespace, grant: dict[str, Any]) -> int:
         print(f"eks-jit: {timed_out} (eks-jit wait {grant['id']} to keep waiting)", file=sys.stderr)
         return 3
     code = EXIT_BY_STATUS.get(grant["status"], 0)
-    if grant["status"] == "active" and not grant.get("extends"):  # an extension adds no new access
-        propagation_hint(grant["id"])
+    if grant["status"] == "active" and not grant.get("extends") and grant.get("access_mode") != "gateway":
+        propagation_hint(grant["id"])  # an extension adds no new access; the gateway reads the grant at once
     if code:
         print(
             f"eks-jit: grant {grant['id']} is {grant['status']}: {grant.get('status_reason') or 'no reason given'}",
@@ -392,7 +392,8 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
         print(f"wrote {path} (expires with the grant; KUBECONFIG={path} kubectl ...)", file=sys.stderr)
     else:
         print(text, end="")
-    propagation_hint(args.id)
+    if config["users"][0]["user"]["exec"]["command"] != "eks-jit":  # gateway: in force at once
+        propagation_hint(args.id)
     return 0
 
 

@@ -118,3 +118,22 @@ def eks_describer(clients: Callable[[str], Any]) -> Callable[[str], tuple[str, s
         return found["endpoint"], base64.b64decode(found["certificateAuthority"]["data"]).decode()
 
     return describe
+
+
+def own_token_signer(
+    region_of: Callable[[str], str], endpoint_url: str | None = None
+) -> Callable[[str, datetime], str]:
+    """Signs the gateway's own EKS token for a cluster with the function role's credentials (refreshed
+    by boto3 as the role's session rotates), for the cluster's region's STS endpoint."""
+    from .aws import client, session
+    from .eks_signer import encode_token, presigned_url
+
+    def sign(cluster: str, now: datetime) -> str:
+        region = region_of(cluster)
+        credentials = session().get_credentials()
+        if credentials is None:
+            raise RuntimeError("the gateway function has no AWS credentials")
+        endpoint = client("sts", region, endpoint_url).meta.endpoint_url
+        return encode_token(presigned_url(credentials.get_frozen_credentials(), cluster, region, endpoint, now))
+
+    return sign

@@ -68,8 +68,15 @@ class GatewayDeps:
     max_answer_bytes: int = MAX_ANSWER_BYTES
 
 
-def kube_status(code: int, message: str, **kw: Any) -> JSONResponse:
-    return JSONResponse(status(code, message, **kw), code, headers={"cache-control": NO_CACHE})
+def kube_status(code: int, message: str, *, warn: bool = False, **kw: Any) -> JSONResponse:
+    """A refusal kubectl prints. With ``warn``, the message goes in a ``Warning`` header too (code 299,
+    as the API server sends deprecation warnings): kubectl prints the warnings of every response, but
+    of a 401, or of a refused discovery request, it shows no Status message ("Unauthorized", "unknown")."""
+    headers = {"cache-control": NO_CACHE}
+    if warn:
+        text = message.encode("ascii", "replace").decode().replace("\\", "\\\\").replace('"', '\\"')
+        headers["warning"] = f'299 - "{text[:1000]}"'
+    return JSONResponse(status(code, message, **kw), code, headers=headers)
 
 
 @dataclass
@@ -122,12 +129,12 @@ class Gateway:
             return kube_status(404, f"cluster {name!r} is not behind this gateway")
         token = _bearer(request.headers.get("authorization", ""))
         if not token:
-            return kube_status(401, "Unauthorized: send the EKS token (eks-jit token --cluster ...)")
+            return kube_status(401, "Unauthorized: send the EKS token (eks-jit token --cluster ...)", warn=True)
         try:
             ex.caller = await anyio.to_thread.run_sync(deps.verifier.verify, token, name, ex.at)
         except TokenRefused as error:
             log.info("token refused", extra={"cluster": name, "why": error.message})
-            return kube_status(401, f"Unauthorized: {error.message}")
+            return kube_status(401, f"Unauthorized: {error.message}", warn=True)
         except TransientAwsError as error:
             return kube_status(503, f"the caller cannot be verified now: {error.message}")
         caller = ex.caller
@@ -139,7 +146,7 @@ class Gateway:
 
         async def refuse(code: int, message: str, **kw: Any) -> Response:
             await self.record(recorded_under, ex, CommandOutcome.REFUSED, code, reason=message)
-            return kube_status(code, message, **kw)
+            return kube_status(code, message, warn=not isinstance(ex.call, KubeRequest), **kw)
 
         if any(is_caller_impersonation(h) for h in request.headers):
             return await refuse(403, "requests through eks-jit's gateway may not impersonate: only the gateway does")
@@ -390,3 +397,49 @@ def _bearer(value: str) -> str:
 
 def create_app(deps: GatewayDeps) -> Gateway:
     return Gateway(deps)
+
+
+def from_environment(environ: dict[str, str]) -> Gateway:
+    """The deployed gateway: the grant table, STS and EKS of the function's account, its role's credentials."""
+    from ..adapters.aws import LazyClient
+    from ..adapters.dynamodb import DynamoGrantStore
+    from ..adapters.eks import default_clients
+    from ..adapters.kube_upstream import EksUpstreams, eks_describer, own_token_signer
+    from ..adapters.session_log import DynamoSessionLog
+    from ..adapters.sts_identity import StsIdentity
+    from ..config import load_catalog, read_environment
+    from ..logic.ports import SystemClock
+
+    env = read_environment(environ)
+    catalog = load_catalog(env.config_path)
+    ddb = LazyClient("dynamodb", env.region, env.endpoint_url)
+    eks = default_clients(env.endpoint_url)
+    verifiers = {name: StsIdentity(name, c.partition) for name, c in catalog.clusters.items() if c.gateway}
+    return create_app(
+        GatewayDeps(
+            catalog=catalog,
+            store=DynamoGrantStore(ddb, env.table_name),
+            clock=SystemClock(),
+            verifier=logic.StsVerifier(catalog, verifiers.__getitem__),
+            upstreams=EksUpstreams(
+                eks_describer(lambda name: eks(name, catalog.clusters[name], "gateway")),
+                own_token_signer(lambda name: catalog.clusters[name].region, env.endpoint_url),
+            ),
+            session_log=DynamoSessionLog(ddb, env.table_name),
+        )
+    )
+
+
+_app: Gateway | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: what uvicorn runs (``eks_jit.server.handlers.gateway:app``), built on first use."""
+    global _app
+    if name != "app":
+        raise AttributeError(name)
+    if _app is None:
+        import os
+
+        _app = from_environment(dict(os.environ))
+    return _app
