@@ -28,6 +28,8 @@ from eks_jit.server.logic.ports import Clock, GrantStore, SessionLog
 class LocalKubeGateway:
     server: HttpsServer
     clusters: dict[str, kube_api.KubeApiServer] = field(default_factory=dict)
+    upstream_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    """The bearer each emulated API accepts: the gateway's alone (a bench's direct baseline reads it)."""
 
     @property
     def url(self) -> str:
@@ -83,4 +85,4 @@ def start(
         for api in clusters.values():
             api.stop()
         raise
-    return LocalKubeGateway(server, clusters)
+    return LocalKubeGateway(server, clusters, {name: t.bearer for name, t in targets.items()})
