@@ -148,6 +148,8 @@ class Gateway:
             await self.record(recorded_under, ex, CommandOutcome.REFUSED, code, reason=message)
             return kube_status(code, message, warn=not isinstance(ex.call, KubeRequest), **kw)
 
+        if len(request.headers.getlist("content-type")) > 1:  # which one the API server reads is not ours to guess
+            return await refuse(400, "eks-jit refuses a request with more than one Content-Type")
         if any(is_caller_impersonation(h) for h in request.headers):
             return await refuse(403, "requests through eks-jit's gateway may not impersonate: only the gateway does")
         try:

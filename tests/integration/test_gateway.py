@@ -288,6 +288,23 @@ def test_a_caller_may_not_impersonate(through: Through) -> None:
     assert not through.api.cluster.seen
 
 
+def test_a_patch_with_two_content_types_is_refused(through: Through) -> None:
+    through.grant(RESTART)
+    path = "/apis/apps/v1/namespaces/payments/deployments/payments-api"
+    patch = b'{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"x"}}}}}'
+    headers = [
+        ("authorization", f"Bearer {through.token()}"),
+        ("content-type", "application/strategic-merge-patch+json"),
+        ("content-type", "application/apply-patch+yaml"),
+    ]
+    import ssl
+
+    with httpx2.Client(verify=ssl.create_default_context(cadata=through.gateway.server.ca_pem)) as client:
+        answer = client.patch(through.server + path, content=patch, headers=headers)
+    assert answer.status_code == 400 and "more than one Content-Type" in answer.json()["message"]
+    assert not through.api.cluster.seen
+
+
 def test_tokens_that_do_not_verify_are_401(through: Through) -> None:
     through.grant(RESTART)
     stranger = Identity("x", "AKIASTRANGER00000001", "other", ONCALL)
