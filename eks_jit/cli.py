@@ -497,6 +497,14 @@ def banner(state: dict[str, Any], state_dir: Path) -> list[str]:
         "                " + aws_cli_line(state, "eks", "list-access-entries", "--cluster-name", "demo"),
         "  identities    " + ", ".join(i["name"] for i in state["identities"]) + f"   (eks-jit --as NAME{sd_flag} ...)",
         f"  approvals     eks-jit local inbox [--as approver-alice]{sd_flag}   (approval links sent to {humans})",
+        *(
+            [
+                f"  gateway       {state['gateway_endpoint']}   (kubectl for gateway clusters such as demo-gateway: "
+                f"eks-jit kubeconfig ID --as NAME{sd_flag})"
+            ]
+            if state.get("gateway_endpoint")
+            else []
+        ),
     ]
 
 

@@ -47,6 +47,8 @@ def run(config: Path, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]
 
 def test_the_on_call_story_through_the_gateway(local: Local, tmp_path: Path) -> None:
     assert local.state["gateway_endpoint"].startswith("https://127.0.0.1:")
+    banner = (local.state_dir / "local-mode.log").read_text()
+    assert f"gateway       {local.state['gateway_endpoint']}   (kubectl for gateway clusters" in banner
     grant = request(local)
     config = kubeconfig(local, grant["id"], tmp_path)
     server = json.loads(config.read_text())["clusters"][0]["cluster"]["server"]
