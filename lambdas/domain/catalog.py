@@ -300,6 +300,21 @@ class Settings(Strict):
     max_duration: Duration = timedelta(hours=12)
     admins: tuple[IamArn, ...] = ()  # may read, list and revoke any grant
     auditors: tuple[IamArn, ...] = ()  # may read every grant, its events and activity (read-only)
+    mask_patterns: dict[Name, str] = Field(default_factory=dict)
+    """The gateway masks matches of these regexes (name -> Python regex) in answers and logs, besides
+    its own (AWS key ids, bearer tokens, private keys): domain/masking.py."""
+
+    @field_validator("mask_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        import re
+
+        for name, text in value.items():
+            try:
+                re.compile(text)
+            except re.error as error:
+                raise ValueError(f"mask_patterns.{name} is not a regular expression: {error}") from None
+        return value
 
 
 class SlackConfig(Strict):

@@ -41,6 +41,7 @@ from ..domain.impersonation import is_caller_impersonation
 from ..domain.kube_request import KubeRequest, KubeRequestError, NonResourceRequest, parse_request
 from ..domain.kube_rules import Caller
 from ..domain.kube_status import status
+from ..domain.masking import LogMasker, Masking, Unmaskable, WatchMasker, mask_json_bytes
 from ..domain.recording import CommandOutcome, summarize
 from ..logic import gateway as logic
 from ..logic.ports import Clock, GrantStore, SessionLog
@@ -66,6 +67,8 @@ class GatewayDeps:
     session_log: SessionLog | None = None
     stream_check_seconds: float = STREAM_CHECK_SECONDS
     max_answer_bytes: int = MAX_ANSWER_BYTES
+    masking: Masking | None = None
+    """None: the defaults and the catalog's ``settings.mask_patterns``."""
 
 
 def kube_status(code: int, message: str, *, warn: bool = False, **kw: Any) -> JSONResponse:
@@ -92,6 +95,8 @@ class Exchange:
     caller: Caller | None = None
     call: KubeRequest | NonResourceRequest | None = None
     body: bytes = b""
+    recorded_body: bytes = b""
+    """What the record keeps of the body: masked like an answer (a Secret's create carries its values)."""
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -100,6 +105,7 @@ class Exchange:
 class Gateway:
     def __init__(self, deps: GatewayDeps) -> None:
         self.deps = deps
+        self.masking = deps.masking or Masking.of(deps.catalog.settings.mask_patterns.items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan, websocket (exec/attach/port-forward: Guardrails decides them)
@@ -158,6 +164,7 @@ class Gateway:
             return await refuse(400, f"eks-jit refuses the request: {error.message}")
         try:
             ex.body = await _read_body(request, MAX_REQUEST_BYTES)
+            ex.recorded_body = self.mask_body(ex.body)
         except _TooLarge:
             return await refuse(413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
         except ClientDisconnect:
@@ -185,7 +192,11 @@ class Gateway:
         deps = self.deps
         assert ex.caller is not None and ex.call is not None
         upstream = await deps.upstreams.get(cluster)
-        headers = [(k, v) for k, v in request.headers.items() if k in FORWARDED_REQUEST_HEADERS]
+        headers = [
+            (k, json_accept(v) if k == "accept" else v)
+            for k, v in request.headers.items()
+            if k in FORWARDED_REQUEST_HEADERS
+        ]
         headers += [("authorization", await upstream.authorization()), ("accept-encoding", "identity")]
         headers += logic.impersonation(deps.catalog, grant, ex.caller).headers()
         target = upstream.url + ex.call.path + (f"?{ex.query}" if ex.query else "")
@@ -202,7 +213,10 @@ class Gateway:
         passed = {k: v for k, v in answer.headers.items() if k.lower() in PASSED_ANSWER_HEADERS}
         passed.setdefault("cache-control", NO_CACHE)
         if streaming and answer.status_code < 300:
-            return GuardedStream(self, grant, ex, answer, passed)
+            is_watch = isinstance(ex.call, KubeRequest) and ex.call.verb == "watch"
+            masker = WatchMasker(self.masking) if is_watch else LogMasker(self.masking)
+            passed.pop("content-length", None)
+            return GuardedStream(self, grant, ex, answer, passed, masker)
         try:
             data = await _read_answer(answer, deps.max_answer_bytes)
         except _TooLarge:
@@ -210,8 +224,35 @@ class Gateway:
             return kube_status(502, f"the answer is larger than the gateway passes ({deps.max_answer_bytes} bytes)")
         except httpx2.HTTPError as error:
             return kube_status(502, f"the API server of {cluster} broke off its answer ({type(error).__name__})")
-        await self.record([grant], ex, CommandOutcome.ALLOWED, answer.status_code, summary=_summary(answer, data))
+        try:
+            data, masked = self.mask_answer(answer.headers.get("content-type", ""), data)
+        except Unmaskable as error:
+            await self.record([grant], ex, CommandOutcome.REFUSED, 502, reason=error.message)
+            return kube_status(502, f"eks-jit refuses to pass an answer it cannot mask: {error.message}")
+        summary = _summary(answer, data) + (f" ({masked} masked)" if masked else "")
+        await self.record([grant], ex, CommandOutcome.ALLOWED, answer.status_code, summary=summary)
         return Response(data, answer.status_code, headers=passed)
+
+    def mask_answer(self, content_type: str, data: bytes) -> tuple[bytes, int]:
+        """A whole answer, masked: JSON by its structure, text by the patterns; anything else is
+        Unmaskable (refused: the Accept header asked for JSON)."""
+        if not data:
+            return data, 0
+        if "json" in content_type:
+            return mask_json_bytes(data, self.masking)
+        if content_type.startswith("text/"):
+            masker = LogMasker(self.masking)
+            out = masker.feed(data) + masker.end()
+            return out, masker.count
+        raise Unmaskable(f"the answer is {content_type or 'of no stated type'}, which the gateway cannot read")
+
+    def mask_body(self, body: bytes) -> bytes:
+        if not body:
+            return body
+        try:
+            return mask_json_bytes(body, self.masking)[0]
+        except Unmaskable:
+            return self.masking.text(body.decode("utf-8", errors="replace"))[0].encode()
 
     async def _stored(self, cluster: str, grant: Grant, caller: Caller, call: Any) -> Any:
         """The object a PUT would replace, read as the covering grant (its ``get`` must be allowed by RBAC)."""
@@ -252,7 +293,7 @@ class Gateway:
                 method=ex.method,
                 path=ex.path,
                 query=ex.query,
-                body=ex.body,
+                body=ex.recorded_body,
                 outcome=outcome,
                 status=code,
                 reason=reason,
@@ -301,9 +342,15 @@ class GuardedStream(Response):
     """A watch or log stream passed on chunk by chunk, cut when the grant ends or either side leaves."""
 
     def __init__(
-        self, gateway: Gateway, grant: Grant, ex: Exchange, answer: httpx2.Response, headers: dict[str, str]
+        self,
+        gateway: Gateway,
+        grant: Grant,
+        ex: Exchange,
+        answer: httpx2.Response,
+        headers: dict[str, str],
+        masker: LogMasker | WatchMasker,
     ) -> None:
-        self.gateway, self.grant, self.ex, self.answer = gateway, grant, ex, answer
+        self.gateway, self.grant, self.ex, self.answer, self.masker = gateway, grant, ex, answer, masker
         self.status_code = answer.status_code
         self.passed = headers
         self.ended_by = ""
@@ -322,11 +369,19 @@ class GuardedStream(Response):
             async with anyio.create_task_group() as group:
 
                 async def pump() -> None:
-                    async for chunk in self.answer.aiter_raw():
-                        self.chunks += 1
-                        self.size += len(chunk)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    self.ended_by = self.ended_by or "upstream"
+                    try:
+                        async for chunk in self.answer.aiter_raw():
+                            self.chunks += 1
+                            self.size += len(chunk)
+                            out = self.masker.feed(chunk)  # whole lines only: a match never straddles chunks
+                            if out:
+                                await send({"type": "http.response.body", "body": out, "more_body": True})
+                        rest = self.masker.end()
+                        if rest:
+                            await send({"type": "http.response.body", "body": rest, "more_body": True})
+                        self.ended_by = self.ended_by or "upstream"
+                    except Unmaskable as error:  # fail closed: what cannot be masked is not passed
+                        self.ended_by = self.ended_by or f"unmaskable ({error.message})"
                     group.cancel_scope.cancel()
 
                 async def guard() -> None:
@@ -353,6 +408,8 @@ class GuardedStream(Response):
                         await send({"type": "http.response.body", "body": b"", "more_body": False})
                 kind = "watch" if isinstance(self.ex.call, KubeRequest) and self.ex.call.verb == "watch" else "log"
                 summary = f"{kind}: {self.size:,} bytes in {self.chunks:,} chunks, ended by {self.ended_by}"
+                if self.masker.count:
+                    summary += f" ({self.masker.count} masked)"
                 await self.gateway.record([self.grant], self.ex, CommandOutcome.ALLOWED, self.status_code, summary)
 
 
@@ -390,6 +447,12 @@ def _summary(answer: httpx2.Response, data: bytes) -> str:
         return summarize(answer.status_code, json.loads(data))
     except ValueError:
         return ""
+
+
+def json_accept(value: str) -> str:
+    """The caller's Accept without protobuf (the gateway must read every answer to mask it)."""
+    kept = [part.strip() for part in value.split(",") if "protobuf" not in part.lower() and part.strip()]
+    return ", ".join(kept) or "application/json"
 
 
 def _bearer(value: str) -> str:

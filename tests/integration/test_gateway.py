@@ -29,14 +29,17 @@ from eks_jit.local.kube_gateway import LocalKubeGateway
 from eks_jit.local.sessions import session_credentials
 from eks_jit.local.sigv4 import Identity
 from eks_jit.server.config import load_catalog
+from eks_jit.server.domain.grant import GrantStatus
 from eks_jit.server.domain.recording import Command, CommandOutcome
 from eks_jit.server.logic.ports import SessionLog
 from eks_jit.token import token_for
 from tests.conftest import emulated_aws
-from tests.integration.test_gateway_mode import RESTART, Gw, write_config
+from tests.integration.test_approval_workflow import notified
+from tests.integration.test_gateway_mode import EDIT, RESTART, Gw, write_config
 from tests.kube_stub import kubectl
 from tests.support import ADMIN, ONCALL, ONCALL_SESSION, FakeClock, wait_until
 
+BOB = "arn:aws:iam::111122223333:user/bob"
 KEY = Identity("agent-oncall", "AKIALOCALONCALL00001", "local-secret-oncall", ONCALL)
 CLUSTER = "prod-gw"
 
@@ -365,3 +368,61 @@ def datetime_of(text: str) -> Any:
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+# -- masking (issue 18) -----------------------------------------------------------------------------------
+
+
+def edit_grant(t: Through) -> dict[str, Any]:
+    grant = t.grant(EDIT)
+    assert grant["status"] == "pending_approval"
+    notified(t.world, grant["id"])
+    status, _ = t.world.call("POST", f"/v1/grants/{grant['id']}/approve", body={}, caller=BOB)
+    assert status == 200
+    wait_until(lambda: t.world.deps.store.get(grant["id"]).status is GrantStatus.ACTIVE)
+    return grant
+
+
+def test_a_secret_read_through_the_gateway_keeps_its_keys_and_masks_its_values(through: Through) -> None:
+    grant = edit_grant(through)
+    shown = through.kubectl("-n", "payments", "get", "secret", "payments-db", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    secret = json.loads(shown.stdout)
+    assert set(secret["data"]) == {"password", "username"} and set(secret["data"].values()) == {"****"}
+    stored = through.api.cluster.object("secrets", "payments", "payments-db")["data"]["password"]
+    assert stored not in shown.stdout
+    as_yaml = through.kubectl("-n", "payments", "get", "secrets", "-o", "yaml")
+    assert as_yaml.returncode == 0 and stored not in as_yaml.stdout and "password: '****'" in as_yaml.stdout
+    recorded = [c for c in through.log.commands(grant["id"])[0] if c.path.endswith("/secrets/payments-db")]
+    assert recorded and "masked" in recorded[0].summary
+
+
+def test_a_pod_log_has_the_key_looking_line_masked_streamed_or_not(through: Through) -> None:
+    edit_grant(through)
+    logs = through.kubectl("-n", "payments", "logs", "deployment/payments-api")
+    assert logs.returncode == 0, logs.stderr
+    assert "AKIAIOSFODNN7EXAMPLE" not in logs.stdout and "****" in logs.stdout
+    assert len(logs.stdout.splitlines()) > 1  # the other lines pass
+
+
+def test_a_secret_written_through_the_gateway_is_recorded_masked(through: Through) -> None:
+    grant = edit_grant(through)
+    body = {"data": {"password": "c3VwZXJzZWNyZXQ="}}
+    answer = through.http(
+        "PATCH",
+        "/api/v1/namespaces/payments/secrets/payments-db",
+        content=json.dumps({"kind": "Secret", "apiVersion": "v1", **body}),
+        headers={"content-type": "application/merge-patch+json"},
+    )
+    # the emulation patches deployments only (405 here): what is checked is the record of the write
+    assert answer.status_code in (200, 405) and "c3VwZXJzZWNyZXQ=" not in answer.text
+    recorded = next(c for c in through.log.commands(grant["id"])[0] if c.verb == "patch")
+    assert "c3VwZXJzZWNyZXQ=" not in (recorded.body or "") and "****" in (recorded.body or "")
+
+
+def test_protobuf_is_never_asked_for_so_every_answer_can_be_read(through: Through) -> None:
+    through.grant(RESTART)
+    accept = "application/vnd.kubernetes.protobuf, application/json"
+    answer = through.http("GET", "/apis/apps/v1/namespaces/payments/deployments", headers={"accept": accept})
+    assert answer.status_code == 200
+    assert through.api.cluster.seen[-1].accept == "application/json"
