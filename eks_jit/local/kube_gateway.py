@@ -20,6 +20,7 @@ from eks_jit.local.sessions import LocalTokenVerifier
 from eks_jit.local.sigv4 import Identity
 from eks_jit.server.adapters.kube_upstream import StaticUpstreams, Target
 from eks_jit.server.domain.catalog import Catalog
+from eks_jit.server.domain.policy import PolicySet
 from eks_jit.server.handlers.gateway import GatewayDeps, create_app
 from eks_jit.server.logic.ports import Clock, GrantStore, SessionLog
 
@@ -55,6 +56,7 @@ def start(
     clock: Clock,
     *,
     session_log: SessionLog | None = None,
+    policies: PolicySet | None = None,
     port: int = 0,
     stream_check_seconds: float = 1.0,
     kube_clock: Any = None,
@@ -77,6 +79,7 @@ def start(
             upstreams=StaticUpstreams(targets),
             session_log=session_log,
             stream_check_seconds=stream_check_seconds,
+            policies=policies,
         )
         server = serve_https(
             create_app(deps), port=port, name="kube-gateway", organization="eks-jit local data-path gateway"

@@ -115,7 +115,7 @@ class LocalControlPlane:
         from eks_jit.local.resources import create_resources, register_handlers
         from eks_jit.local.scheduler import LocalScheduler
         from eks_jit.server import bootstrap
-        from eks_jit.server.config import load_catalog, read_environment
+        from eks_jit.server.config import load_catalog, load_policies, read_environment
         from eks_jit.server.handlers import api
 
         eks_access_entries.register(propagation_delay=self.propagation_delay)
@@ -152,6 +152,7 @@ class LocalControlPlane:
                 identities,
                 SystemClock(),
                 session_log=_session_log(ddb, resources.table),
+                policies=load_policies(self.config_path, catalog),
                 port=self.kube_gateway_port,
             )
         environment = resources.environment(

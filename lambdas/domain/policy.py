@@ -14,6 +14,13 @@ policy never reaches a live request):
 
 When several permits match, the one that is auto-approved and long enough wins, then the
 manual one with the fewest approvals. A matching forbid always wins.
+
+**Guardrails** (action ``kube``: one Kubernetes request through the gateway, already covered by a
+grant): a ``forbid`` blocks it (``@reason`` is what kubectl prints); a ``permit`` must be
+``@approval("manual")`` with ``@approvers`` (``@approvals``, ``@approval_timeout`` as above, no
+``@max_duration``): it holds that one command for approval. A request no guardrail matches passes
+(the grant already allows it): :meth:`PolicySet.guard`. A permit that names no action is read as a
+``request`` permit (it never holds a command).
 """
 
 from __future__ import annotations
@@ -54,6 +61,39 @@ class Rule:
     approvers: tuple[str, ...] = ()
     approval_timeout: timedelta | None = None
     reason: str = ""
+    action: str = "request"  # or "kube" (a guardrail); "any" for a forbid naming no action
+    # (a permit naming no action is read as a request permit: it holds no command)
+
+
+@dataclass(frozen=True)
+class KubeQuestion:
+    """One Kubernetes request the gateway asks guardrails about (``""`` for what it does not have)."""
+
+    principal: str
+    cluster: str
+    verb: str
+    api_group: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    scope: str
+    session: str = ""
+
+
+@dataclass(frozen=True)
+class Guard:
+    outcome: str  # "pass", "block" or "hold"
+    policy_ids: tuple[str, ...] = ()
+    reason: str = ""
+    approvals_required: int = 0
+    approvers: tuple[str, ...] = ()
+    approval_timeout: timedelta | None = None
+
+
+# Guardrails are exceptions to what a grant allows: with no guardrail matching, a request passes.
+_PASS_THROUGH = "eks-jit-guardrails-pass"  # noqa: S105 - a policy id
+_PASS = f'\n@id("{_PASS_THROUGH}")\npermit (principal, action == {NS}::Action::"kube", resource);\n'
 
 
 def _uid(kind: str, ident: str) -> dict[str, str]:
@@ -87,6 +127,11 @@ class PolicySet:
         self._check_references(parsed)
         self.rules = {key: self._rule(key, body) for key, body in parsed.items()}
         self._static_entities = self._catalog_entities()
+        # guardrails are evaluated with eks-jit's pass-through permit appended: the policies before it
+        # keep their positional keys (policy0...), so a reason maps back to its rule
+        self._guard_text = text + _PASS
+        self._guard_rules = dict(self.rules)
+        self._guard_handles: tuple[Any, Any, Any] | None = None  # parsed once, on the first guard
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -96,7 +141,7 @@ class PolicySet:
             f"{NS}::Cluster": set(self._catalog.clusters),
             f"{NS}::Group": {g for p in self._catalog.principals for g in p.groups},
             f"{NS}::Principal": {p.arn for p in self._catalog.principals},
-            f"{NS}::Action": {"request"},
+            f"{NS}::Action": {"request", "kube"},
         }
         for key, body in parsed.items():
             for kind, ident in _entity_refs(body):
@@ -107,8 +152,15 @@ class PolicySet:
     def _rule(self, key: str, body: dict[str, Any]) -> Rule:
         notes: dict[str, str] = body.get("annotations", {})
         name = notes.get("id", key)
+        constraint = body.get("action", {})
+        action = constraint.get("entity", {}).get("id", "") if constraint.get("op") == "==" else ""
+        if name == _PASS_THROUGH:
+            raise PolicyError(f"@id('{_PASS_THROUGH}') is eks-jit's own")
         if body["effect"] == "forbid":
-            return Rule(key=key, name=name, effect="forbid", reason=notes.get("reason", f"refused by policy {name}"))
+            reason = notes.get("reason", f"refused by policy {name}")
+            return Rule(key=key, name=name, effect="forbid", reason=reason, action=action or "any")
+        if action == "kube":
+            return self._guardrail_permit(key, name, notes)
         approval = notes.get("approval")
         if approval not in ("auto", "manual"):
             raise PolicyError(f'permit \'{name}\' needs @approval("auto") or @approval("manual")')
@@ -139,6 +191,32 @@ class PolicySet:
             approvals=approvals,
             approvers=approvers,
             approval_timeout=timeout,
+        )
+
+    def _guardrail_permit(self, key: str, name: str, notes: dict[str, str]) -> Rule:
+        if notes.get("approval") != "manual":
+            raise PolicyError(f"guardrail permit '{name}' holds a command: it needs @approval(\"manual\")")
+        if "max_duration" in notes:
+            raise PolicyError(f"guardrail permit '{name}': @max_duration is for grants, a held command passes once")
+        approvers = tuple(self._approver(name, a) for a in notes.get("approvers", "").split(",") if a.strip())
+        if not approvers:
+            raise PolicyError(f"guardrail permit '{name}' needs @approvers(\"group:<name>, <principal name>\")")
+        try:
+            approvals = int(notes.get("approvals", "1"))
+            timeout = parse_duration(notes.get("approval_timeout", "1h"))
+        except (ValueError, DurationFormatError) as exc:
+            raise PolicyError(f"guardrail permit '{name}': {exc}") from None
+        if approvals < 1:
+            raise PolicyError(f"guardrail permit '{name}': @approvals must be at least 1")
+        return Rule(
+            key=key,
+            name=name,
+            effect="permit",
+            approval="manual",
+            approvals=approvals,
+            approvers=approvers,
+            approval_timeout=timeout,
+            action="kube",
         )
 
     def _approver(self, rule: str, text: str) -> str:
@@ -262,6 +340,56 @@ class PolicySet:
             approvals_required=best.approvals,
             approvers=best.approvers,
             approval_timeout=best.approval_timeout or DEFAULT_APPROVAL_TIMEOUT,
+        )
+
+    def guard(self, question: KubeQuestion) -> Guard:
+        """What guardrails say of one Kubernetes request a grant already covers: block (a forbid
+        matched: every such one is named), hold (a manual permit matched: the one needing fewest
+        approvals), or pass."""
+        if self._guard_handles is None:  # the gateway asks on every request: parse policies, schema, entities once
+            self._guard_handles = (
+                cedarpy.PolicySet.from_str(self._guard_text),
+                cedarpy.Entities.from_json_str(json.dumps(self._static_entities)),
+                cedarpy.Schema.from_str(SCHEMA),
+            )
+        policies, entities, schema = self._guard_handles
+        if not self._catalog.principal(question.principal):
+            unknown = {"uid": _uid("Principal", question.principal), "attrs": {"kind": "unknown", "name": ""}}
+            entities = entities.with_added_json_str(json.dumps([{**unknown, "parents": []}]))
+        request = {
+            "principal": f'{NS}::Principal::"{question.principal}"',
+            "action": f'{NS}::Action::"kube"',
+            "resource": f'{NS}::Cluster::"{question.cluster}"',
+            "context": {
+                "verb": question.verb,
+                "api_group": question.api_group,
+                "resource": question.resource,
+                "subresource": question.subresource,
+                "namespace": question.namespace,
+                "name": question.name,
+                "scope": {"__entity": _uid("Scope", question.scope)},
+                "session": question.session,
+            },
+        }
+        result = cedarpy.is_authorized(request, policies, entities, schema=schema)
+        matched = [self._guard_rules[k] for k in result.diagnostics.reasons if k in self._guard_rules]
+        if result.decision != cedarpy.Decision.Allow:
+            forbids = [r for r in matched if r.effect == "forbid"]
+            if not forbids:  # an evaluation error: fail closed
+                errors = "; ".join(str(e) for e in result.diagnostics.errors) or "no reason"
+                return Guard("block", (), f"guardrails could not be evaluated: {errors}")
+            return Guard("block", tuple(r.name for r in forbids), forbids[0].reason)
+        holds = [r for r in matched if r.effect == "permit" and r.action == "kube"]
+        if not holds:
+            return Guard("pass")
+        best = min(holds, key=lambda r: r.approvals)
+        return Guard(
+            "hold",
+            (best.name,),
+            f"approval required by guardrail {best.name}",
+            best.approvals,
+            best.approvers,
+            best.approval_timeout or DEFAULT_APPROVAL_TIMEOUT,
         )
 
     def decide_all(self, questions: list[AccessQuestion]) -> Decision:

@@ -23,6 +23,8 @@ MAX_REASON_CHARS = 1000
 class CommandOutcome(StrEnum):
     ALLOWED = "allowed"  # forwarded; ``status`` is the API server's answer
     REFUSED = "refused"  # answered by the gateway (403 Status): no grant covers it
+    BLOCKED = "blocked"  # a grant covers it, a guardrail forbids it
+    HELD = "held"  # a grant covers it, a guardrail holds it for approval
 
 
 @dataclass(frozen=True)

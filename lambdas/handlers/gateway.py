@@ -42,6 +42,7 @@ from ..domain.kube_request import KubeRequest, KubeRequestError, NonResourceRequ
 from ..domain.kube_rules import Caller
 from ..domain.kube_status import status
 from ..domain.masking import LogMasker, Masking, Unmaskable, WatchMasker, mask_json_bytes
+from ..domain.policy import PolicySet
 from ..domain.recording import CommandOutcome, summarize
 from ..logic import gateway as logic
 from ..logic.ports import Clock, GrantStore, SessionLog
@@ -69,6 +70,8 @@ class GatewayDeps:
     max_answer_bytes: int = MAX_ANSWER_BYTES
     masking: Masking | None = None
     """None: the defaults and the catalog's ``settings.mask_patterns``."""
+    policies: PolicySet | None = None
+    """The policy set whose guardrails (action ``kube``) judge each covered request; None: no guardrails."""
 
 
 def kube_status(code: int, message: str, *, warn: bool = False, **kw: Any) -> JSONResponse:
@@ -186,6 +189,12 @@ class Gateway:
         )
         if verdict.grant is None:
             return await refuse(403, verdict.decision.reason)
+        guard = logic.guardrails(deps.policies, caller, name, ex.call, verdict.grant)
+        if guard is not None and guard.outcome != "pass":
+            outcome = CommandOutcome.BLOCKED if guard.outcome == "block" else CommandOutcome.HELD
+            message = logic.guard_message(guard, ex.call, name)
+            await self.record(recorded_under, ex, outcome, 403, reason=message)
+            return kube_status(403, message)
         return await self._forward(request, name, verdict.grant, ex)
 
     async def _forward(self, request: Request, cluster: str, grant: Grant, ex: Exchange) -> Response:
@@ -472,7 +481,7 @@ def from_environment(environ: dict[str, str]) -> Gateway:
     from ..adapters.kube_upstream import EksUpstreams, eks_describer, own_token_signer
     from ..adapters.session_log import DynamoSessionLog
     from ..adapters.sts_identity import StsIdentity
-    from ..config import load_catalog, read_environment
+    from ..config import load_catalog, load_policies, read_environment
     from ..logic.ports import SystemClock
 
     env = read_environment(environ)
@@ -491,6 +500,7 @@ def from_environment(environ: dict[str, str]) -> Gateway:
                 own_token_signer(lambda name: catalog.clusters[name].region, env.endpoint_url),
             ),
             session_log=DynamoSessionLog(ddb, env.table_name),
+            policies=load_policies(env.config_path, catalog),
         )
     )
 

@@ -33,6 +33,7 @@ from ..domain.kube_rules import (
     patch_changes,
     update_changes,
 )
+from ..domain.policy import Guard, KubeQuestion, PolicySet
 from ..domain.recording import MAX_REASON_CHARS, Command, CommandOutcome, bounded_body
 from .ports import GrantStore
 
@@ -130,6 +131,39 @@ async def _changes(
         before = await stored(grant)  # type: ignore[misc]
         return update_changes(before, after)
     raise UnnarrowableChange(f"a {request.verb} cannot be narrowed to named fields")
+
+
+def guardrails(
+    policies: PolicySet | None, caller: Caller, cluster: str, request: KubeCall, grant: Grant
+) -> Guard | None:
+    """What the policy set's guardrails say of a request ``grant`` covers (None: discovery, or none)."""
+    if policies is None or not isinstance(request, KubeRequest):
+        return None
+    return policies.guard(
+        KubeQuestion(
+            principal=caller.principal,
+            cluster=cluster,
+            verb=request.verb,
+            api_group=request.api_group,
+            resource=request.resource,
+            subresource=request.subresource,
+            namespace=request.namespace,
+            name=request.name,
+            scope=grant.scope,
+            session=caller.session or "",
+        )
+    )
+
+
+def guard_message(guard: Guard, request: KubeCall, cluster: str) -> str:
+    what = request.describe()
+    if guard.outcome == "block":
+        return f"eks-jit guardrail {', '.join(guard.policy_ids)} blocks {what} on cluster {cluster}: {guard.reason}"
+    return (
+        f"eks-jit guardrail {guard.policy_ids[0]} holds {what} on cluster {cluster}: it needs "
+        f"{guard.approvals_required} approval(s) of {', '.join(guard.approvers)}; approving one held command "
+        "is not built in this version, so it is refused"
+    )
 
 
 def impersonation(catalog: Catalog, grant: Grant, caller: Caller) -> Impersonation:

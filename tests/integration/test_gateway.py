@@ -149,6 +149,7 @@ def through(tmp_path: Path) -> Iterator[Through]:
             {KEY.access_key_id: KEY},
             world.clock,
             session_log=log,
+            policies=world.deps.policies,
             stream_check_seconds=0.2,
             kube_clock=world.clock.now,
         )
@@ -426,3 +427,27 @@ def test_protobuf_is_never_asked_for_so_every_answer_can_be_read(through: Throug
     answer = through.http("GET", "/apis/apps/v1/namespaces/payments/deployments", headers={"accept": accept})
     assert answer.status_code == 200
     assert through.api.cluster.seen[-1].accept == "application/json"
+
+
+# -- guardrails (issue 18) ----------------------------------------------------------------------------
+
+
+def test_kubectl_exec_is_blocked_by_the_guardrail_under_edit(through: Through) -> None:
+    grant = edit_grant(through)
+    pod = "payments-api-7c9d8f6b5d-x2k4p"
+    shell = through.kubectl("-n", "payments", "exec", pod, "--", "sh", "-c", "id")
+    assert shell.returncode != 0
+    assert "agents-never-exec" in shell.stderr, shell.stderr
+    assert not any("/exec" in s.path for s in through.api.cluster.seen)
+    blocked = [c for c in through.log.commands(grant["id"])[0] if c.outcome is CommandOutcome.BLOCKED]
+    assert blocked and blocked[0].path.endswith(f"/pods/{pod}/exec")
+
+
+def test_deleting_the_deployment_is_held_not_passed(through: Through) -> None:
+    grant = edit_grant(through)
+    held = through.kubectl("-n", "payments", "delete", "deployment", "payments-api")
+    assert held.returncode == 1 and "holds delete apps/deployments payments-api" in held.stderr, held.stderr
+    assert deployment(through)["metadata"]["name"] == "payments-api"
+    assert not any(s.method == "DELETE" for s in through.api.cluster.seen)
+    recorded = [c for c in through.log.commands(grant["id"])[0] if c.outcome is CommandOutcome.HELD]
+    assert recorded and recorded[0].verb == "delete"
