@@ -494,7 +494,9 @@ def from_environment(environ: dict[str, str]) -> Gateway:
             catalog=catalog,
             store=DynamoGrantStore(ddb, env.table_name),
             clock=SystemClock(),
-            verifier=logic.StsVerifier(catalog, verifiers.__getitem__),
+            verifier=logic.CachedVerifier(
+                logic.StsVerifier(catalog, verifiers.__getitem__), lambda name: catalog.clusters[name].partition
+            ),
             upstreams=EksUpstreams(
                 eks_describer(lambda name: eks(name, catalog.clusters[name], "gateway")),
                 own_token_signer(lambda name: catalog.clusters[name].region, env.endpoint_url),

@@ -9,14 +9,16 @@ narrows writes), then :func:`impersonation` for what it forwards and :func:`comm
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from ..domain.catalog import Catalog
-from ..domain.eks_token import StsCaller, TokenRefused
+from ..domain.eks_token import StsCaller, TokenRefused, parse_token
 from ..domain.grant import Grant
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.impersonation import Impersonation, impersonation_for
@@ -62,6 +64,33 @@ class StsVerifier:
         except NotAPrincipal as error:
             raise TokenRefused(str(error)) from None
         return Caller(principal, found.session)
+
+
+class CachedVerifier:
+    """Remembers who a token stands for, so STS is asked once per token, not once per request
+    (kubectl reuses one token for 14 minutes; STS's own rate limit would otherwise bound the
+    gateway). A remembered token is still checked offline on every use (``parse_token``: its 15
+    minutes, the cluster it was presigned for), so a cached answer never outlives the token.
+    Keyed by the token's SHA-256 and the cluster; at most ``size`` tokens, the oldest dropped."""
+
+    def __init__(self, inner: TokenVerifier, partition_of: Callable[[str], str], size: int = 4096) -> None:
+        self._inner, self._partition_of, self._size = inner, partition_of, size
+        self._known: dict[tuple[str, str], Caller] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, token: str, cluster: str, now: datetime) -> Caller:
+        parse_token(token, partition=self._partition_of(cluster), now=now)  # expired: refused, cached or not
+        key = (hashlib.sha256(token.encode()).hexdigest(), cluster)
+        with self._lock:
+            found = self._known.get(key)
+        if found is not None:
+            return found
+        caller = self._inner.verify(token, cluster, now)
+        with self._lock:
+            if len(self._known) >= self._size:
+                self._known.pop(next(iter(self._known)))
+            self._known[key] = caller
+        return caller
 
 
 def held_grants(store: GrantStore, caller: Caller, cluster: str) -> list[HeldGrant]:
