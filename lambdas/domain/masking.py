@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import DomainError
@@ -32,7 +32,7 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("aws_access_key_id", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[0-9A-Z]{16}\b"),
-    ("bearer_token", r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]{8,}=*"),
+    ("bearer_token", r"\b(?i:bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*"),
     ("private_key", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----"),
 )
 _KEY_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
@@ -50,19 +50,29 @@ class Masking:
     """The patterns in force: the defaults and the operator's (``name -> regex``, validated at load)."""
 
     patterns: tuple[tuple[str, re.Pattern[str]], ...]
+    combined: re.Pattern[str] | None = None
+    """All patterns as one alternation (one pass per string), when they combine (an operator's pattern
+    with a global inline flag does not: then each runs in turn)."""
 
     @classmethod
     def of(cls, extra: Iterable[tuple[str, str]] = ()) -> Masking:
-        compiled = []
+        compiled, texts = [], []
         for name, text in (*DEFAULT_PATTERNS, *extra):
             try:
                 compiled.append((name, re.compile(text)))
             except re.error as error:
                 raise ValueError(f"masking pattern {name!r} is not a regular expression: {error}") from None
-        return cls(tuple(compiled))
+            texts.append(text)
+        try:
+            combined: re.Pattern[str] | None = re.compile("|".join(f"(?:{t})" for t in texts))
+        except re.error:
+            combined = None
+        return cls(tuple(compiled), combined)
 
     def text(self, value: str) -> tuple[str, int]:
         """``value`` with every match masked, and how many were."""
+        if self.combined is not None:
+            return self.combined.subn(MASK, value)
         count = 0
         for _, pattern in self.patterns:
             value, n = pattern.subn(MASK, value)
@@ -74,13 +84,12 @@ class Masking:
 class Masked:
     value: Any
     count: int = 0
-    fields: list[str] = field(default_factory=list)
 
 
 def mask_answer(answer: Any, masking: Masking) -> Masked:
     """A JSON answer (already parsed) with Secrets and patterns masked."""
     result = Masked(None)
-    result.value = _walk(answer, masking, result, "")
+    result.value = _walk(answer, masking.text, result)
     return result
 
 
@@ -100,30 +109,27 @@ def _is_secret(obj: dict[str, Any]) -> bool:
     return obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1"
 
 
-def _walk(value: Any, masking: Masking, out: Masked, path: str) -> Any:
-    if isinstance(value, dict):
-        if _is_secret(value):
-            value = _mask_secret(value, out, path)
-        return {k: _walk(v, masking, out, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v, masking, out, f"{path}[{i}]") for i, v in enumerate(value)]
+def _walk(value: Any, text: Callable[[str], tuple[str, int]], out: Masked) -> Any:
     if isinstance(value, str):
-        masked, n = masking.text(value)
-        if n:
-            out.count += n
-            out.fields.append(path)
+        masked, n = text(value)
+        out.count += n
         return masked
+    if isinstance(value, dict):
+        if value.get("kind") == "Secret" and _is_secret(value):
+            value = _mask_secret(value, out)
+        return {k: _walk(v, text, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, text, out) for v in value]
     return value
 
 
-def _mask_secret(secret: dict[str, Any], out: Masked, path: str) -> dict[str, Any]:
+def _mask_secret(secret: dict[str, Any], out: Masked) -> dict[str, Any]:
     secret = dict(secret)
     for part in ("data", "stringData"):
         values = secret.get(part)
         if isinstance(values, dict):
             secret[part] = {k: MASK for k in values}
             out.count += len(values)
-            out.fields += [f"{path}.{part}.{k}" for k in values]
         elif values is not None:
             secret[part] = MASK  # not a map: whatever it is, it is not shown
             out.count += 1
@@ -159,8 +165,13 @@ class LogMasker:
         return out
 
     def _lines(self, data: bytes) -> bytes:
+        text = data.decode("utf-8", errors="replace")
+        if not self._in_key and not _KEY_BEGIN.search(text):  # whole lines, no key block: one pass
+            masked, n = self.masking.text(text)
+            self.count += n
+            return masked.encode()
         out = []
-        for line in data.decode("utf-8", errors="replace").splitlines(keepends=True):
+        for line in text.splitlines(keepends=True):
             body = line.rstrip("\r\n")
             ending = line[len(body) :]
             if self._in_key:
