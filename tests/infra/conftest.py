@@ -154,9 +154,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def synth_with_account_role(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The same app with ``api_gateway_cloudwatch_role`` on and no gateway cluster (a second synth: about
     10 s): the account-role tests, and what a catalog without a gateway cluster gets."""
-    return synthesize(
-        tmp_path_factory.mktemp("infra-account-role"), gateway=False, api_gateway_cloudwatch_role="true"
-    )
+    return synthesize(tmp_path_factory.mktemp("infra-account-role"), gateway=False, api_gateway_cloudwatch_role="true")
 
 
 def resolve(value: Any) -> Any:
