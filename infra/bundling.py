@@ -12,8 +12,8 @@
   for the Lambda platform (``manylinux2014_aarch64``, CPython 3.11) with binary wheels only,
   so it builds the same on any laptop or CI runner.
 - A second layer for the gateway alone, the same way, from the ``gateway`` extra (starlette,
-  uvicorn, httpx2 and what they pull in): the other functions never load it, so their layer and
-  cold start stay as they were.
+  uvicorn, httpx2, anyio, and what they pull in, constrained by the same lock): the other functions
+  never load it, so their layer and cold start stay as they were.
 
 Both assets carry a custom hash computed from their inputs: the hash, not a directory
 fingerprint, decides when a new asset is uploaded. Synth tests skip bundling with the CDK
@@ -100,8 +100,10 @@ def runtime_requirements() -> list[str]:
 
 
 def gateway_requirements() -> list[str]:
-    """What the gateway needs beyond the server extra: pyproject.toml's ``gateway`` extra."""
-    return _extra("gateway")
+    """What the gateway needs beyond the server extra: pyproject.toml's ``gateway`` extra without its
+    ``eks-jit[server]`` (that is the shared layer; pip would look for eks-jit itself on the index).
+    What these pull in is pinned by requirements.lock, the layer build's constraint."""
+    return [r for r in _extra("gateway") if not r.startswith("eks-jit[")]
 
 
 class FunctionBundle:
