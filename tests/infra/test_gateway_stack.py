@@ -282,3 +282,18 @@ def test_the_start_script_is_executable_and_serves_the_bundle_s_gateway_on_the_a
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_gateway_module_the_script_serves_imports_from_the_bundle_alone(tmp_path: Path) -> None:
+    """The real ``eks_jit.server.handlers.gateway`` (its app is built on first use, from the environment:
+    importing needs none), from the bundle's copy, as the script's PYTHONPATH puts it first."""
+    bundle = tmp_path / "task"
+    FunctionBundle(load_deployment({})).copy_to(bundle)
+    code = (
+        "import eks_jit.server.handlers.gateway as gateway\n"
+        f"assert gateway.__file__.startswith({str(bundle)!r}), gateway.__file__\n"
+        "assert callable(gateway.create_app)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(bundle)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
