@@ -469,9 +469,10 @@ def cmd_rbac_render(args: argparse.Namespace) -> int:
 
     try:
         catalog, _ = load_config(args.config)
+        written = render(catalog, args.out, args.kubernetes_version)  # a catalog RBAC cannot express: ConfigError
     except ConfigError as exc:
         raise CliError(2, " ".join(str(exc).split()), "invalid_config") from None
-    for path in render(catalog, args.out, args.kubernetes_version):
+    for path in written:
         print(path)
     return 0
 

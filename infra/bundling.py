@@ -4,11 +4,16 @@
   has, in the wheel and in a checkout) under the version-only ``eks_jit/__init__.py``, plus the
   configuration file and the Cedar policy file it names, copied side by side under
   ``eks-jit-config/`` so ``EKS_JIT_CONFIG`` finds both.
+- The data-path gateway's start script (``infra/gateway/run.sh``) at the bundle's root as
+  :data:`GATEWAY_SCRIPT`, executable: the Lambda Web Adapter's ``/opt/bootstrap`` executes it.
 - One dependency layer shared by every function: ``pip install --target`` of the runtime
   dependencies pinned in ``pyproject.toml`` (the ``server`` extra; the default install is only the
   client and CLI) and constrained by ``requirements.lock``, resolved
   for the Lambda platform (``manylinux2014_aarch64``, CPython 3.11) with binary wheels only,
   so it builds the same on any laptop or CI runner.
+- A second layer for the gateway alone, the same way, from the ``gateway`` extra (starlette,
+  uvicorn, httpx2, anyio, and what they pull in, constrained by the same lock): the other functions
+  never load it, so their layer and cold start stay as they were.
 
 Both assets carry a custom hash computed from their inputs: the hash, not a directory
 fingerprint, decides when a new asset is uploaded. Synth tests skip bundling with the CDK
@@ -43,6 +48,9 @@ PACKAGE_IN_BUNDLE = Path("eks_jit") / "server"
 PARENT_INIT = ROOT / "eks_jit" / "__init__.py"  # only __version__: the bundle carries nothing else of eks_jit
 LAYER_SOURCE = Path(__file__).resolve().parent / "layer"
 LOCK_FILE = ROOT / "requirements.lock"
+GATEWAY_SCRIPT_SOURCE = Path(__file__).resolve().parent / "gateway" / "run.sh"
+GATEWAY_SCRIPT = "eks-jit-gateway.sh"  # in the bundle's root: the gateway function's handler
+EXECUTABLE = 0o755
 
 
 @dataclass(frozen=True)
@@ -82,9 +90,20 @@ def _digest(parts: Iterable[tuple[str, bytes]]) -> str:
     return sha.hexdigest()
 
 
+def _extra(name: str) -> list[str]:
+    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"][name])
+
+
 def runtime_requirements() -> list[str]:
     """The functions' dependencies, exactly as pinned in pyproject.toml's ``server`` extra."""
-    return list(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["server"])
+    return _extra("server")
+
+
+def gateway_requirements() -> list[str]:
+    """What the gateway needs beyond the server extra: pyproject.toml's ``gateway`` extra without its
+    ``eks-jit[server]`` (that is the shared layer; pip would look for eks-jit itself on the index).
+    What these pull in is pinned by requirements.lock, the layer build's constraint."""
+    return [r for r in _extra("gateway") if not r.startswith("eks-jit[")]
 
 
 class FunctionBundle:
@@ -105,7 +124,16 @@ class FunctionBundle:
         """(source, destination relative to the bundle root) for every file of the bundle."""
         copied = [(path, PACKAGE_IN_BUNDLE / path.relative_to(PACKAGE)) for path in _package_files()]
         copied.append((PARENT_INIT, PACKAGE_IN_BUNDLE.parent / "__init__.py"))
+        copied.append((GATEWAY_SCRIPT_SOURCE, Path(GATEWAY_SCRIPT)))
         return [*copied, (self.config_file, self.config_in_bundle), (self.policy_file, self.policy_in_bundle)]
+
+    def copy_to(self, out: Path) -> None:
+        """Write the bundle into ``out``; the gateway's start script executable (git may not say so,
+        and ``copyfile`` copies no mode)."""
+        for source, dest in self.files():
+            (out / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, out / dest)
+        (out / GATEWAY_SCRIPT).chmod(EXECUTABLE)
 
     def asset_hash(self) -> str:
         return _digest((dest.as_posix(), src.read_bytes()) for src, dest in self.files())
@@ -117,16 +145,14 @@ class _CopyFunctionSources:
         self._bundle = bundle
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
-        out = Path(output_dir)
-        for source, dest in self._bundle.files():
-            (out / dest).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, out / dest)
+        self._bundle.copy_to(Path(output_dir))
         return True
 
 
-def layer_install_command(target: Path, pip_target: list[str]) -> list[str]:
-    """``pip install`` of the runtime dependencies into ``target`` (a layer's ``python/``) for the
-    platform ``pip_target`` names: the layer build, and ``infra/layer_check.py``'s proxies."""
+def layer_install_command(target: Path, pip_target: list[str], requirements: list[str] | None = None) -> list[str]:
+    """``pip install`` of ``requirements`` (the runtime dependencies unless told) into ``target`` (a
+    layer's ``python/``) for the platform ``pip_target`` names: the layers' build, and
+    ``infra/layer_check.py``'s proxies."""
     return [
         sys.executable,
         "-m",
@@ -141,17 +167,18 @@ def layer_install_command(target: Path, pip_target: list[str]) -> list[str]:
         str(target),
         "--constraint",
         str(LOCK_FILE),
-        *runtime_requirements(),
+        *(runtime_requirements() if requirements is None else requirements),
     ]
 
 
 @jsii.implements(ILocalBundling)
 class _PipInstallLayer:
-    def __init__(self, python: LambdaPython) -> None:
+    def __init__(self, python: LambdaPython, requirements: list[str]) -> None:
         self._python = python
+        self._requirements = requirements
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: Any) -> bool:
-        command = layer_install_command(Path(output_dir) / "python", self._python.pip_target())
+        command = layer_install_command(Path(output_dir) / "python", self._python.pip_target(), self._requirements)
         subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
         return True
 
@@ -165,22 +192,33 @@ def function_code(bundle: FunctionBundle, python: LambdaPython) -> lambda_.Code:
     )
 
 
-def layer_hash(python: LambdaPython) -> str:
-    inputs = "\n".join([*runtime_requirements(), *python.pip_target()]).encode()
+def layer_hash(python: LambdaPython, requirements: list[str] | None = None) -> str:
+    wanted = runtime_requirements() if requirements is None else requirements
+    inputs = "\n".join([*wanted, *python.pip_target()]).encode()
     return _digest([("requirements", inputs), ("lock", LOCK_FILE.read_bytes())])
 
 
-def dependencies_layer(scope: Construct, construct_id: str, python: LambdaPython) -> lambda_.LayerVersion:
+def _layer(
+    scope: Construct, construct_id: str, python: LambdaPython, requirements: list[str], what: str
+) -> lambda_.LayerVersion:
     return lambda_.LayerVersion(
         scope,
         construct_id,
-        description="eks-jit runtime dependencies: " + ", ".join(runtime_requirements()),
+        description=f"eks-jit {what}: " + ", ".join(requirements),
         compatible_runtimes=[python.runtime],
         compatible_architectures=[ARCHITECTURE],
         code=lambda_.Code.from_asset(
             str(LAYER_SOURCE),
             asset_hash_type=AssetHashType.CUSTOM,
-            asset_hash=layer_hash(python),
-            bundling=BundlingOptions(image=python.build_image, local=_PipInstallLayer(python)),
+            asset_hash=layer_hash(python, requirements),
+            bundling=BundlingOptions(image=python.build_image, local=_PipInstallLayer(python, requirements)),
         ),
     )
+
+
+def dependencies_layer(scope: Construct, construct_id: str, python: LambdaPython) -> lambda_.LayerVersion:
+    return _layer(scope, construct_id, python, runtime_requirements(), "runtime dependencies")
+
+
+def gateway_layer(scope: Construct, construct_id: str, python: LambdaPython) -> lambda_.LayerVersion:
+    return _layer(scope, construct_id, python, gateway_requirements(), "gateway dependencies")

@@ -96,6 +96,8 @@ class FunctionFactory:
         retry_attempts: int | None = None,
         max_event_age: Duration | None = None,
         on_failure: lambda_.IDestination | None = None,
+        extra_layers: tuple[lambda_.ILayerVersion, ...] = (),
+        reserved_concurrency: int | None = None,
     ) -> Made:
         prefix = self._deployment.settings.prefix
         fn_name = function_name(prefix, name)
@@ -129,7 +131,7 @@ class FunctionFactory:
             architecture=ARCHITECTURE,
             handler=handler,
             code=self._code,
-            layers=[self._layer],
+            layers=[self._layer, *extra_layers],
             role=role,
             timeout=timeout,
             memory_size=memory_size,
@@ -138,6 +140,7 @@ class FunctionFactory:
             retry_attempts=retry_attempts,
             max_event_age=max_event_age,
             on_failure=on_failure,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         acknowledge(
             function,

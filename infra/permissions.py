@@ -34,6 +34,7 @@ from aws_cdk import aws_iam as iam
 from eks_jit.server.adapters.scheduler import schedule_name
 from eks_jit.server.adapters.table import (
     ACCESS_PREFIX,
+    COMMAND_PREFIX,
     GRANT_PREFIX,
     GSI1,
     GSI2,
@@ -537,6 +538,49 @@ def statements_for(needs: Needs, targets: Targets, catalog: Catalog) -> list[iam
         *workflow_statements(targets.state_machine, needs),
         *publish_statements(needs, targets.topics),
         *secret_statements(needs, targets.link_key_secret, targets.slack_secret),
+    ]
+
+
+def gateway_clusters(catalog: Catalog) -> dict[str, Cluster]:
+    """The clusters whose grants the data-path gateway enforces (``access_mode: gateway``)."""
+    return {name: c for name, c in sorted(catalog.clusters.items()) if c.gateway}
+
+
+def gateway_statements(table_arn: str, catalog: Catalog) -> list[iam.PolicyStatement]:
+    """The data-path gateway's role (``eks_jit.server.handlers.gateway``), read from what it does per
+    request: the caller's active grants on the cluster (the ``ACCESS#<cluster>#<principal>`` index item
+    with a consistent GetItem, then a BatchGetItem of its ``GRANT#`` items, as
+    ``DynamoGrantStore.active_with_generation`` reads them; a GetItem of one ``GRANT#`` to re-check an
+    open stream), its recording (a put-if-absent ``COMMAND#<grant id>`` item per request), and each
+    gateway cluster's endpoint and CA (DescribeCluster). It reaches the API server with an EKS token it
+    presigns itself (GetCallerIdentity needs no permission) and a static access entry. Nothing else: no
+    access entry API (its own entry is created by CloudFormation), no UpdateItem, DeleteItem or
+    transaction, no event or index write, no Query."""
+    clusters = gateway_clusters(catalog)
+    if not clusters:
+        return []
+    index_items = [f"{ACCESS_PREFIX}{name}#*" for name in clusters]  # only the gateway clusters' indexes
+    return [
+        iam.PolicyStatement(
+            sid="ReadActiveGrants",
+            actions=["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+            resources=[table_arn],
+            conditions=only_items(GRANT_ITEMS, *index_items),
+        ),
+        # IAM cannot require the condition expression: "never overwrites" rests on the adapter's
+        # attribute_not_exists, as for events (docs/threat-model.md, F8). The prefix keeps the role
+        # away from every grant, event, index, lease, side and idempotency record.
+        iam.PolicyStatement(
+            sid="RecordCommands",
+            actions=["dynamodb:PutItem"],
+            resources=[table_arn],
+            conditions=only_items(COMMAND_PREFIX + "*"),
+        ),
+        iam.PolicyStatement(
+            sid="DescribeGatewayClusters",
+            actions=["eks:DescribeCluster"],
+            resources=[cluster_arn(n, c) for n, c in clusters.items()],
+        ),
     ]
 
 

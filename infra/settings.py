@@ -88,6 +88,20 @@ class DeploySettings(BaseModel):
     control_plane_region: Annotated[str | None, BeforeValidator(_optional)] = Field(
         default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$"
     )
+    # The data-path gateway (infra/constructs/gateway.py), deployed only when a cluster of the
+    # configuration has access_mode gateway. It runs behind the AWS Lambda Web Adapter, an AWS-published
+    # layer: LambdaAdapterLayerArm64 version 30 is the one its "Zip Packages" guide lists
+    # (aws/aws-lambda-web-adapter, docs/guide/src/getting-started/zip-packages.md). A full ARN replaces
+    # the AWS account's layer (China regions publish it from other accounts, x86_64 only; GovCloud not at
+    # all: copy the layer into your account and name it here).
+    web_adapter_layer_version: int = Field(default=30, ge=1, description="LambdaAdapterLayerArm64 version")
+    web_adapter_layer_arn: Annotated[str | None, BeforeValidator(_optional)] = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$"
+    )
+    # Reserved concurrency of the gateway function: unset (the default) reserves nothing and caps nothing.
+    # Set, it is both a floor taken from the account's pool and a ceiling on open kubectl requests and
+    # watches (each holds one execution environment); requests past it get 429 (kubectl retries).
+    gateway_reserved_concurrency: Annotated[int | None, BeforeValidator(_optional)] = Field(default=None, ge=1, le=1000)
 
     @field_validator("log_retention")
     @classmethod
@@ -134,6 +148,7 @@ def load_deployment(context: dict[str, Any]) -> Deployment:
             "directory or below it, so the two ship together in the function bundle"
         )
     _check_cluster_access(settings, catalog)
+    _check_gateway_clusters(catalog)
     _check_approver_emails(settings, catalog)
     return Deployment(settings=settings, catalog=catalog, policies=policies)
 
@@ -173,6 +188,20 @@ def _check_cluster_access(settings: DeploySettings, catalog: Catalog) -> None:
             "cluster_access needs control_plane_account and control_plane_region (where the EksJit stack runs); "
             "they default to CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION when those are set"
         )
+
+
+def _check_gateway_clusters(catalog: Catalog) -> None:
+    """The gateway's own role needs a static access entry on each gateway cluster, created by this stack
+    (AWS::EKS::AccessEntry): CloudFormation creates it in the stack's own account and region. A cluster
+    reached through a role in another account would need that entry, and the gateway's DescribeCluster,
+    in that account: not built (docs/deploy.md, "Gateway clusters")."""
+    for name, cluster in sorted(catalog.clusters.items()):
+        if cluster.gateway and cluster.role_arn is not None:
+            raise ConfigError(
+                f"cluster '{name}': access_mode gateway is not supported for a cluster in another account "
+                f"(role_arn {cluster.role_arn}): the gateway's access entry is created by this stack, in its "
+                "own account; use access_mode entry for it, or deploy eks-jit in the cluster's account"
+            )
 
 
 def context_of(node_context: dict[str, Any]) -> dict[str, Any]:

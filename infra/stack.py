@@ -10,6 +10,7 @@ from constructs import Construct
 from infra import permissions
 from infra.constructs.api import Api
 from infra.constructs.approvals import Approvals
+from infra.constructs.gateway import Gateway
 from infra.constructs.monitoring import Monitoring, Watched
 from infra.constructs.notifications import Notifications
 from infra.constructs.revocation import Revocation
@@ -39,12 +40,24 @@ class EksJitStack(Stack):
             scheduling_env=revocation.scheduling_env,
             messaging_env=notifications.environment,
         )
+        # The data-path gateway, only for a configuration with a gateway cluster: the api function then
+        # answers gateway grants with its URL as their connection.
+        gateway = (
+            Gateway(self, "Gateway", deployment=deployment, factory=factory, table_arn=storage.table.table_arn)
+            if permissions.gateway_clusters(catalog)
+            else None
+        )
         api = Api(
             self,
             "Api",
             deployment=deployment,
             factory=factory,
-            environment={**revocation.scheduling_env, **notifications.environment, **approvals.api_environment},
+            environment={
+                **revocation.scheduling_env,
+                **notifications.environment,
+                **approvals.api_environment,
+                **(gateway.api_environment if gateway else {}),
+            },
         )
         # Approval links point at the API (or the operator's custom domain in front of it).
         approvals.notify.function.add_environment(env_var("public_url"), settings.public_url or api.public_url)
@@ -93,6 +106,7 @@ class EksJitStack(Stack):
                 schedule_dlq=revocation.schedule_dlq,
                 failures=revocation.failures,
                 sweeper_rate=Duration.minutes(settings.sweeper_rate_minutes),
+                gateway=gateway.function if gateway else None,
             ),
         )
         CfnOutput(
@@ -115,6 +129,17 @@ class EksJitStack(Stack):
             description="the functions' log groups (api, revoke, sweeper, notify, workflow), then the workflow's",
         )
         CfnOutput(self, "ApiAccessLogGroup", value=api.access_logs.log_group_name)
+        if gateway is not None:
+            CfnOutput(
+                self,
+                "GatewayUrl",
+                value=gateway.endpoint,
+                description="the data-path gateway: gateway clusters' kubeconfigs point at <this>/clusters/<name>",
+            )
+            CfnOutput(
+                self, "GatewayRoleArn", value=gateway.handler.role.role_arn, description="its access entries' principal"
+            )
+            CfnOutput(self, "GatewayLogGroup", value=gateway.handler.log_group.log_group_name)
         if approvals.slack_secret is not None:
             CfnOutput(
                 self,

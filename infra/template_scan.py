@@ -59,7 +59,9 @@ SKIPS = (
         FUNCTION,
         "The functions reach only AWS service APIs (DynamoDB, EKS, STS, Scheduler, SNS, Secrets Manager, "
         "Logs, Step Functions) and Slack, never a private network resource; IAM is their boundary. A VPC "
-        "would add NAT or interface endpoints and cold-start time and protect nothing.",
+        "would add NAT or interface endpoints and cold-start time and protect nothing. The data-path "
+        "gateway also reaches its clusters' public EKS API endpoints, authenticated by its own EKS token "
+        "(a cluster with a private endpoint only is not supported: docs/deploy.md).",
     ),
     Skip(
         "CKV_AWS_116",  # Lambda dead-letter queue
@@ -67,14 +69,16 @@ SKIPS = (
         "checkov reads only DeadLetterConfig. revoke and sweeper, the asynchronously invoked ones, have an "
         "on-failure destination (the AsyncFailures queue, alarmed), which carries more than a DLQ would; "
         "api is invoked synchronously by API Gateway, notify and workflow synchronously by Step Functions, "
-        "which retries and fails the execution (alarmed): nothing is left to dead-letter.",
+        "which retries and fails the execution (alarmed), the gateway synchronously by its function URL "
+        "(kubectl sees the failure and retries): nothing is left to dead-letter.",
     ),
     Skip(
         "CKV_AWS_115",  # reserved concurrency
         FUNCTION,
         "Reserved concurrency would be taken from the account pool and cap the revoke and sweeper paths: "
         "a cap on revocation could hold access past its window, which is the one thing eks-jit must never "
-        "do. Request volume is bounded at the API stage's throttle instead.",
+        "do. Request volume is bounded at the API stage's throttle instead. The gateway's is the operator's "
+        "choice (gateway_reserved_concurrency): a cap there refuses kubectl requests (429), never revocation.",
     ),
     Skip(
         "CKV_AWS_173",  # environment variables encrypted with a customer-managed key
@@ -89,8 +93,10 @@ SKIPS = (
         "The function logs and the API access log hold no secret (the access log records the route "
         "template, never the path, so an approval link's token is not in it; functions log grant ids). "
         "CloudWatch Logs encrypts them at rest. The approval workflow's log, where a task token could "
-        "appear, has its own KMS key.",
+        "appear, has its own KMS key. The gateway logs requests by grant id, verb and path, never a token "
+        "or a body (bodies go to the grant's recording in the table).",
         only=(
+            "GatewayFunctionLogs",
             "ApiFunctionLogs",
             "ApiAccessLogs",
             "RevocationRevokeLogs",
@@ -134,6 +140,15 @@ SKIPS = (
         "Every answer depends on the signed caller and on the grant's current state (pending, active, "
         "expired): a cache would serve one caller's grants to another or a stale status to an agent "
         "deciding whether it still has access.",
+    ),
+    Skip(
+        "CKV_AWS_258",  # a function URL with AuthType NONE
+        "AWS::Lambda::Url",
+        "The data-path gateway's URL is called by kubectl, which cannot sign with SigV4; it sends the standard "
+        "EKS bearer token (a presigned STS GetCallerIdentity), and the gateway verifies it on every request, "
+        "as the EKS public endpoint does, and answers 401 otherwise. Everything past that is checked against "
+        "the caller's active grants; the function's role can read grants and record commands, nothing more.",
+        only=("GatewayFunctionFunctionUrl",),
     ),
     Skip(
         "CKV_AWS_59",  # a method without authorization

@@ -55,6 +55,7 @@ class Watched:
     schedule_dlq: sqs.IQueue
     failures: sqs.IQueue
     sweeper_rate: Duration
+    gateway: lambda_.IFunction | None = None  # only with a gateway cluster
 
 
 class Monitoring(Construct):
@@ -137,6 +138,20 @@ class Monitoring(Construct):
             "An approval workflow failed: its grant ended failed (see the grant's events and the workflow log).",
         )
 
+        if w.gateway is not None:
+            alarm(
+                "GatewayErrors",
+                w.gateway.metric_errors(period=PERIOD, statistic="Sum"),
+                "The data-path gateway's function failed or timed out (a stream it did not end before the "
+                "invocation limit, or a crash): kubectl saw a broken connection. Its refusals are answers, not errors.",
+            )
+            alarm(
+                "GatewayThrottles",
+                w.gateway.metric_throttles(period=PERIOD, statistic="Sum"),
+                "Requests to the data-path gateway were throttled (reserved concurrency or the account's limit): "
+                "agents' kubectl got 429s.",
+            )
+
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{prefix}-overview")
         self.dashboard.add_widgets(
             cw.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24, height=4),
@@ -165,7 +180,7 @@ class Monitoring(Construct):
                 title="Function errors",
                 left=[
                     f.metric_errors(period=PERIOD, statistic="Sum")
-                    for f in (w.api, w.revoke, w.sweeper, w.notify, w.workflow)
+                    for f in (w.api, w.revoke, w.sweeper, w.notify, w.workflow, *([w.gateway] if w.gateway else []))
                 ],
                 width=8,
             ),

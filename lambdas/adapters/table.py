@@ -12,6 +12,8 @@ Items (single table):
                 (private to the workflow: never part of a grant, its events or the API)
   idempotency   pk=IDEMPOTENCY#<sha256>    sk=IDEMPOTENCY   the first answer to an Idempotency-Key
                 (one per principal and key; ttl = 24 h after the answer, reaped by the table's TTL)
+  command       pk=COMMAND#<grant id>      sk=<Command.key>  one Kubernetes request the gateway
+                recorded for the grant (domain/recording.py), put-if-absent, never changed
 
 Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem is allowed only on
 LEASE#, SIDE# and IDEMPOTENCY# partitions, DeleteItem only on IDEMPOTENCY# (the api function only);
@@ -31,6 +33,7 @@ from typing import Any
 PK, SK = "pk", "sk"
 GRANT_PREFIX, ACCESS_PREFIX, LEASE_PREFIX, SIDE_PREFIX = "GRANT#", "ACCESS#", "LEASE#", "SIDE#"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
+COMMAND_PREFIX = "COMMAND#"  # the gateway's recording: its role may put these and no other item
 GSI1, GSI2 = "gsi1", "gsi2"
 INDEXES: dict[str, tuple[str, str]] = {GSI1: ("gsi1pk", "gsi1sk"), GSI2: ("gsi2pk", "gsi2sk")}
 TTL_ATTRIBUTE = "ttl"

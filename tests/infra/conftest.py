@@ -4,6 +4,9 @@ The app is synthesized the way ``cdk synth`` does it (the context of ``cdk.json`
 - bundling skipped (``aws:cdk:bundling-stacks = []``): pip never runs in tests;
 - the example configuration plus one cluster in another account (``shared-eks``), so the
   cross-account path and its ``EksJitClusterAccessStack`` are synthesized too;
+- plus one gateway cluster (``gateway-eks``, ``access_mode: gateway``), so the data-path gateway
+  (function, URL, role, access entry) is judged by every test here, cdk-nag, checkov and the IAM
+  reference included; ``synth_with_account_role`` has none (what a catalog without one gets);
 - Slack approvals enabled, so the Slack secret, route and grants are synthesized too;
 - an organization restriction on the API, so the resource policy is synthesized.
 """
@@ -32,6 +35,14 @@ SHARED_ROLE = f"arn:aws:iam::{OTHER_ACCOUNT}:role/platform/eks-jit-cluster-acces
 ORG = "o-exampleorg01"
 STACK = "EksJit"
 CLUSTER_STACK = "EksJitClusterAccess-shared-eks"
+GATEWAY_CLUSTER = "gateway-eks"
+GATEWAY_CLUSTER_CONFIG = {
+    "account": ACCOUNT,
+    "region": "eu-west-1",
+    "environment": "staging",
+    "namespaces": ["payments", "orders"],
+    "access_mode": "gateway",
+}
 STACK_INSTANCE = "split(-,split(/,<AWS::StackId>)[2])[0]"  # infra.functions.stack_instance, as resolve() renders it
 
 
@@ -96,8 +107,9 @@ class Synth:
         return {name: by_role[props["Role"]["Fn::GetAtt"][0]] for name, props in self.functions().items()}
 
 
-def synthesize(work: Path, **extra: Any) -> Synth:
-    """The app of this module's docstring, in ``work``, with ``extra`` CDK context on top."""
+def synthesize(work: Path, *, gateway: bool = True, **extra: Any) -> Synth:
+    """The app of this module's docstring, in ``work``, with ``extra`` CDK context on top (and without
+    the gateway cluster if ``gateway`` is false)."""
     from aws_cdk import App
 
     from infra.app import build
@@ -112,7 +124,8 @@ def synthesize(work: Path, **extra: Any) -> Synth:
                 "environment": "staging",
                 "namespaces": ["payments"],
                 "role_arn": SHARED_ROLE,
-            }
+            },
+            **({GATEWAY_CLUSTER: GATEWAY_CLUSTER_CONFIG} if gateway else {}),
         },
         slack=True,
     )
@@ -139,8 +152,9 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="session")
 def synth_with_account_role(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The same app with ``api_gateway_cloudwatch_role`` on (a second synth: about 10 s)."""
-    return synthesize(tmp_path_factory.mktemp("infra-account-role"), api_gateway_cloudwatch_role="true")
+    """The same app with ``api_gateway_cloudwatch_role`` on and no gateway cluster (a second synth: about
+    10 s): the account-role tests, and what a catalog without a gateway cluster gets."""
+    return synthesize(tmp_path_factory.mktemp("infra-account-role"), gateway=False, api_gateway_cloudwatch_role="true")
 
 
 def resolve(value: Any) -> Any:

@@ -31,7 +31,7 @@ def _assumable_by(role: dict[str, Any]) -> list[str]:
 
 def test_no_retained_log_group_has_a_name_the_next_deployment_would_collide_with(synth: Synth) -> None:
     groups = synth.resources(STACK, "AWS::Logs::LogGroup")
-    assert len(groups) == 7  # five functions, the API access log, the approval workflow
+    assert len(groups) == 8  # six functions (the gateway too), the API access log, the approval workflow
     for logical, group in groups.items():
         assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain", logical
         name = group["Properties"].get("LogGroupName")

@@ -18,6 +18,7 @@ import pytest
 
 from eks_jit.server.adapters.scheduler import schedule_name
 from eks_jit.server.adapters.table import (
+    COMMAND_PREFIX,
     GRANT_PREFIX,
     IDEMPOTENCY_PREFIX,
     INDEXES,
@@ -144,6 +145,7 @@ def test_table_is_durable_and_shaped_like_the_code(synth: Synth) -> None:
 
 def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth) -> None:
     functions = synth.functions()
+    assert functions.pop("gateway")["Handler"] == "eks-jit-gateway.sh"  # a start script: test_gateway_stack.py
     assert {name: f["Handler"] for name, f in functions.items()} == HANDLERS
     roles = {f["Role"]["Fn::GetAtt"][0] for f in functions.values()}
     assert len(roles) == len(HANDLERS)  # one role per function
@@ -151,8 +153,9 @@ def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth
     topics = {env_var("approvals_topic_arn"), env_var("outcomes_topic_arn")}  # both, or no notifier
     link, slack = env_var("link_key_secret"), env_var("slack_secret")
     machine, public = env_var("state_machine_arn"), env_var("public_url")
+    gateway = {env_var("gateway_endpoint"), env_var("gateway_ca")}  # this synth has a gateway cluster
     own = {
-        "api": scheduling | topics | {machine, link, slack},
+        "api": scheduling | topics | {machine, link, slack} | gateway,
         "revoke": scheduling | topics,
         "sweeper": scheduling | topics,
         "notify": topics | {link, slack, public},  # never resumes: no state machine
@@ -231,6 +234,11 @@ def test_deletes_only_idempotency_records_and_grants_change_only_in_transactions
         for statement in allowed(statements, "dynamodb:PutItem"):
             (keys,) = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
             puts[keys] = statement
+        if name == "gateway":  # its recording, and nothing else (tests/infra/test_gateway_stack.py)
+            assert set(puts) == {COMMAND_PREFIX + "*"}
+            assert allowed(statements, "dynamodb:UpdateItem") == []
+            continue
+        assert COMMAND_PREFIX + "*" not in puts, name  # only the gateway records commands
         in_transaction = {"dynamodb:EnclosingOperation": "TransactWriteItems"}
         # grants and events (GRANT#) only inside TransactWriteItems, and never by notify (its role
         # could otherwise write a forged grant); bare puts only on LEASE# and SIDE#
@@ -282,6 +290,9 @@ def test_side_records_are_put_and_read_only_where_the_workflow_needs_them(synth:
         for statement in allowed(own, "dynamodb:GetItem") + allowed(own, "dynamodb:BatchGetItem"):
             keys = set(statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
             idempotency = [{IDEMPOTENCY_PREFIX + "*"}] if name == "api" else []
+            if name == "gateway":  # grants, and the active-grant indexes of its clusters only
+                assert keys == {"GRANT#*", "ACCESS#gateway-eks#*"}
+                continue
             assert keys in [
                 {"SIDE#*"},
                 {"GRANT#*", "ACCESS#*"} if name in RECONCILERS else {"GRANT#*"},
