@@ -472,13 +472,13 @@ def _command_key(token: str | None) -> str | None:
         return None
     try:
         at, request_id = paging.decode(token)
-    except InvalidRequest:
+        return command_key(at, request_id)  # OverflowError: a time that has no UTC spelling (year 1, +05:00)
+    except (InvalidRequest, OverflowError):
         raise InvalidRequest(
             "'after' is not a token this API gave: pass the 'next' of the previous page unchanged",
             code="invalid_next_token",
             field="after",
         ) from None
-    return command_key(at, request_id)
 
 
 @app.get(

@@ -137,6 +137,7 @@ def test_pages_of_limit_add_up_to_the_log_in_order_and_the_last_has_no_next(worl
     ("query", "code", "field"),
     [
         ({"after": "bm90LWEtdG9rZW4"}, "invalid_next_token", "after"),  # base64 of "not-a-token"
+        ({"after": "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwieCJd"}, "invalid_next_token", "after"),  # year 1, +05:00
         ({"after": "x!y"}, "invalid_request", None),
         ({"limit": "0"}, "invalid_request", None),
         ({"limit": "1001"}, "invalid_request", None),
