@@ -18,7 +18,7 @@ Items (single table):
                 (PutItem if absent), never updated or deleted, no index key (in no GSI)
 
 Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem is allowed only on
-LEASE#, SIDE#, IDEMPOTENCY# and COMMAND# partitions (COMMAND#: the gateway only), DeleteItem only on
+LEASE#, SIDE#, IDEMPOTENCY# and (for the gateway function only) COMMAND# partitions, DeleteItem only on
 IDEMPOTENCY# (the api function only); Query on the table only on GRANT# and COMMAND# (the api function);
 GRANT# and ACCESS# items change only inside TransactWriteItems and are never deleted. IAM cannot
 require the transaction's condition, so "events are never rewritten" rests on this code's

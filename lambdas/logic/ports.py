@@ -107,7 +107,8 @@ class SessionLog(Protocol):
         the key to go on from, or None when no command follows (a page ending at the last has none)."""
 
     def count(self, grant_id: str) -> int:
-        """How many commands the grant has."""
+        """How many commands the grant has (DynamoDB: read eventually consistent, so a command recorded
+        a moment ago may not be counted yet; ``commands`` reads strongly consistent)."""
 
 
 class ClusterAccessEntries(Protocol):
