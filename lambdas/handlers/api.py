@@ -454,7 +454,8 @@ def grant_session(
     ] = sessions.SESSION_PAGE,
     after: Annotated[
         str | None,
-        Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$", description="the previous page's 'next'"),
+        # 2048: a token carries a request id of up to 128 characters, JSON-escaped, in base64
+        Query(max_length=2048, pattern=r"^[A-Za-z0-9_-]+$", description="the previous page's 'next'"),
     ] = None,
 ) -> SessionView:
     """One page of the grant's session log, oldest first."""
