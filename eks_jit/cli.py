@@ -306,11 +306,63 @@ def cmd_activity(args: argparse.Namespace) -> int:
     return 0
 
 
+TRANSCRIPT_BODY_LINES = 2  # a write's body: its first lines, each cut to TRANSCRIPT_WIDTH
+TRANSCRIPT_WIDTH = 160
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    if args.json:
+        args.output = "json"
+    answer = client(args).session(args.id)
+    show(args, answer, transcript(answer))
+    return 0
+
+
+def transcript(answer: dict[str, Any]) -> str:
+    """The session log as a transcript, one line per command: time, outcome, status, verb, path (and
+    query), summary; a refused command's reason and a write's body (its first lines) indented below.
+    Everything but the time and numbers was sent by the agent or its cluster: one line each, escaped."""
+    commands = answer["commands"]
+    lines = [f"grant {answer['grant_id']}: {len(commands)} command{'s' if len(commands) != 1 else ''}"]
+    if not commands:
+        return lines[0] + " (none recorded: not used through the gateway yet, or not a gateway cluster)"
+    for c in commands:
+        target = c["path"] + (f"?{c['query']}" if c.get("query") else "")
+        fields = [_clock(c["at"]), c["outcome"].ljust(7), str(c["status"]), c["verb"], target, c.get("summary") or ""]
+        lines.append(_one_line("  ".join(f for f in fields if f)))
+        if c["outcome"] == "refused" and c.get("reason"):
+            lines.append("    reason: " + _cut(c["reason"]))
+        if c.get("body"):
+            body = [line for line in c["body"].splitlines() if line.strip()]
+            shown = [_cut(line) for line in body[:TRANSCRIPT_BODY_LINES]]
+            more = (
+                len(body) > TRANSCRIPT_BODY_LINES
+                or c.get("body_truncated")
+                or any(len(line) > TRANSCRIPT_WIDTH for line in body[:TRANSCRIPT_BODY_LINES])
+            )
+            lines += [f"    body: {line}" if i == 0 else f"          {line}" for i, line in enumerate(shown)]
+            if more:
+                lines.append("          ... (the whole body: eks-jit session --json)")
+    return "\n".join(lines)
+
+
+def _clock(at: str) -> str:
+    """``2026-06-01T10:00:07.250Z``: to the millisecond, in UTC as recorded."""
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(at).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _cut(text: str) -> str:
+    line = _one_line(text)
+    return line if len(line) <= TRANSCRIPT_WIDTH else line[: TRANSCRIPT_WIDTH - 3] + "..."
+
+
 AUDIT_COLUMNS = (
     "grant_id", "requester", "cluster", "namespaces", "scope", "reason", "status", "created_at",
     "approved_by", "activated_at", "expires_at", "ended_at", "ended_how", "forbidden", "activity",
-    "context_incident_url", "context_alert", "context_task_id", "context_commands", "session",
-)  # fmt: skip
+    "context_incident_url", "context_alert", "context_task_id", "context_commands", "session", "commands",
+)  # fmt: skip  # new columns go last: consumers that read by position keep working
 
 
 def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -336,6 +388,7 @@ def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "activity": row["activity"],
                 **context_cells(grant.get("context") or {}),
                 "session": inert_cell(grant.get("session") or ""),  # a session name may start with = + - @
+                "commands": row.get("commands", 0),  # recorded by the gateway (its session log); an older API: 0
             }
         )
     return flat
@@ -368,7 +421,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows)
         return 0
-    short = ("grant_id", "requester", "scope", "namespaces", "status", "approved_by", "ended_how", "activity")
+    short = ("grant_id", "requester", "scope", "namespaces", "status", "approved_by", "ended_how", "activity",
+             "commands")  # fmt: skip
     show(args, rows, table(rows, short) if rows else "(no grants in that range)")
     return 0
 
@@ -711,6 +765,9 @@ def parser() -> argparse.ArgumentParser:
         help="local mode (--as): sign as this STS role session of the identity, for a session-bound grant",
     )
     add("activity", cmd_activity, "what a grant's principal did on the cluster (EKS audit log)").add_argument("id")
+    session = add("session", cmd_session, "the Kubernetes requests sent with a grant through the gateway (transcript)")
+    session.add_argument("id")
+    session.add_argument("--json", action="store_true", help="the API's answer as JSON, every page (as -o json)")
     audit = add("audit", cmd_audit, "every grant in a time range, for auditors (table, json or csv)")
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")
     audit.add_argument("--until", required=True, help="ISO-8601 date or time, exclusive")
@@ -809,9 +866,11 @@ def needs_extra(args: argparse.Namespace) -> int:
 
 
 def _wants_json(argv: list[str]) -> bool:
-    """``-o json`` anywhere on the line, also when parsing it failed."""
+    """``-o json`` (or ``session``'s ``--json``) anywhere on the line, also when parsing it failed."""
     pairs = zip(argv, [*argv[1:], ""], strict=True)
-    return any(a in ("-ojson", "--output=json") or (a in ("-o", "--output") and b == "json") for a, b in pairs)
+    return any(
+        a in ("-ojson", "--output=json") or (a in ("-o", "--output") and b == "json") or a == "--json" for a, b in pairs
+    )
 
 
 def _fail(json_out: bool, exit_with: int, code: str, message: str, **extra: Any) -> int:

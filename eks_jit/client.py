@@ -275,6 +275,18 @@ class Client:
                 return rows
             query = query | {"next": page["next"]}
 
+    def session(self, grant_id: str, *, page_size: int | None = None) -> dict[str, Any]:
+        """The grant's whole session log (the Kubernetes requests the gateway recorded under it), following
+        the API's pages: ``{"grant_id", "commands": [...], "next": None}``, commands oldest first."""
+        query = {"limit": str(page_size)} if page_size else {}
+        commands: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", f"/v1/grants/{grant_id}/session", query=query or None)
+            commands += page["commands"]
+            if not page.get("next"):
+                return {**page, "commands": commands, "next": None}
+            query = query | {"after": page["next"]}
+
     def whoami(self) -> dict[str, Any]:
         return self._call("GET", "/v1/whoami")
 

@@ -50,6 +50,7 @@ ACCESS_ITEMS = ACCESS_PREFIX + "*"  # each principal's active-grant index: only 
 LEASE_ITEMS = LEASE_PREFIX + "*"  # reconcile leases: conditional update to take, conditional put by owner to release
 SIDE_ITEMS = SIDE_PREFIX + "*"  # the workflow's private records: put and read, never deleted
 IDEMPOTENCY_ITEMS = IDEMPOTENCY_PREFIX + "*"  # first answers to Idempotency-Keys: the api function's only
+COMMAND_ITEMS = COMMAND_PREFIX + "*"  # the gateway's session log: put once by the gateway, read by the api
 SCHEDULES = schedule_name("") + "*"
 Conditions = dict[str, dict[str, Any]]
 MANAGED_ENTRY = {f"aws:ResourceTag/{MANAGED_TAG}": "true"}
@@ -111,15 +112,19 @@ class Needs:
     # keyed request starts, a get when the put's condition fails, an update with the answer, a delete
     # when the request failed (nothing kept, the key is free again)
     keeps_idempotency_records: bool = False
+    # the session log (lambdas/adapters/session_log.py): GET /v1/grants/{id}/session reads a grant's
+    # COMMAND# partition, the audit counts it (Query with Select=COUNT); never writes one
+    reads_session_log: bool = False
 
 
 # api: request and extend (create, activate; their Idempotency-Key records), list, get (events), early
 # revoke (cancel schedule); decisions from the API, links and Slack (commit, conclude: task token and
 # chat message, resume, activate); approval links (link key, used-nonce records); Slack signatures;
-# start the workflow.
+# start the workflow; read a grant's session log and count it for the audit (COMMAND#, Query only).
 API = Needs(
     reconciles=True,
     keeps_idempotency_records=True,
+    reads_session_log=True,
     query_table=True,
     query_indexes=(GSI1, GSI2),
     cancel_schedules=True,
@@ -253,8 +258,17 @@ def table_statements(table_arn: str, needs: Needs, *, slack: bool) -> list[iam.P
                 conditions=only_items(GRANT_ITEMS),
             )
         )
+    if needs.reads_session_log:  # a grant's commands: COMMAND# partitions only, and only Query
+        statements.append(
+            iam.PolicyStatement(
+                sid="QuerySessionLogs",
+                actions=["dynamodb:Query"],
+                resources=[table_arn],
+                conditions=only_items(COMMAND_ITEMS),
+            )
+        )
     if needs.query_indexes:
-        # Side records, leases and events carry no index key, so the indexes hold only grants (and,
+        # Side records, leases, events and commands carry no index key, so the indexes hold only grants (and,
         # in gsi1, the access index items): a Query there cannot reach a SIDE# item.
         statements.append(
             iam.PolicyStatement(

@@ -14,6 +14,7 @@ from .adapters.eks import ClusterConnections, EksAccessEntries, default_clients
 from .adapters.idempotency import DynamoIdempotency
 from .adapters.scheduler import EventBridgeRevocationScheduler
 from .adapters.secrets import SecretsManagerSecrets
+from .adapters.session_log import DynamoSessionLog
 from .adapters.sns import SnsNotifier
 from .adapters.stepfunctions import StepFunctionsWorkflow
 from .config import Environment, load_catalog, load_policies, read_environment
@@ -79,6 +80,8 @@ def build(
         ),
         # the same table: records under their own key prefix (IDEMPOTENCY#), reaped by its TTL
         idempotency=DynamoIdempotency(ddb, env.table_name, window=timing.idempotency_window),
+        # the same table again: COMMAND# partitions, written by the gateway, read by the api function
+        session_log=DynamoSessionLog(ddb, env.table_name),
     )
 
 

@@ -53,6 +53,7 @@ ROUTES = (
     Route("POST", "/v1/grants/{grant_id}/deny"),
     Route("POST", "/v1/grants/{grant_id}/cancel"),
     Route("GET", "/v1/grants/{grant_id}/activity"),
+    Route("GET", "/v1/grants/{grant_id}/session"),  # query string limit/after: validated by the function
     Route("GET", "/v1/approvals"),
     Route("GET", "/v1/whoami"),
     Route("GET", "/v1/catalog"),

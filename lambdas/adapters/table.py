@@ -12,11 +12,14 @@ Items (single table):
                 (private to the workflow: never part of a grant, its events or the API)
   idempotency   pk=IDEMPOTENCY#<sha256>    sk=IDEMPOTENCY   the first answer to an Idempotency-Key
                 (one per principal and key; ttl = 24 h after the answer, reaped by the table's TTL)
-  command       pk=COMMAND#<grant id>      sk=<Command.key>  one Kubernetes request the gateway
-                recorded for the grant (domain/recording.py), put-if-absent, never changed
+  command       pk=COMMAND#<grant id>      sk=<at, ISO UTC, microseconds>#<request id>   (append-only)
+                one Kubernetes request the gateway saw under the grant (domain/recording.py, the
+                session log): kind "command" and Command.to_json()'s fields; written once
+                (PutItem if absent), never updated or deleted, no index key (in no GSI)
 
 Key prefixes are part of the IAM design (infra/permissions.py): plain PutItem is allowed only on
-LEASE#, SIDE# and IDEMPOTENCY# partitions, DeleteItem only on IDEMPOTENCY# (the api function only);
+LEASE#, SIDE#, IDEMPOTENCY# and (for the gateway function only) COMMAND# partitions, DeleteItem only on
+IDEMPOTENCY# (the api function only); Query on the table only on GRANT# and COMMAND# (the api function);
 GRANT# and ACCESS# items change only inside TransactWriteItems and are never deleted. IAM cannot
 require the transaction's condition, so "events are never rewritten" rests on this code's
 conditional writes (docs/threat-model.md, F8).

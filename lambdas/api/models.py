@@ -406,12 +406,49 @@ class ActivityView(BaseModel):
     note: str = Field(default="", description="why the report is partial or empty, when it is")
 
 
+class CommandView(BaseModel):
+    """One Kubernetes request the gateway saw under the grant, allowed or refused."""
+
+    grant_id: str = Field(description="the grant it was recorded under")
+    at: str = Field(description="when it arrived: ISO-8601, UTC, microseconds")
+    request_id: str = Field(description="the gateway's id of the request")
+    principal: str = Field(description="the IAM role ARN that sent it")
+    session: str | None = Field(default=None, description="the caller's STS role session name")
+    verb: str = Field(
+        description="the Kubernetes verb (get, list, watch, create, update, patch, delete, deletecollection), "
+        "or the lower-case HTTP method of a non-resource request (discovery)"
+    )
+    path: str = Field(description="the path as forwarded, below the cluster (e.g. /apis/apps/v1/namespaces/...)")
+    query: str = Field(default="", description="the query string, without '?'")
+    outcome: Literal["allowed", "refused"] = Field(
+        description="allowed: forwarded, `status` is the API server's; refused: the gateway answered 403"
+    )
+    status: int = Field(description="the HTTP status the caller got")
+    reason: str = Field(default="", description="why it was refused (what kubectl printed); empty when allowed")
+    body: str | None = Field(default=None, description="a write's request body, bounded (reads: none)")
+    body_truncated: bool = Field(default=False, description="the body was longer and is recorded cut")
+    summary: str = Field(default="", description="the answer in short: `Deployment payments-api`, `PodList: 3 items`")
+    duration_ms: int = Field(default=0, description="how long the gateway took to answer")
+    truncated: bool = Field(default=False, description="a field other than the body was over its bound and is cut")
+
+
+class SessionView(BaseModel):
+    """One page of a grant's session log: the Kubernetes requests sent with it, oldest first."""
+
+    grant_id: str = Field(description="the grant")
+    commands: list[CommandView] = Field(description="the recorded requests, in arrival order")
+    next: str | None = Field(default=None, description="pass as ?after= for the following page; null on the last")
+
+
 class AuditRow(BaseModel):
     """One grant for the auditor."""
 
     grant: GrantView = Field(description="the grant, with its reason and context")
     activity: str = Field(description="one-line activity summary, or 'no report yet'")
     forbidden: int = Field(default=0, description="how many of its requests Kubernetes refused (403)")
+    commands: int = Field(
+        default=0, description="how many Kubernetes requests the gateway recorded under it (its session log)"
+    )
 
 
 class AuditList(BaseModel):

@@ -32,6 +32,7 @@ from ..api.models import (
     AuditRow,
     CatalogEntry,
     CatalogView,
+    CommandView,
     DecisionRequest,
     DryRunView,
     ErrorBody,
@@ -42,6 +43,7 @@ from ..api.models import (
     GrantRequest,
     GrantView,
     RevokeRequest,
+    SessionView,
     WhoAmI,
 )
 from ..domain.durations import DurationFormatError, parse_duration
@@ -49,7 +51,8 @@ from ..domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTrans
 from ..domain.grant import Grant, GrantStatus
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.links import BadLink, LinkAlreadyUsed
-from ..logic import activity, approvals, offers
+from ..domain.recording import command_key, parse_command_key
+from ..logic import activity, approvals, offers, sessions
 from ..logic.access_control import is_admin, is_auditor
 from ..logic.deciding import namespaces_for
 from ..logic.queries import get_grant, list_grants, revoke_grant
@@ -429,6 +432,57 @@ def grant_activity(grant_id: GrantId) -> ActivityView:
 
 
 @app.get(
+    "/v1/grants/<grant_id>/session",
+    operation_id="getGrantSession",
+    summary="The Kubernetes requests sent with a grant through the gateway (its session log)",
+    description=(
+        "Every request the gateway saw from the grant's holder on a gateway-mode cluster, allowed or "
+        "refused, oldest first: time, principal and session, verb, path and query, the answer's status "
+        "and a short summary, a write's body (bounded), and why a refused one was refused. One page at "
+        "a time: pass `next` back as `after` (it is null on the last page). A grant with no recorded "
+        "request (an entry-mode cluster's, or one not used yet) answers an empty list. Whoever may read "
+        "the grant may read its session. Errors: 400 `invalid_next_token`, `invalid_request`; 403 "
+        "`forbidden`; 404 `grant_not_found`. " + COMMON
+    ),
+    tags=["audit"],
+    responses=ERRORS,
+)
+def grant_session(
+    grant_id: GrantId,
+    limit: Annotated[
+        int, Query(ge=1, le=sessions.SESSION_PAGE_MAX, description="commands per page")
+    ] = sessions.SESSION_PAGE,
+    after: Annotated[
+        str | None,
+        # 2048: a token carries a request id of up to 128 characters, JSON-escaped, in base64
+        Query(max_length=2048, pattern=r"^[A-Za-z0-9_-]+$", description="the previous page's 'next'"),
+    ] = None,
+) -> SessionView:
+    """One page of the grant's session log, oldest first."""
+    page = sessions.session(bootstrap.deps(), caller(), grant_id, limit=limit, after=_command_key(after))
+    return SessionView(
+        grant_id=page.grant.id,
+        commands=[CommandView(**c.to_json()) for c in page.commands],
+        next=paging.encode(parse_command_key(page.next)) if page.next else None,
+    )
+
+
+def _command_key(token: str | None) -> str | None:
+    """The key a ``next`` token stands for (paging.py: the same opaque spelling as the audit's)."""
+    if token is None:
+        return None
+    try:
+        at, request_id = paging.decode(token)
+        return command_key(at, request_id)  # OverflowError: a time that has no UTC spelling (year 1, +05:00)
+    except (InvalidRequest, OverflowError):
+        raise InvalidRequest(
+            "'after' is not a token this API gave: pass the 'next' of the previous page unchanged",
+            code="invalid_next_token",
+            field="after",
+        ) from None
+
+
+@app.get(
     "/v1/audit",
     operation_id="auditGrants",
     summary="Every grant in a time range (auditors)",
@@ -461,6 +515,7 @@ def audit_grants(
                 grant=shown(grant),
                 activity=report.one_line() if report else "no report yet",
                 forbidden=len(report.forbidden) if report else 0,
+                commands=page.commands.get(grant.id, 0),
             )
             for grant, report in page.rows
         ],

@@ -4,7 +4,7 @@ from the EKS audit log, stored next to the grant when it closes; and the auditor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from ..domain.errors import InvalidRequest
 from ..domain.grant import Grant, GrantStatus
 from .access_control import ensure_auditor, ensure_may_see
 from .ports import Deps
+from .sessions import command_counts
 
 REPORT = "activity"
 CLOSED = (GrantStatus.EXPIRED, GrantStatus.REVOKED, GrantStatus.FAILED)
@@ -113,6 +114,7 @@ AUDIT_PAGE_MAX = 1000
 class AuditPage:
     rows: list[tuple[Grant, ActivityReport | None]]
     next: Cursor | None  # where the next page starts; None on the last page
+    commands: dict[str, int] = field(default_factory=dict)  # grant id -> commands the gateway recorded
 
 
 def _position(grant: Grant) -> Cursor:
@@ -149,7 +151,7 @@ def audit(
     candidates.sort(key=_position)
     page = candidates[:limit]
     rows = [(grant, _report_row(deps, grant)) for grant in page]
-    return AuditPage(rows, _position(page[-1]) if len(candidates) > limit else None)
+    return AuditPage(rows, _position(page[-1]) if len(candidates) > limit else None, command_counts(deps, page))
 
 
 def _report_row(deps: Deps, grant: Grant) -> ActivityReport | None:

@@ -103,11 +103,12 @@ class SessionLog(Protocol):
     def commands(
         self, grant_id: str, *, limit: int = 1000, after: str | None = None
     ) -> tuple[list[Command], str | None]:
-        """The grant's commands in arrival order, from after the key ``after``; and the key to go on
-        from, or None at the end."""
+        """The grant's commands in arrival order, from after the key ``after``, at most ``limit``; and
+        the key to go on from, or None when no command follows (a page ending at the last has none)."""
 
     def count(self, grant_id: str) -> int:
-        """How many commands the grant has."""
+        """How many commands the grant has (DynamoDB: read eventually consistent, so a command recorded
+        a moment ago may not be counted yet; ``commands`` reads strongly consistent)."""
 
 
 class ClusterAccessEntries(Protocol):
@@ -276,3 +277,4 @@ class Deps:
     connections: Connections | None = None  # None where no grant is shown to its requester
     public_url: str = ""  # base URL approval links point at
     idempotency: Idempotency | None = None  # only the api function uses it (POST /v1/grants, .../extend)
+    session_log: SessionLog | None = None  # the gateway records into it; the api reads it (.../session, audit)

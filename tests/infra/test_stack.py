@@ -523,14 +523,17 @@ def test_no_entry_action_reaches_an_entry_of_anyone_but_a_registered_principal(s
 
 
 def test_the_api_queries_the_table_only_in_grant_partitions(synth: Synth) -> None:
-    """Task tokens and link nonces (SIDE#) are never reachable by Query; indexes hold no SIDE# item."""
+    """Task tokens and link nonces (SIDE#) are never reachable by Query; indexes hold no SIDE# item.
+    The api function also queries the session log's partitions (COMMAND#), each in its own statement."""
     table = f"<{synth.logical('StorageGrants', 'AWS::DynamoDB::Table')}.Arn>"
     for name, statements in synth.function_statements().items():
         for statement in allowed(statements, "dynamodb:Query"):
             if table in listed(statement["Resource"]):
                 assert listed(statement["Resource"]) == [table], name
+                (keys,) = statement["Condition"]["ForAllValues:StringLike"].values()
+                assert keys in ([GRANT_PREFIX + "*"], [COMMAND_PREFIX + "*"]), (name, keys)
                 assert statement["Condition"] == {
-                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [GRANT_PREFIX + "*"]},
+                    "ForAllValues:StringLike": {"dynamodb:LeadingKeys": keys},
                     "Null": {"dynamodb:LeadingKeys": "false"},
                 }
             else:

@@ -21,6 +21,7 @@ def test_every_route_documents_its_error_shape() -> None:
         "/v1/grants/{grant_id}/cancel",
         "/v1/grants/{grant_id}/extend",
         "/v1/grants/{grant_id}/activity",
+        "/v1/grants/{grant_id}/session",
         "/v1/audit",
         "/v1/approvals",
         "/v1/whoami",
@@ -47,6 +48,7 @@ OPERATION_IDS = {
     ("/v1/grants/{grant_id}/cancel", "post"): "cancelGrant",
     ("/v1/whoami", "get"): "whoAmI",
     ("/v1/grants/{grant_id}/activity", "get"): "getGrantActivity",
+    ("/v1/grants/{grant_id}/session", "get"): "getGrantSession",
     ("/v1/audit", "get"): "auditGrants",
     ("/v1/approvals", "get"): "listApprovals",
     ("/v1/catalog", "get"): "getCatalog",  # when the route exists
