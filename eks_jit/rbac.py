@@ -13,10 +13,12 @@ A **gateway cluster** (``access_mode: gateway``) also gets what the data-path ga
 as a grant (``lambdas/domain/impersonation.py``): its role's access entry is in the group
 ``eks-jit:gateway`` and carries no access policy, so
 
-- a ClusterRole and ClusterRoleBinding let that group ``impersonate`` users (any name: each grant is
-  its own user, ``eks-jit:grant:<id>``), exactly the groups a grant on this cluster can carry (every
-  scope's ``eks-jit:<scope>:<namespace>`` for the cluster's namespaces, ``eks-jit:<scope>`` for a
-  cluster scope) and the two extras it sends (``userextras/eks-jit.io/principal``, ``.../session``,
+- a ClusterRole and ClusterRoleBinding let that group ``impersonate`` the one user ``eks-jit:grant``
+  (the grant's id travels as an extra: RBAC cannot limit user names by prefix, and an unrestricted
+  rule would let the gateway act as any user), exactly the groups a grant on this cluster can carry
+  (every scope's ``eks-jit:<scope>:<namespace>`` for the cluster's namespaces, ``eks-jit:<scope>``
+  for a cluster scope) and the three extras it sends (``userextras/eks-jit.io/grant-id``,
+  ``.../principal``, ``.../session``,
   API group ``authentication.k8s.io``, as the Kubernetes "User impersonation" docs spell them);
 - an impersonated user gets nothing from EKS access policies, so a scope granted through one is
   bound in RBAC to the Kubernetes role it corresponds to: a RoleBinding per namespace of the scope's
@@ -36,7 +38,7 @@ import yaml
 from eks_jit import admission
 from eks_jit.server.config import ConfigError
 from eks_jit.server.domain.catalog import ACCESS_POLICY_PREFIX, Catalog, Cluster, Level, Scope, kubernetes_group
-from eks_jit.server.domain.impersonation import EXTRAS, GATEWAY_GROUP
+from eks_jit.server.domain.impersonation import EXTRAS, GATEWAY_GROUP, GRANT_USER
 
 KUBERNETES_VERSION = "1.33.0"
 LABELS = {"app.kubernetes.io/managed-by": "eks-jit"}
@@ -115,7 +117,7 @@ def _gateway_manifests(catalog: Catalog, cluster_name: str) -> list[dict[str, An
             GATEWAY_ROLE,
             [
                 # users: every grant is its own user (eks-jit:grant:<id>), so no name list can be written
-                {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]},
+                {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": [GRANT_USER]},
                 {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": groups},
                 {"apiGroups": ["authentication.k8s.io"], "resources": extras, "verbs": ["impersonate"]},
             ],

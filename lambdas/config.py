@@ -41,6 +41,8 @@ class Environment(BaseModel):
     # (each cluster below /clusters/<name>) and its CA certificate (base64 PEM; empty: publicly trusted)
     gateway_endpoint: str = Field(default="", alias="EKS_JIT_GATEWAY_ENDPOINT", pattern=r"^(https://\S+)?$")
     gateway_ca: str = Field(default="", alias="EKS_JIT_GATEWAY_CA", pattern=r"^[A-Za-z0-9+/=]*$")
+    # the gateway function: a stream (watch, logs -f) ends by then, before the invocation's own timeout
+    gateway_stream_limit_seconds: float | None = Field(default=None, alias="EKS_JIT_GATEWAY_STREAM_LIMIT_SECONDS", gt=0)
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 

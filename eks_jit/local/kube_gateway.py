@@ -59,6 +59,7 @@ def start(
     policies: PolicySet | None = None,
     port: int = 0,
     stream_check_seconds: float = 1.0,
+    stream_limit_seconds: float | None = None,
     kube_clock: Any = None,
 ) -> LocalKubeGateway:
     """Start an emulated API per gateway cluster, then the gateway in front of them."""
@@ -79,6 +80,7 @@ def start(
             upstreams=StaticUpstreams(targets),
             session_log=session_log,
             stream_check_seconds=stream_check_seconds,
+            stream_limit_seconds=stream_limit_seconds,
             policies=policies,
         )
         server = serve_https(

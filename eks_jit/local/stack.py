@@ -143,6 +143,7 @@ class LocalControlPlane:
         if any(c.gateway for c in catalog.clusters.values()):
             from eks_jit.local import kube_gateway
             from eks_jit.server.adapters.dynamodb import DynamoGrantStore
+            from eks_jit.server.adapters.session_log import DynamoSessionLog
             from eks_jit.server.logic.ports import SystemClock
 
             ddb = boto3.client("dynamodb", endpoint_url=endpoint)
@@ -151,7 +152,7 @@ class LocalControlPlane:
                 DynamoGrantStore(ddb, resources.table),
                 identities,
                 SystemClock(),
-                session_log=_session_log(ddb, resources.table),
+                session_log=DynamoSessionLog(ddb, resources.table),
                 policies=load_policies(self.config_path, catalog),
                 port=self.kube_gateway_port,
             )
@@ -212,15 +213,6 @@ def write_state(state_dir: Path, state: dict[str, Any]) -> Path:
     path = state_dir / "local.json"
     write_private(path, json.dumps(state, indent=2))
     return path
-
-
-def _session_log(ddb: Any, table: str) -> Any:
-    """The gateway's recording store, once it exists (None: the gateway only logs its commands)."""
-    try:
-        from eks_jit.server.adapters.session_log import DynamoSessionLog
-    except ImportError:
-        return None
-    return DynamoSessionLog(ddb, table)
 
 
 def _context() -> Any:

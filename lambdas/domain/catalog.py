@@ -370,6 +370,14 @@ class Catalog(Strict):
         return self
 
     @model_validator(mode="after")
+    def _no_scope_named_like_the_gateway(self) -> Catalog:
+        """A cluster scope named ``gateway`` would have the group ``eks-jit:gateway``, the one the
+        gateway's own access entry is in (lambdas/domain/impersonation.py): refused everywhere."""
+        if "gateway" in self.scopes:
+            raise ValueError("scope 'gateway' is reserved: its group would be the gateway's own (eks-jit:gateway)")
+        return self
+
+    @model_validator(mode="after")
     def _gateway_can_enforce_every_scope(self) -> Catalog:
         """A gateway cluster's grants are enforced by the gateway's rule sets, not by EKS: every scope
         (any may be requested on any cluster) must map to rules it knows, or it could not enforce it."""

@@ -3,11 +3,14 @@
 The gateway's own IAM role has one static access entry on a gateway cluster, in the group
 :data:`GATEWAY_GROUP`, whose RBAC (rendered by ``eks-jit rbac render``) lets it impersonate
 nothing but what this module produces. Each forwarded request impersonates the grant that covers
-it: the user ``eks-jit:grant:<grant id>`` (so the EKS audit log names the grant), with the groups
-that grant would have put on an access entry (``eks-jit:<scope>:<namespace>`` per namespace, or
-``eks-jit:<scope>`` cluster-wide) and the caller as extras. The cluster's RBAC bound to those groups
-and the rendered ValidatingAdmissionPolicies (which match on the group) stay a second wall behind
-the gateway's own check. Only the covering grant's groups are sent, never the union of the
+it: the one user :data:`GRANT_USER` with the groups that grant would have put on an access entry
+(``eks-jit:<scope>:<namespace>`` per namespace, or ``eks-jit:<scope>`` cluster-wide), and as extras
+the grant's id, the caller and its session (the EKS audit log records an impersonated user's extras,
+so it names the grant). One fixed user, not one per grant: RBAC cannot limit ``impersonate`` on users
+to a name prefix, so per-grant names would let the gateway's group impersonate *any* user, such as
+``system:kube-controller-manager``; with one name its rule lists exactly that name. The cluster's
+RBAC bound to those groups and the rendered ValidatingAdmissionPolicies (which match on the group)
+stay a second wall behind the gateway's own check. Only the covering grant's groups are sent, never the union of the
 caller's grants: two grants together must not allow what neither allows alone. Pure.
 """
 
@@ -20,10 +23,11 @@ from .catalog import GROUP_PREFIX, Level, Scope, kubernetes_group
 from .grant import Grant
 
 GATEWAY_GROUP = f"{GROUP_PREFIX}:gateway"
-USER_PREFIX = f"{GROUP_PREFIX}:grant:"
+GRANT_USER = f"{GROUP_PREFIX}:grant"
+EXTRA_GRANT = "eks-jit.io/grant-id"
 EXTRA_PRINCIPAL = "eks-jit.io/principal"
 EXTRA_SESSION = "eks-jit.io/session"
-EXTRAS = (EXTRA_PRINCIPAL, EXTRA_SESSION)
+EXTRAS = (EXTRA_GRANT, EXTRA_PRINCIPAL, EXTRA_SESSION)
 CALLER_HEADERS = ("impersonate-user", "impersonate-group", "impersonate-uid")
 """A caller sending any of these (or an ``Impersonate-Extra-*``) is refused: only the gateway impersonates."""
 
@@ -50,10 +54,10 @@ def groups_for(grant: Grant, scope: Scope) -> tuple[str, ...]:
 
 
 def impersonation_for(grant: Grant, scope: Scope, session: str | None) -> Impersonation:
-    extra = [(EXTRA_PRINCIPAL, grant.requester)]
+    extra = [(EXTRA_GRANT, grant.id), (EXTRA_PRINCIPAL, grant.requester)]
     if session:
         extra.append((EXTRA_SESSION, session))
-    return Impersonation(f"{USER_PREFIX}{grant.id}", groups_for(grant, scope), tuple(extra))
+    return Impersonation(GRANT_USER, groups_for(grant, scope), tuple(extra))
 
 
 def is_caller_impersonation(header_name: str) -> bool:

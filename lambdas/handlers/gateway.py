@@ -70,6 +70,9 @@ class GatewayDeps:
     max_answer_bytes: int = MAX_ANSWER_BYTES
     masking: Masking | None = None
     """None: the defaults and the catalog's ``settings.mask_patterns``."""
+    stream_limit_seconds: float | None = None
+    """A stream ends this long after it began whatever its grant (deployed: before the Lambda invocation's
+    own 15-minute cap, so it ends cleanly and kubectl re-opens the watch); None: no limit."""
     policies: PolicySet | None = None
     """The policy set whose guardrails (action ``kube``) judge each covered request; None: no guardrails."""
 
@@ -324,6 +327,15 @@ class Gateway:
                 log.exception("could not record a command", extra={"command": one.to_json()})
 
     async def until_ended(self, grant: Grant) -> str:
+        """:meth:`grant_ended`, or ``stream limit`` after ``stream_limit_seconds``, whichever first."""
+        limit = self.deps.stream_limit_seconds
+        if limit is None:
+            return await self.grant_ended(grant)
+        with anyio.move_on_after(limit):
+            return await self.grant_ended(grant)
+        return "stream limit"
+
+    async def grant_ended(self, grant: Grant) -> str:
         """Returns when ``grant`` gives no more access: ``expired`` at its ``expires_at`` (by the gateway's
         clock), ``revoked`` (or whatever its status became) when a re-read says so, checked every
         ``stream_check_seconds``. A re-read that fails ends the stream too (fail closed)."""
@@ -395,7 +407,7 @@ class GuardedStream(Response):
 
                 async def guard() -> None:
                     why = await self.gateway.until_ended(self.grant)
-                    self.ended_by = self.ended_by or f"grant {why}"
+                    self.ended_by = self.ended_by or (why if why == "stream limit" else f"grant {why}")
                     group.cancel_scope.cancel()
 
                 async def client_left() -> None:
@@ -412,14 +424,15 @@ class GuardedStream(Response):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.answer.aclose()
-                if self.ended_by != "client":
-                    with contextlib.suppress(OSError):
-                        await send({"type": "http.response.body", "body": b"", "more_body": False})
                 kind = "watch" if isinstance(self.ex.call, KubeRequest) and self.ex.call.verb == "watch" else "log"
                 summary = f"{kind}: {self.size:,} bytes in {self.chunks:,} chunks, ended by {self.ended_by}"
                 if self.masker.count:
                     summary += f" ({self.masker.count} masked)"
+                # recorded before the client sees the end: whoever reads the session after has it
                 await self.gateway.record([self.grant], self.ex, CommandOutcome.ALLOWED, self.status_code, summary)
+                if self.ended_by != "client":
+                    with contextlib.suppress(OSError):
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _TooLarge(Exception):
@@ -503,6 +516,7 @@ def from_environment(environ: dict[str, str]) -> Gateway:
             ),
             session_log=DynamoSessionLog(ddb, env.table_name),
             policies=load_policies(env.config_path, catalog),
+            stream_limit_seconds=env.gateway_stream_limit_seconds,
         )
     )
 

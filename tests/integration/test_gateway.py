@@ -28,10 +28,10 @@ from eks_jit.local import kube_gateway
 from eks_jit.local.kube_gateway import LocalKubeGateway
 from eks_jit.local.sessions import session_credentials
 from eks_jit.local.sigv4 import Identity
+from eks_jit.server.adapters.session_log import DynamoSessionLog
 from eks_jit.server.config import load_catalog
 from eks_jit.server.domain.grant import GrantStatus
-from eks_jit.server.domain.recording import Command, CommandOutcome
-from eks_jit.server.logic.ports import SessionLog
+from eks_jit.server.domain.recording import CommandOutcome
 from eks_jit.token import token_for
 from tests.conftest import emulated_aws
 from tests.integration.test_approval_workflow import notified
@@ -44,29 +44,13 @@ KEY = Identity("agent-oncall", "AKIALOCALONCALL00001", "local-secret-oncall", ON
 CLUSTER = "prod-gw"
 
 
-class ListLog(SessionLog):
-    def __init__(self) -> None:
-        self.recorded: list[Command] = []
-
-    def record(self, command: Command) -> None:
-        self.recorded.append(command)
-
-    def commands(
-        self, grant_id: str, *, limit: int = 1000, after: str | None = None
-    ) -> tuple[list[Command], str | None]:
-        return [c for c in self.recorded if c.grant_id == grant_id], None
-
-    def count(self, grant_id: str) -> int:
-        return len(self.commands(grant_id)[0])
-
-
 @dataclass
 class Through:
     """The world, the running gateway and a kubectl pointed at it."""
 
     world: Gw
     gateway: LocalKubeGateway
-    log: ListLog
+    log: DynamoSessionLog
     tmp: Path
 
     @property
@@ -129,7 +113,9 @@ class Through:
 
 
 @pytest.fixture
-def through(tmp_path: Path) -> Iterator[Through]:
+def through(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Through]:
+    """``@pytest.mark.stream_limit(seconds)`` gives the gateway a stream limit."""
+    marker = request.node.get_closest_marker("stream_limit")
     configs = {mode: write_config(tmp_path / mode, mode) for mode in ("entry", "gateway")}
     catalog = load_catalog(configs["gateway"])
     with emulated_aws(catalog) as resources:
@@ -142,7 +128,7 @@ def through(tmp_path: Path) -> Iterator[Through]:
         )
         world.configs, world.resources = configs, resources
         world.switch("gateway")
-        log = ListLog()
+        log = DynamoSessionLog(world.ddb, resources.table)
         running = kube_gateway.start(
             catalog,
             world.deps.store,
@@ -151,6 +137,7 @@ def through(tmp_path: Path) -> Iterator[Through]:
             session_log=log,
             policies=world.deps.policies,
             stream_check_seconds=0.2,
+            stream_limit_seconds=marker.args[0] if marker else None,
             kube_clock=world.clock.now,
         )
         try:
@@ -172,9 +159,12 @@ def test_rollout_restart_passes_as_the_grant_and_changes_the_deployment(through:
     assert result.returncode == 0, result.stderr
     assert "kubectl.kubernetes.io/restartedAt" in deployment(through)["spec"]["template"]["metadata"]["annotations"]
     patch = next(s for s in through.api.cluster.seen if s.method == "PATCH")
-    assert patch.user == f"eks-jit:grant:{grant['id']}"
+    assert patch.user == "eks-jit:grant"  # one name: RBAC can then limit the gateway to impersonating it
     assert list(patch.groups) == ["eks-jit:rollout-restart:payments"]
-    assert {k: list(v) for k, v in patch.extra.items()} == {"eks-jit.io/principal": [ONCALL]}
+    assert {k: list(v) for k, v in patch.extra.items()} == {
+        "eks-jit.io/grant-id": [grant["id"]],
+        "eks-jit.io/principal": [ONCALL],
+    }  # the local identity signs with its static keys here: no session
     assert patch.authenticated  # with the gateway's own credential, which only the gateway holds
     assert patch.path == "/apis/apps/v1/namespaces/payments/deployments/payments-api"
 
@@ -260,6 +250,18 @@ def test_a_watch_is_closed_when_the_grant_is_revoked(through: Through) -> None:
     finally:
         watch.kill()
     assert through.kubectl("-n", "payments", "get", "deploy").returncode == 1
+
+
+@pytest.mark.stream_limit(1.0)
+def test_a_watch_ends_at_the_stream_limit_and_kubectl_may_open_another(through: Through) -> None:
+    grant = through.grant(RESTART)
+    config = through.kubeconfig(through.token())
+    started = time.monotonic()
+    watch = through.kubectl("-n", "payments", "get", "deploy", "-w", kubeconfig=config)
+    assert watch.returncode == 0 and 0.9 < time.monotonic() - started < 10, watch.stderr
+    watched = [c for c in through.log.commands(grant["id"])[0] if c.verb == "watch"]
+    assert "ended by stream limit" in watched[0].summary
+    assert through.kubectl("-n", "payments", "get", "deploy", kubeconfig=config).returncode == 0
 
 
 # -- sessions -------------------------------------------------------------------------------------------

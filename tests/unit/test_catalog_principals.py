@@ -61,3 +61,14 @@ def test_a_service_linked_role_is_refused(tmp_path: Path) -> None:
     arn = "arn:aws:iam::111122223333:role/aws-service-role/eks.amazonaws.com/AWSServiceRoleForAmazonEKS"
     with pytest.raises(ConfigError, match="service-linked role: EKS access entries do not support them"):
         load_catalog(config_with_principal(tmp_path, arn))
+
+
+GATEWAY_SCOPE = "  gateway:\n    description: x\n    level: cluster\n    access_policies: [AmazonEKSViewPolicy]\n"
+
+
+def test_a_scope_named_gateway_is_refused_its_group_is_the_gateways_own(tmp_path: Path) -> None:
+    path = tmp_path / "eks-jit.yaml"
+    path.write_text(EXAMPLE_CONFIG.read_text().replace("scopes:\n", "scopes:\n" + GATEWAY_SCOPE, 1))
+    (tmp_path / "policies.cedar").write_text((EXAMPLE_CONFIG.parent / "policies.cedar").read_text())
+    with pytest.raises(ConfigError, match="scope 'gateway' is reserved"):
+        load_catalog(path)

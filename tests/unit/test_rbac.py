@@ -82,7 +82,7 @@ def test_resource_names_are_rendered_as_rbac_takes_them(catalog) -> None:
 
 EXTRAS_RULE = {
     "apiGroups": ["authentication.k8s.io"],
-    "resources": ["userextras/eks-jit.io/principal", "userextras/eks-jit.io/session"],
+    "resources": ["userextras/eks-jit.io/grant-id", "userextras/eks-jit.io/principal", "userextras/eks-jit.io/session"],
     "verbs": ["impersonate"],
 }
 
@@ -110,13 +110,19 @@ def _grant(scope_name: str, scope: Scope, namespace: str | None) -> Grant:
     )
 
 
-def test_the_gateway_group_impersonates_any_grant_user_and_exactly_the_groups_a_grant_can_carry(catalog) -> None:
+def test_the_gateway_group_impersonates_the_grant_user_and_exactly_the_groups_a_grant_can_carry(catalog) -> None:
     gateway = _as_gateway(catalog)
     objects = manifests(gateway, "prod-eks")
     validate(objects)
     (role,) = [o for o in objects if o["kind"] == "ClusterRole" and o["metadata"]["name"] == GATEWAY_ROLE]
     users, groups, extras = role["rules"]
-    assert users == {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}  # eks-jit:grant:<id>
+    # one name only: never system:kube-controller-manager or any other user bound to something broad
+    assert users == {
+        "apiGroups": [""],
+        "resources": ["users"],
+        "verbs": ["impersonate"],
+        "resourceNames": ["eks-jit:grant"],
+    }
     assert extras == EXTRAS_RULE
     cluster = gateway.clusters["prod-eks"]
     carried = {
