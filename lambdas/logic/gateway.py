@@ -9,7 +9,6 @@ narrows writes), then :func:`impersonation` for what it forwards and :func:`comm
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from ..domain.kube_rules import (
     authorize,
     in_force,
     patch_changes,
+    strict_json,
     update_changes,
 )
 from ..domain.recording import MAX_REASON_CHARS, Command, CommandOutcome, bounded_body
@@ -122,10 +122,7 @@ async def _changes(
     if request.verb == "patch":
         return patch_changes(content_type, body)
     if request.verb == "update":
-        try:
-            after = json.loads(body)
-        except ValueError:
-            raise UnnarrowableChange("the update's body is not JSON") from None
+        after = strict_json(body)  # the duplicate keys Python and Go read differently are refused here too
         grant = next(h.grant for h in held if h.grant.id == decision.grant_id)
         before = await stored(grant)  # type: ignore[misc]
         return update_changes(before, after)
