@@ -108,6 +108,11 @@ class KubeRequest:
         return "/" + "/".join(quote(p, safe=_SEGMENT_SAFE) for p in parts)
 
     @property
+    def wire_path(self) -> str:
+        """The path to forward (:attr:`path`, already escaped)."""
+        return self.path
+
+    @property
     def name_from_selector(self) -> bool:
         """The name came from ``fieldSelector=metadata.name=...`` of a list or watch, not from the path."""
         return self.verb in ("list", "watch") and not self.via_path_prefix
@@ -146,6 +151,12 @@ class NonResourceRequest:
         parts = self.path.split("/")[1:]
         # /api/<version>, /apis/<group>, /apis/<group>/<version>: non-resource by RequestInfo's rule
         return (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) in (2, 3))
+
+    @property
+    def wire_path(self) -> str:
+        """The path to forward: :attr:`path` (decoded, as RBAC's nonResourceURLs match it) with each
+        segment escaped again, so a decoded ``?`` or ``#`` cannot cut what is sent short of what was checked."""
+        return "/".join(quote(segment, safe=_SEGMENT_SAFE) for segment in self.path.split("/"))
 
     def describe(self) -> str:
         return f"{self.verb} {self.path}"

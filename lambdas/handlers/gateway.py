@@ -188,7 +188,7 @@ class Gateway:
         headers = [(k, v) for k, v in request.headers.items() if k in FORWARDED_REQUEST_HEADERS]
         headers += [("authorization", await upstream.authorization()), ("accept-encoding", "identity")]
         headers += logic.impersonation(deps.catalog, grant, ex.caller).headers()
-        target = upstream.url + ex.call.path + (f"?{ex.query}" if ex.query else "")
+        target = upstream.url + ex.call.wire_path + (f"?{ex.query}" if ex.query else "")
         outgoing = upstream.client.build_request(request.method, target, headers=headers, content=ex.body)
         streaming = isinstance(ex.call, KubeRequest) and (
             ex.call.verb == "watch" or (ex.call.resource, ex.call.subresource) == ("pods", "log")
