@@ -113,6 +113,17 @@ class KubeRequest:
         return self.path
 
     @property
+    def streams(self) -> bool:
+        """An answer that may go on for as long as the upstream likes: a watch, a pod's log, anything
+        through a proxy (a pod's, service's or node's, or the legacy proxy verb). The gateway passes it
+        on as it comes and cuts it when the grant ends, rather than buffering it past the grant's end."""
+        return (
+            self.verb in ("watch", "proxy")
+            or (self.resource, self.subresource) == ("pods", "log")
+            or self.subresource == "proxy"
+        )
+
+    @property
     def name_from_selector(self) -> bool:
         """The name came from ``fieldSelector=metadata.name=...`` of a list or watch, not from the path."""
         return self.verb in ("list", "watch") and not self.via_path_prefix

@@ -190,9 +190,7 @@ class Gateway:
         headers += logic.impersonation(deps.catalog, grant, ex.caller).headers()
         target = upstream.url + ex.call.wire_path + (f"?{ex.query}" if ex.query else "")
         outgoing = upstream.client.build_request(request.method, target, headers=headers, content=ex.body)
-        streaming = isinstance(ex.call, KubeRequest) and (
-            ex.call.verb == "watch" or (ex.call.resource, ex.call.subresource) == ("pods", "log")
-        )
+        streaming = isinstance(ex.call, KubeRequest) and ex.call.streams
         try:
             answer = await upstream.client.send(outgoing, stream=True)
         except httpx2.HTTPError as error:
@@ -351,7 +349,9 @@ class GuardedStream(Response):
                 if self.ended_by != "client":
                     with contextlib.suppress(OSError):
                         await send({"type": "http.response.body", "body": b"", "more_body": False})
-                kind = "watch" if isinstance(self.ex.call, KubeRequest) and self.ex.call.verb == "watch" else "log"
+                call = self.ex.call
+                kind = "watch" if isinstance(call, KubeRequest) and call.verb == "watch" else "stream"
+                kind = "log" if isinstance(call, KubeRequest) and call.subresource == "log" else kind
                 summary = f"{kind}: {self.size:,} bytes in {self.chunks:,} chunks, ended by {self.ended_by}"
                 await self.gateway.record([self.grant], self.ex, CommandOutcome.ALLOWED, self.status_code, summary)
 

@@ -409,3 +409,30 @@ def test_hop_by_hop_and_upgrade_headers_are_not_forwarded(through: Through) -> N
     forwarded = through.api.cluster.seen[-1]
     assert forwarded.user is not None and forwarded.user.startswith("eks-jit:grant:")
     assert list(forwarded.groups) == ["eks-jit:rollout-restart:payments"]
+
+
+# -- streams: what may run as long as the upstream likes is cut at the grant's end, not buffered past it --
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "streams"),
+    [
+        ("GET", "/api/v1/namespaces/payments/pods/x/proxy/events", "", True),
+        ("POST", "/api/v1/namespaces/payments/services/x:80/proxy/long-poll", "", True),
+        ("GET", "/api/v1/nodes/n/proxy/logs/messages", "", True),
+        ("GET", "/api/v1/proxy/namespaces/payments/pods/x/events", "", True),
+        ("GET", "/api/v1/namespaces/payments/pods/x/log", "follow=T", True),
+        ("GET", "/api/v1/watch/namespaces/payments/pods", "", True),
+        ("GET", "/apis/apps/v1/watch/namespaces/payments/deployments/payments-api", "", True),
+        ("GET", "/apis/apps/v1/namespaces/payments/deployments", "watch=", True),
+        ("GET", "/apis/apps/v1/namespaces/payments/deployments", "watch=0&timeoutSeconds=9999", False),
+        ("GET", "/apis/apps/v1/namespaces/payments/deployments/payments-api", "watch=true", False),
+    ],
+)
+def test_what_may_stream_is_passed_as_a_guarded_stream(method: str, path: str, query: str, streams: bool) -> None:
+    """A proxied answer was buffered (no read timeout) and handed over whole after the grant had ended
+    or been revoked; it is now a guarded stream like a watch (pure: the emulated API has no proxy)."""
+    from eks_jit.server.domain.kube_request import KubeRequest, parse_request
+
+    request = parse_request(method, path, query)
+    assert isinstance(request, KubeRequest) and request.streams is streams
