@@ -278,7 +278,9 @@ def name_from_field_selector(selector: str) -> str:
     ``fields.ParseSelector`` + ``RequiresExactMatch`` find it; ``""`` when there is none or the
     selector does not parse (RequestInfo then ignores it, and the list is not limited)."""
     found = ""
-    for term in _split_unescaped(selector, ","):
+    # apimachinery sorts the terms before reading them (fields.parseSelector): with two exact names, the
+    # name RequestInfo (and so RBAC's resourceNames) sees is the one whose term sorts first
+    for term in sorted(_split_unescaped(selector, ",")):
         if term == "":
             continue
         for index in range(len(term)):

@@ -25,7 +25,8 @@ from eks_jit.local import kube_gateway
 from eks_jit.server.config import load_catalog
 from eks_jit.server.domain.recording import CommandOutcome
 from tests.conftest import emulated_aws
-from tests.integration.test_gateway import CLUSTER, KEY, ListLog, Through, deployment, through  # noqa: F401
+from tests.integration import test_gateway
+from tests.integration.test_gateway import CLUSTER, KEY, ListLog, Through, deployment
 from tests.integration.test_gateway_mode import RESTART, Gw, write_config
 from tests.support import FakeClock
 
@@ -33,6 +34,8 @@ DEPLOYMENT = "/apis/apps/v1/namespaces/payments/deployments/payments-api"
 RESTARTED = b'{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}}'
 EVIL = b'{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"evil:1"}]}}}}'
 SMP = "application/strategic-merge-patch+json"
+
+through = test_gateway.through  # the fixture: the gateway over HTTPS in front of the emulated API
 
 
 def seen_writes(t: Through) -> list[Any]:
@@ -47,12 +50,14 @@ def raw(t: Through, request: bytes) -> bytes:
     """One request sent byte for byte over TLS (no client library normalising it first)."""
     context = ssl.create_default_context(cadata=t.gateway.server.ca_pem)
     host, port = t.gateway.url.removeprefix("https://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as plain:
-        with context.wrap_socket(plain, server_hostname=host) as tls:
-            tls.sendall(request)
-            answer = b""
-            while chunk := tls.recv(65536):
-                answer += chunk
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as plain,
+        context.wrap_socket(plain, server_hostname=host) as tls,
+    ):
+        tls.sendall(request)
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
     return answer
 
 
@@ -119,7 +124,9 @@ def test_a_put_the_rule_allows_still_passes(through_update: Through) -> None:
     t.api.cluster.clear_seen()
     stored = deployment(t)
     stored["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "later"
-    answer = t.http("PUT", DEPLOYMENT, content=json.dumps(stored).encode(), headers={"content-type": "application/json"})
+    answer = t.http(
+        "PUT", DEPLOYMENT, content=json.dumps(stored).encode(), headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 405, answer.text
     assert [s.method for s in seen_writes(t)] == ["PUT"]  # the emulated API has no PUT: it answers 405
 
@@ -130,7 +137,11 @@ def test_a_deeply_nested_patch_is_refused_not_a_crash(through: Through, kind: st
     raised RecursionError, an unrecorded 500. It is a 403 change_not_narrowable, recorded."""
     grant = through.grant(RESTART)
     depth = 5000
-    body = ("[" * depth + "]" * depth) if kind.startswith("application/json-patch") else '{"a":' * depth + "1" + "}" * depth
+    body = (
+        ("[" * depth + "]" * depth)
+        if kind.startswith("application/json-patch")
+        else '{"a":' * depth + "1" + "}" * depth
+    )
     answer = through.http("PATCH", DEPLOYMENT, content=body.encode(), headers={"content-type": kind})
     assert answer.status_code == 403 and answer.json()["kind"] == "Status", answer.text
     assert not seen_writes(through)
@@ -436,3 +447,24 @@ def test_what_may_stream_is_passed_as_a_guarded_stream(method: str, path: str, q
 
     request = parse_request(method, path, query)
     assert isinstance(request, KubeRequest) and request.streams is streams
+
+
+@pytest.mark.parametrize(
+    ("selector", "name"),
+    [
+        ("metadata.name=zzz,metadata.name=payments-api", "payments-api"),
+        ("metadata.name=payments-api,metadata.name=aaa", "aaa"),
+        ("metadata.name==b,metadata.name=a", "b"),  # '=' sorts before 'a'
+        ("status.phase=Running,metadata.name=x", "x"),
+        ("metadata.name=x,bad", ""),
+    ],
+)
+def test_a_selector_names_what_the_api_server_names(selector: str, name: str) -> None:
+    """apimachinery's fields.parseSelector sorts the terms: the name RequestInfo gives a list with two
+    ``metadata.name`` terms is the first *sorted*, not the first written (pure: no scope here has resourceNames)."""
+    from urllib.parse import quote
+
+    from eks_jit.server.domain.kube_request import KubeRequest, parse_request
+
+    request = parse_request("GET", "/apis/apps/v1/namespaces/payments/deployments", "fieldSelector=" + quote(selector))
+    assert isinstance(request, KubeRequest) and request.name == name
