@@ -12,7 +12,9 @@ import gzip
 import json
 import socket
 import ssl
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,9 +28,9 @@ from eks_jit.server.config import load_catalog
 from eks_jit.server.domain.recording import CommandOutcome
 from tests.conftest import emulated_aws
 from tests.integration import test_gateway
-from tests.integration.test_gateway import CLUSTER, KEY, ListLog, Through, deployment
+from tests.integration.test_gateway import CLUSTER, KEY, ListLog, Through, datetime_of, deployment
 from tests.integration.test_gateway_mode import RESTART, Gw, write_config
-from tests.support import FakeClock
+from tests.support import ADMIN, FakeClock
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/payments/deployments/payments-api"
 RESTARTED = b'{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}}'
@@ -468,3 +470,62 @@ def test_a_selector_names_what_the_api_server_names(selector: str, name: str) ->
 
     request = parse_request("GET", "/apis/apps/v1/namespaces/payments/deployments", "fieldSelector=" + quote(selector))
     assert isinstance(request, KubeRequest) and request.name == name
+
+
+# -- time: a write is judged when its body is whole, not when its headers arrived ------------------------
+
+
+def _slow_patch(through: Through, between: Any) -> bytes:
+    """A PATCH whose body arrives in two parts, ``between()`` running while the gateway waits for the rest."""
+    context = ssl.create_default_context(cadata=through.gateway.server.ca_pem)
+    host, port = through.gateway.url.removeprefix("https://").rsplit(":", 1)
+    head = _request_line(
+        through,
+        f"PATCH /clusters/{CLUSTER}{DEPLOYMENT} HTTP/1.1",
+        f"Content-Type: {SMP}",
+        f"Content-Length: {len(RESTARTED)}",
+    )
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as plain,
+        context.wrap_socket(plain, server_hostname=host) as tls,
+    ):
+        tls.sendall(head + RESTARTED[:10])
+        time.sleep(0.5)  # the gateway has verified the token and read the grants: it waits for the body
+        between()
+        tls.sendall(RESTARTED[10:])
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_sent_past_the_grants_end_is_refused(through: Through) -> None:
+    """The decision was taken at the moment the headers arrived: a body trickled in until after
+    ``expires_at`` (uvicorn has no body timeout) carried the write past the grant's end."""
+    grant = through.grant(RESTART)
+    answer = _slow_patch(through, lambda: through.world.clock.set(datetime_of(grant["expires_at"])))
+    assert int(answer.split(b" ", 2)[1]) == 403 and b"expired at" in answer, answer[:400]
+    assert not seen_writes(through)
+
+
+def test_a_body_sent_past_a_revoke_is_refused(through: Through) -> None:
+    grant = through.grant(RESTART)
+
+    def revoke() -> None:
+        status, _ = through.world.call(
+            "POST", f"/v1/grants/{grant['id']}/revoke", body={"reason": "done"}, caller=ADMIN
+        )
+        assert status == 200
+        through.world.clock.advance(timedelta(seconds=2))
+
+    answer = _slow_patch(through, revoke)
+    assert int(answer.split(b" ", 2)[1]) == 403, answer[:400]
+    assert not seen_writes(through)
+
+
+def test_a_body_sent_at_once_still_passes(through: Through) -> None:
+    """The control: the same two-part PATCH with nothing in between is forwarded."""
+    through.grant(RESTART)
+    answer = _slow_patch(through, lambda: None)
+    assert int(answer.split(b" ", 2)[1]) == 200, answer[:400]
+    assert [s.method for s in seen_writes(through)] == ["PATCH"]
