@@ -529,3 +529,27 @@ def test_a_body_sent_at_once_still_passes(through: Through) -> None:
     answer = _slow_patch(through, lambda: None)
     assert int(answer.split(b" ", 2)[1]) == 200, answer[:400]
     assert [s.method for s in seen_writes(through)] == ["PATCH"]
+
+
+def test_a_put_without_the_stored_resource_version_is_refused(through_update: Through) -> None:
+    """A PUT is judged against the object read a moment before; without that object's resourceVersion
+    the API server applies it unconditionally, so a change made in between (by anyone) would be undone:
+    a change outside what the rule allows. With it, the API server refuses a PUT on a changed object."""
+    t = through_update
+    t.grant(RESTART)
+    assert t.http("PATCH", DEPLOYMENT, content=RESTARTED, headers={"content-type": SMP}).status_code == 200
+    t.api.cluster.clear_seen()
+    stored = deployment(t)
+    assert stored["metadata"]["resourceVersion"]
+    stored["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "later"
+    for version in (None, "1"):
+        body = json.loads(json.dumps(stored))
+        if version is None:
+            del body["metadata"]["resourceVersion"]
+        else:
+            body["metadata"]["resourceVersion"] = version
+        answer = t.http(
+            "PUT", DEPLOYMENT, content=json.dumps(body).encode(), headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 403 and "resourceVersion" in answer.json()["message"], answer.text
+    assert not seen_writes(t)
