@@ -125,8 +125,17 @@ async def _changes(
         after = strict_json(body)  # the duplicate keys Python and Go read differently are refused here too
         grant = next(h.grant for h in held if h.grant.id == decision.grant_id)
         before = await stored(grant)  # type: ignore[misc]
+        if _resource_version(after) != _resource_version(before) or not _resource_version(before):
+            # judged against the object read just now: without its resourceVersion the API server would
+            # apply the PUT unconditionally, undoing whatever changed in between (outside the rule's fields)
+            raise UnnarrowableChange("the update must carry the stored object's metadata.resourceVersion")
         return update_changes(before, after)
     raise UnnarrowableChange(f"a {request.verb} cannot be narrowed to named fields")
+
+
+def _resource_version(obj: object) -> object:
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    return metadata.get("resourceVersion") if isinstance(metadata, dict) else None
 
 
 def impersonation(catalog: Catalog, grant: Grant, caller: Caller) -> Impersonation:
