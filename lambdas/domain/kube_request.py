@@ -108,6 +108,22 @@ class KubeRequest:
         return "/" + "/".join(quote(p, safe=_SEGMENT_SAFE) for p in parts)
 
     @property
+    def wire_path(self) -> str:
+        """The path to forward (:attr:`path`, already escaped)."""
+        return self.path
+
+    @property
+    def streams(self) -> bool:
+        """An answer that may go on for as long as the upstream likes: a watch, a pod's log, anything
+        through a proxy (a pod's, service's or node's, or the legacy proxy verb). The gateway passes it
+        on as it comes and cuts it when the grant ends, rather than buffering it past the grant's end."""
+        return (
+            self.verb in ("watch", "proxy")
+            or (self.resource, self.subresource) == ("pods", "log")
+            or self.subresource == "proxy"
+        )
+
+    @property
     def name_from_selector(self) -> bool:
         """The name came from ``fieldSelector=metadata.name=...`` of a list or watch, not from the path."""
         return self.verb in ("list", "watch") and not self.via_path_prefix
@@ -146,6 +162,12 @@ class NonResourceRequest:
         parts = self.path.split("/")[1:]
         # /api/<version>, /apis/<group>, /apis/<group>/<version>: non-resource by RequestInfo's rule
         return (parts[0] == "api" and len(parts) == 2) or (parts[0] == "apis" and len(parts) in (2, 3))
+
+    @property
+    def wire_path(self) -> str:
+        """The path to forward: :attr:`path` (decoded, as RBAC's nonResourceURLs match it) with each
+        segment escaped again, so a decoded ``?`` or ``#`` cannot cut what is sent short of what was checked."""
+        return "/".join(quote(segment, safe=_SEGMENT_SAFE) for segment in self.path.split("/"))
 
     def describe(self) -> str:
         return f"{self.verb} {self.path}"
@@ -256,7 +278,9 @@ def name_from_field_selector(selector: str) -> str:
     ``fields.ParseSelector`` + ``RequiresExactMatch`` find it; ``""`` when there is none or the
     selector does not parse (RequestInfo then ignores it, and the list is not limited)."""
     found = ""
-    for term in _split_unescaped(selector, ","):
+    # apimachinery sorts the terms before reading them (fields.parseSelector): with two exact names, the
+    # name RequestInfo (and so RBAC's resourceNames) sees is the one whose term sorts first
+    for term in sorted(_split_unescaped(selector, ",")):
         if term == "":
             continue
         for index in range(len(term)):

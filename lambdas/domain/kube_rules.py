@@ -321,8 +321,10 @@ class Changes:
         return sorted(set(bad))
 
 
-def _strict_json(body: bytes) -> Any:
-    """JSON exactly once: UTF-8, no duplicate keys (readers disagree on which one wins), no NaN."""
+def strict_json(body: bytes) -> Any:
+    """JSON exactly once: UTF-8, no duplicate keys (readers disagree on which one wins: Python keeps the
+    last, Go's decoder merges both objects into one struct), no NaN, nested at most :data:`MAX_DEPTH`
+    deep (Python's decoder recurses). For every body judged under ``only_changes``, PATCH and PUT."""
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [k for k, _ in items]
@@ -334,11 +336,34 @@ def _strict_json(body: bytes) -> Any:
         raise UnnarrowableChange(f"the body holds {name}, which is not JSON")
 
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+        found = json.loads(body.decode("utf-8"), object_pairs_hook=pairs, parse_constant=constant)
+    except RecursionError:
+        raise UnnarrowableChange(f"the body is nested more than {MAX_DEPTH} deep") from None
     except (UnicodeDecodeError, ValueError) as error:
         if isinstance(error, UnnarrowableChange):
             raise
         raise UnnarrowableChange(f"the body is not JSON ({error})") from None
+    if _depth(found) > MAX_DEPTH:
+        raise UnnarrowableChange(f"the body is nested more than {MAX_DEPTH} deep")
+    return found
+
+
+MAX_DEPTH = 100
+"""Deepest nesting of a body judged under ``only_changes`` (Kubernetes objects are far shallower; the
+walks over a patch and an update recurse, and a deeper body would exhaust Python's stack)."""
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            break
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        pending += [(child, depth + 1) for child in children]
+    return deepest
 
 
 def _merge_changes(patch: Any, strategic: bool) -> Changes:
@@ -413,7 +438,7 @@ def patch_changes(content_type: str, body: bytes) -> Changes:
             f"a {media or 'PATCH without a content type'} cannot be narrowed to named fields: send a "
             "strategic-merge, merge or JSON patch"
         )
-    patch = _strict_json(body)
+    patch = strict_json(body)
     if kind == "json":
         return _json_patch_changes(patch)
     return _merge_changes(patch, strategic=kind == "strategic")

@@ -97,9 +97,9 @@ def mask_json_bytes(data: bytes, masking: Masking) -> tuple[bytes, int]:
     """A JSON answer's bytes, masked; :class:`Unmaskable` if they are not JSON."""
     try:
         parsed = json.loads(data)
-    except ValueError:
-        raise Unmaskable("the answer is not JSON, so it cannot be masked") from None
-    masked = mask_answer(parsed, masking)
+        masked = mask_answer(parsed, masking)
+    except (ValueError, RecursionError):  # too deep to walk is as unreadable as not JSON
+        raise Unmaskable("the answer is not JSON the gateway can read, so it cannot be masked") from None
     if not masked.count:
         return data, 0
     return json.dumps(masked.value, separators=(",", ":")).encode(), masked.count

@@ -55,6 +55,7 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a buffered (non-stream) answer; kubectl p
 FORWARDED_REQUEST_HEADERS = ("accept", "content-type", "user-agent", "kubectl-command", "kubectl-session")
 PASSED_ANSWER_HEADERS = ("content-type", "cache-control", "warning")
 NO_CACHE = "no-cache, private"  # as the API server sends: kubectl's disk cache must never replay a refusal
+SLOW_BODY_SECONDS = 1.0  # a body that took longer to arrive is judged on the caller's grants read again
 STREAM_CHECK_SECONDS = 2.0  # an open stream re-reads its grant this often (a revoke ends it within this)
 
 
@@ -175,6 +176,14 @@ class Gateway:
             return await refuse(413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
         except ClientDisconnect:
             return Response(status_code=499)
+        # A body sent slowly must not carry the request past its grant's end or a revoke: the decision
+        # is taken now that the body is whole, on grants read again if the upload took a while.
+        now = deps.clock.now()
+        if (now - ex.at).total_seconds() >= SLOW_BODY_SECONDS:
+            try:
+                held = await anyio.to_thread.run_sync(logic.held_grants, deps.store, caller, name)
+            except TransientAwsError as error:
+                return kube_status(503, f"the caller's grants cannot be read now: {error.message}")
 
         async def stored(grant: Grant) -> Any:
             return await self._stored(name, grant, caller, ex.call)
@@ -185,7 +194,7 @@ class Gateway:
             cluster=name,
             held=held,
             catalog=deps.catalog,
-            now=ex.at,
+            now=now,
             content_type=request.headers.get("content-type", ""),
             body=ex.body,
             stored=stored,
@@ -211,11 +220,9 @@ class Gateway:
         ]
         headers += [("authorization", await upstream.authorization()), ("accept-encoding", "identity")]
         headers += logic.impersonation(deps.catalog, grant, ex.caller).headers()
-        target = upstream.url + ex.call.path + (f"?{ex.query}" if ex.query else "")
+        target = upstream.url + ex.call.wire_path + (f"?{ex.query}" if ex.query else "")
         outgoing = upstream.client.build_request(request.method, target, headers=headers, content=ex.body)
-        streaming = isinstance(ex.call, KubeRequest) and (
-            ex.call.verb == "watch" or (ex.call.resource, ex.call.subresource) == ("pods", "log")
-        )
+        streaming = isinstance(ex.call, KubeRequest) and ex.call.streams
         try:
             answer = await upstream.client.send(outgoing, stream=True)
         except httpx2.HTTPError as error:
@@ -424,7 +431,9 @@ class GuardedStream(Response):
         finally:
             with anyio.CancelScope(shield=True):
                 await self.answer.aclose()
-                kind = "watch" if isinstance(self.ex.call, KubeRequest) and self.ex.call.verb == "watch" else "log"
+                call = self.ex.call
+                kind = "watch" if isinstance(call, KubeRequest) and call.verb == "watch" else "stream"
+                kind = "log" if isinstance(call, KubeRequest) and call.subresource == "log" else kind
                 summary = f"{kind}: {self.size:,} bytes in {self.chunks:,} chunks, ended by {self.ended_by}"
                 if self.masker.count:
                     summary += f" ({self.masker.count} masked)"

@@ -10,7 +10,6 @@ narrows writes), then :func:`impersonation` for what it forwards and :func:`comm
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from ..domain.kube_rules import (
     authorize,
     in_force,
     patch_changes,
+    strict_json,
     update_changes,
 )
 from ..domain.policy import Guard, KubeQuestion, PolicySet
@@ -152,12 +152,13 @@ async def _changes(
     if request.verb == "patch":
         return patch_changes(content_type, body)
     if request.verb == "update":
-        try:
-            after = json.loads(body)
-        except ValueError:
-            raise UnnarrowableChange("the update's body is not JSON") from None
+        after = strict_json(body)  # the duplicate keys Python and Go read differently are refused here too
         grant = next(h.grant for h in held if h.grant.id == decision.grant_id)
         before = await stored(grant)  # type: ignore[misc]
+        if _resource_version(after) != _resource_version(before) or not _resource_version(before):
+            # judged against the object read just now: without its resourceVersion the API server would
+            # apply the PUT unconditionally, undoing whatever changed in between (outside the rule's fields)
+            raise UnnarrowableChange("the update must carry the stored object's metadata.resourceVersion")
         return update_changes(before, after)
     raise UnnarrowableChange(f"a {request.verb} cannot be narrowed to named fields")
 
@@ -193,6 +194,11 @@ def guard_message(guard: Guard, request: KubeCall, cluster: str) -> str:
         f"{guard.approvals_required} approval(s) of {', '.join(guard.approvers)}; approving one held command "
         "is not built in this version, so it is refused"
     )
+
+
+def _resource_version(obj: object) -> object:
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    return metadata.get("resourceVersion") if isinstance(metadata, dict) else None
 
 
 def impersonation(catalog: Catalog, grant: Grant, caller: Caller) -> Impersonation:
