@@ -9,6 +9,7 @@ once and an open watch is closed; a revoke closes it too; a session-bound grant 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import time
@@ -112,11 +113,9 @@ class Through:
         return grant
 
 
-@pytest.fixture
-def through(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Through]:
-    """``@pytest.mark.stream_limit(seconds)`` gives the gateway a stream limit."""
-    marker = request.node.get_closest_marker("stream_limit")
-    configs = {mode: write_config(tmp_path / mode, mode) for mode in ("entry", "gateway")}
+@contextlib.contextmanager
+def running(tmp_path: Path, configs: dict[str, Path], stream_limit: float | None = None) -> Iterator[Through]:
+    """The gateway over HTTPS in front of the emulated API, on moto, for ``configs`` (entry and gateway)."""
     catalog = load_catalog(configs["gateway"])
     with emulated_aws(catalog) as resources:
         world = Gw(
@@ -129,7 +128,7 @@ def through(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Through]
         world.configs, world.resources = configs, resources
         world.switch("gateway")
         log = DynamoSessionLog(world.ddb, resources.table)
-        running = kube_gateway.start(
+        gateway = kube_gateway.start(
             catalog,
             world.deps.store,
             {KEY.access_key_id: KEY},
@@ -137,13 +136,33 @@ def through(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Through]
             session_log=log,
             policies=world.deps.policies,
             stream_check_seconds=0.2,
-            stream_limit_seconds=marker.args[0] if marker else None,
+            stream_limit_seconds=stream_limit,
             kube_clock=world.clock.now,
         )
         try:
-            yield Through(world, running, log, tmp_path)
+            yield Through(world, gateway, log, tmp_path)
         finally:
-            running.stop()
+            gateway.stop()
+
+
+@pytest.fixture
+def through(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Through]:
+    """``@pytest.mark.stream_limit(seconds)`` gives the gateway a stream limit."""
+    marker = request.node.get_closest_marker("stream_limit")
+    configs = {mode: write_config(tmp_path / mode, mode) for mode in ("entry", "gateway")}
+    with running(tmp_path, configs, marker.args[0] if marker else None) as t:
+        yield t
+
+
+def watching(t: Through) -> subprocess.Popen[str]:
+    """``kubectl get deploy -w`` in payments, left running."""
+    config = t.kubeconfig(t.token())
+    return subprocess.Popen(
+        [kubectl(), "--kubeconfig", str(config), "-n", "payments", "get", "deploy", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def deployment(t: Through) -> dict[str, Any]:
@@ -213,12 +232,7 @@ def test_at_expires_at_the_same_kubeconfig_is_refused_at_once(through: Through) 
 
 def test_a_watch_open_at_expiry_is_closed(through: Through) -> None:
     grant = through.grant(RESTART)
-    watch = subprocess.Popen(
-        [kubectl(), "--kubeconfig", str(through.kubeconfig(through.token())), "-n", "payments", "get", "deploy", "-w"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = watching(through)
     try:
         wait_until(lambda: through.api.cluster.open_streams() == 1)
         through.world.clock.set(datetime_of(grant["expires_at"]))
@@ -232,12 +246,7 @@ def test_a_watch_open_at_expiry_is_closed(through: Through) -> None:
 
 def test_a_watch_is_closed_when_the_grant_is_revoked(through: Through) -> None:
     grant = through.grant(RESTART)
-    watch = subprocess.Popen(
-        [kubectl(), "--kubeconfig", str(through.kubeconfig(through.token())), "-n", "payments", "get", "deploy", "-w"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = watching(through)
     try:
         wait_until(lambda: through.api.cluster.open_streams() == 1)
         status, _ = through.world.call(

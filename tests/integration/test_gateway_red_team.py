@@ -19,19 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import boto3
 import httpx2
 import pytest
 
-from eks_jit.local import kube_gateway
-from eks_jit.server.adapters.session_log import DynamoSessionLog
-from eks_jit.server.config import load_catalog
 from eks_jit.server.domain.recording import CommandOutcome
-from tests.conftest import emulated_aws
 from tests.integration import test_gateway
-from tests.integration.test_gateway import CLUSTER, KEY, Through, datetime_of, deployment
-from tests.integration.test_gateway_mode import RESTART, Gw, write_config
-from tests.support import ADMIN, FakeClock
+from tests.integration.test_gateway import CLUSTER, KEY, Through, datetime_of, deployment, running
+from tests.integration.test_gateway_mode import RESTART, write_config
+from tests.support import ADMIN
 
 DEPLOYMENT = "/apis/apps/v1/namespaces/payments/deployments/payments-api"
 RESTARTED = b'{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"now"}}}}}'
@@ -78,31 +73,8 @@ def through_update(tmp_path: Path) -> Iterator[Through]:
         assert narrowed in text
         path.write_text(text.replace(narrowed, "        verbs: [get, list, watch, patch, update]\n", 1))
         configs[mode] = path
-    catalog = load_catalog(configs["gateway"])
-    with emulated_aws(catalog) as resources:
-        world = Gw(
-            deps=None,  # type: ignore[arg-type]  # set by switch
-            clock=FakeClock(),
-            eks=boto3.client("eks"),
-            ddb=boto3.client("dynamodb"),
-            scheduler=boto3.client("scheduler"),
-        )
-        world.configs, world.resources = configs, resources
-        world.switch("gateway")
-        log = DynamoSessionLog(world.ddb, resources.table)
-        running = kube_gateway.start(
-            catalog,
-            world.deps.store,
-            {KEY.access_key_id: KEY},
-            world.clock,
-            session_log=log,
-            stream_check_seconds=0.2,
-            kube_clock=world.clock.now,
-        )
-        try:
-            yield Through(world, running, log, tmp_path)
-        finally:
-            running.stop()
+    with running(tmp_path, configs) as t:
+        yield t
 
 
 def test_a_put_with_a_key_twice_is_refused(through_update: Through) -> None:
