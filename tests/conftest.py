@@ -43,6 +43,16 @@ SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # a test value, not a
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
+@pytest.fixture(autouse=True)
+def children_share_the_shifted_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``faketime -f '@<instant>'`` (make shifted-clock) every process starts its clock at
+    that instant, a child too: minutes into the run, a CLI or token plugin this test spawns would
+    sign requests minutes before the moment the server under test lives in, and SigV4 would
+    refuse them as from the past. Each test hands its children the instant the run has reached."""
+    if os.environ.get("FAKETIME", "").startswith("@"):
+        monkeypatch.setenv("FAKETIME", "@" + time.strftime("%Y-%m-%d %H:%M:%S"))
+
+
 @pytest.fixture(scope="session")
 def example_config() -> Any:
     return load_config(EXAMPLE_CONFIG)
