@@ -51,6 +51,7 @@ class CommandOutcome(StrEnum):
     REFUSED = "refused"  # answered by the gateway (403 Status): no grant covers it
     BLOCKED = "blocked"  # a grant covers it, a guardrail forbids it
     HELD = "held"  # a grant covers it, a guardrail holds it for approval
+    APPROVED = "approved"  # a held command passed on its own approval (``reason`` names it); forwarded
 
 
 @dataclass(frozen=True)
