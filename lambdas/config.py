@@ -43,6 +43,12 @@ class Environment(BaseModel):
     gateway_ca: str = Field(default="", alias="EKS_JIT_GATEWAY_CA", pattern=r"^[A-Za-z0-9+/=]*$")
     # the gateway function: a stream (watch, logs -f) ends by then, before the invocation's own timeout
     gateway_stream_limit_seconds: float | None = Field(default=None, alias="EKS_JIT_GATEWAY_STREAM_LIMIT_SECONDS", gt=0)
+    # one held command's approval (POST /v1/holds): the API takes it only from the gateway's role, and
+    # the gateway calls the API at this base URL (the stage's, e.g. https://id.execute-api.../v1 without /v1)
+    gateway_role_arn: str = Field(
+        default="", alias="EKS_JIT_GATEWAY_ROLE_ARN", pattern=r"^(arn:aws[\w-]*:iam::\d{12}:role/\S+)?$"
+    )
+    api_url: str = Field(default="", alias="EKS_JIT_API_URL", pattern=r"^(https?://\S+)?$")
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
 
