@@ -69,6 +69,7 @@ def build(
         link_key_secret=env.link_key_secret,
         slack_secret=env.slack_secret,
         public_url=env.public_url,
+        gateway_role=env.gateway_role_arn,
         connections=ClusterConnections(
             catalog.clusters,
             default_clients(env.endpoint_url, "eks"),

@@ -104,7 +104,7 @@ KINDS = (
     Kind("", "v1", "pods", "Pod", True, READ, ("po",), (("log", ("get",)),)),
     Kind("", "v1", "secrets", "Secret", True, READ),
     Kind("", "v1", "configmaps", "ConfigMap", True, READ, ("cm",)),
-    Kind("apps", "v1", "deployments", "Deployment", True, (*READ, "patch"), ("deploy",)),
+    Kind("apps", "v1", "deployments", "Deployment", True, (*READ, "patch", "delete"), ("deploy",)),
     Kind("apps", "v1", "replicasets", "ReplicaSet", True, READ, ("rs",)),
 )
 GROUP_VERSIONS: dict[tuple[str, str], tuple[Kind, ...]] = {}
@@ -735,6 +735,19 @@ def create_app(cluster: Cluster, token: str | None = None) -> Any:
         if request.method == "PATCH" and "patch" in kind.verbs:
             content_type = request.headers.get("content-type", "")
             return answer(cluster.patch(kind, target.namespace, target.name, content_type, body))
+        if request.method == "DELETE" and "delete" in kind.verbs:
+            gone = cluster.get(kind, target.namespace, target.name)  # 404 as the API server's, if there is none
+            cluster.delete(kind.plural, target.namespace, target.name)
+            # what the API server answers a delete that took effect at once (no finalizers): a Success Status
+            details = {
+                "name": target.name,
+                "group": kind.group,
+                "kind": kind.plural,
+                "uid": gone["metadata"].get("uid"),
+            }
+            return answer(
+                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+            )
         raise ApiError(405, f"the server does not allow this method on the requested resource ({request.method})")
 
     def watch(

@@ -61,6 +61,7 @@ def start(
     stream_check_seconds: float = 1.0,
     stream_limit_seconds: float | None = None,
     kube_clock: Any = None,
+    holds: Any = None,
 ) -> LocalKubeGateway:
     """Start an emulated API per gateway cluster, then the gateway in front of them."""
     clusters: dict[str, kube_api.KubeApiServer] = {}
@@ -82,6 +83,7 @@ def start(
             stream_check_seconds=stream_check_seconds,
             stream_limit_seconds=stream_limit_seconds,
             policies=policies,
+            holds=holds,
         )
         server = serve_https(
             create_app(deps), port=port, name="kube-gateway", organization="eks-jit local data-path gateway"

@@ -71,6 +71,7 @@ class Resources:
         *,
         gateway_endpoint: str = "",
         gateway_ca: str = "",
+        gateway_role_arn: str = "",
     ) -> dict[str, str]:
         """The functions' environment; ``gateway_endpoint``/``gateway_ca``: eks-jit's gateway, which
         grants on gateway clusters connect through (empty: none runs, so they answer no connection)."""
@@ -88,6 +89,7 @@ class Resources:
             "EKS_JIT_PUBLIC_URL": public_url,
             "EKS_JIT_GATEWAY_ENDPOINT": gateway_endpoint,
             "EKS_JIT_GATEWAY_CA": gateway_ca,
+            "EKS_JIT_GATEWAY_ROLE_ARN": gateway_role_arn,
             "AWS_REGION": self.region,
         }
         if endpoint_url:

@@ -68,6 +68,15 @@ def load_identities(path: Path = IDENTITIES) -> dict[str, Identity]:
     return found
 
 
+GATEWAY_ROLE = "arn:aws:iam::123456789012:role/eks-jit-gateway"  # the account of config/local's principals
+
+
+def own_identity() -> Identity:
+    """The local data-path gateway's own credentials: the one caller ``POST /v1/holds`` takes
+    (EKS_JIT_GATEWAY_ROLE_ARN), as the deployed gateway signs with its function's role. Fresh each run."""
+    return Identity("eks-jit-gateway", "AKIALOCALGATEWAY0001", secrets.token_urlsafe(30), GATEWAY_ROLE)
+
+
 @dataclass
 class LocalControlPlane:
     state_dir: Path
@@ -138,11 +147,21 @@ class LocalControlPlane:
             [p.name for p in catalog.principals if p.kind == "human"],
         )
         identities = load_identities(self.identities_path)
-        self._gateway = Gateway(self.port, api.handler, identities, _context, region=REGION)
+        gateway_identity = own_identity()  # the data-path gateway's, for POST /v1/holds only (not in local.json)
+        self._gateway = Gateway(
+            self.port,
+            api.handler,
+            {**identities, gateway_identity.access_key_id: gateway_identity},
+            _context,
+            region=REGION,
+        )
         kube = None
         if any(c.gateway for c in catalog.clusters.values()):
+            from botocore.credentials import Credentials
+
             from eks_jit.local import kube_gateway
             from eks_jit.server.adapters.dynamodb import DynamoGrantStore
+            from eks_jit.server.adapters.holds_api import ApiHolds
             from eks_jit.server.adapters.session_log import DynamoSessionLog
             from eks_jit.server.logic.ports import SystemClock
 
@@ -155,6 +174,11 @@ class LocalControlPlane:
                 session_log=DynamoSessionLog(ddb, resources.table),
                 policies=load_policies(self.config_path, catalog),
                 port=self.kube_gateway_port,
+                holds=ApiHolds(
+                    lambda: self._gateway.url,
+                    REGION,
+                    lambda: Credentials(gateway_identity.access_key_id, gateway_identity.secret_access_key),
+                ),
             )
         environment = resources.environment(
             self.config_path,
@@ -162,6 +186,7 @@ class LocalControlPlane:
             endpoint_url=endpoint,
             gateway_endpoint=kube.url if kube else "",
             gateway_ca=kube.ca_b64 if kube else "",
+            gateway_role_arn=gateway_identity.principal_arn if kube else "",
         )
         bootstrap.use(bootstrap.build(read_environment(environment)))
         self._gateway.start()

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from ..domain.access import Left
 from ..domain.errors import Conflict, GrantNotFound, TransientAwsError
 from ..domain.grant import Decision, Grant, GrantEvent, GrantStatus, RequestContext
+from ..domain.holds import HeldCommand
 from ..logic.ports import LeaseAttempt
 from .aws import error_code, transient_errors
 from .table import (
@@ -95,6 +96,7 @@ def grant_to_item(grant: Grant) -> dict[str, Any]:
             "extended_by": list(grant.extended_by) or None,
             "context": grant.context.to_json() if grant.context else None,
             "session": grant.session,
+            "command": grant.command.to_json() if grant.command else None,
             "gsi1pk": f"STATUS#{grant.status.value}",
             "gsi1sk": f"{_order_key(order)}#{grant.id}",
             "gsi2pk": f"REQUESTER#{grant.requester}",
@@ -127,6 +129,7 @@ def grant_from_item(raw: dict[str, Any]) -> Grant:
         extended_by=tuple(item.get("extended_by", ())),
         context=RequestContext.model_validate(item["context"]) if item.get("context") else None,  # older items: none
         session=item.get("session"),  # older items: none (every session)
+        command=HeldCommand.model_validate(item["command"]) if item.get("command") else None,
     )
 
 

@@ -304,6 +304,11 @@ class GrantView(BaseModel):
         description="how the cluster gives the access now: entry (an EKS access entry) or gateway (eks-jit's "
         "gateway); absent for a cluster no longer configured",
     )
+    command: HeldCommandView | None = Field(
+        default=None,
+        description="on a held command's grant (scope `command`): the one request it lets through once, under "
+        "the grant in `command.grant`",
+    )
 
     @classmethod
     def of(cls, grant: Grant, connection: dict[str, str] | None = None, access_mode: str | None = None) -> GrantView:
@@ -329,6 +334,7 @@ class GrantView(BaseModel):
             connection=Connection(**connection) if connection and grant.status is GrantStatus.ACTIVE else None,
             context=ContextView.of(grant.context),
             session=grant.session,
+            command=HeldCommandView.model_validate(grant.command.to_json()) if grant.command else None,
             access_mode=access_mode,  # type: ignore[arg-type]  # the catalog's AccessMode values
             decision=DecisionView(
                 outcome=d.outcome,
@@ -338,6 +344,45 @@ class GrantView(BaseModel):
                 approvers=list(d.approvers),
             ),
         )
+
+
+class HeldCommandView(BaseModel):
+    """The request a guardrail held, as the gateway received it (docs/agents.md, "Held commands")."""
+
+    grant: str = Field(description="the grant the request runs under")
+    method: str = Field(description="the HTTP method")
+    path: str = Field(description="the canonical Kubernetes API path the gateway authorized")
+    query: str = Field(default="", description="the query string, as sent")
+    body_sha256: str = Field(description="SHA-256 of the request body as sent (hex); the same body passes")
+    describe: str = Field(default="", description="the request as a person reads it")
+    guardrails: list[str] = Field(default=[], description="the policies that held it")
+
+
+class HoldRequest(BaseModel):
+    """What the gateway holds (POST /v1/holds; only the gateway's own role may send it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grant_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f-]{36}$")] = Field(
+        description="the grant that covers the request"
+    )
+    principal: Annotated[str, StringConstraints(max_length=2048)] = Field(description="the caller's role or user ARN")
+    session: SessionName | None = Field(default=None, description="the caller's STS role session name")
+    cluster: Text = Field(description="the cluster")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field(description="the HTTP method")
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(description="the API path")
+    query: Annotated[str, StringConstraints(max_length=8192)] = Field(default="", description="the query string")
+    body_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] = Field(
+        description="SHA-256 of the body (hex)"
+    )
+
+
+class HoldAnswerView(BaseModel):
+    outcome: Literal["held", "pass"] = Field(
+        description="held: it waits for the approval of `grant`; pass: `grant` approved it and is now used"
+    )
+    grant: GrantView
+    message: str = Field(description="what the gateway tells kubectl")
 
 
 class EventView(BaseModel):

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from .durations import Duration
+from .holds import HELD_SCOPE
 from .partitions import partition_of
 
 ACCESS_POLICY_PREFIX = "arn:aws:eks::aws:cluster-access-policy/"
@@ -375,6 +376,10 @@ class Catalog(Strict):
         gateway's own access entry is in (lambdas/domain/impersonation.py): refused everywhere."""
         if "gateway" in self.scopes:
             raise ValueError("scope 'gateway' is reserved: its group would be the gateway's own (eks-jit:gateway)")
+        if HELD_SCOPE in self.scopes:
+            raise ValueError(
+                f"scope '{HELD_SCOPE}' is reserved: it names the grant of one held command (domain/holds.py)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .durations import format_duration
 from .errors import InvalidTransition
+from .holds import HeldCommand
 
 
 class ExtensionNotRevocable(InvalidTransition):
@@ -186,6 +187,8 @@ class Grant(BaseModel):
     session: str | None = None
     """On a gateway cluster: the STS role session name the grant is bound to (one agent task, not
     every holder of the role). None: every session of the requester's role."""
+    command: HeldCommand | None = None
+    """On a held command's grant (scope ``command``, domain/holds.py): the one request it lets through once."""
 
     def justifies_access(self) -> bool:
         """Only an active grant puts anything into an access entry; an extension never does
@@ -220,6 +223,7 @@ def new_grant(
     extends: str | None = None,
     context: RequestContext | None = None,
     session: str | None = None,
+    command: HeldCommand | None = None,
 ) -> tuple[Grant, GrantEvent]:
     """A freshly requested grant (version 1) and its ``requested`` event (which keeps the
     request's context: the audit reads it there too)."""
@@ -239,6 +243,7 @@ def new_grant(
         extends=extends,
         context=context,
         session=session,
+        command=command,
     )
     event = GrantEvent(
         grant_id=grant_id,
@@ -256,6 +261,7 @@ def new_grant(
             "policies": list(decision.policy_ids),
             **({"extends": extends} if extends else {}),
             **({"session": session} if session else {}),
+            **({"command": command.to_json()} if command else {}),
             **({"context": context.to_json()} if context else {}),
         },
     )
@@ -367,7 +373,21 @@ def summary_rows(grant: Grant) -> list[tuple[str, str]]:
         ("Scope", grant.scope),
         ("Duration", format_duration(grant.duration)),
         *([(SESSION, untrusted_line(grant.session))] if grant.session else []),
+        *(_command_rows(grant.command) if grant.command else []),
         (REASON, untrusted_line(grant.reason)),
+    ]
+
+
+def _command_rows(command: HeldCommand) -> list[tuple[str, str]]:
+    """A held command as its approver is shown it: the request the gateway received (the path is the
+    canonical one it authorized; the body is named by its digest, the session log shows it masked)."""
+    target = command.path + (f"?{command.query}" if command.query else "")
+    return [
+        ("Held command", untrusted_line(command.describe or command.method)),
+        ("Request", untrusted_line(f"{command.method} {target}")),
+        ("Body SHA-256", command.body_sha256),
+        ("Under grant", command.grant),
+        ("Held by guardrail", ", ".join(command.guardrails) or "(unnamed)"),
     ]
 
 

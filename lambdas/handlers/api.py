@@ -42,6 +42,8 @@ from ..api.models import (
     GrantList,
     GrantRequest,
     GrantView,
+    HoldAnswerView,
+    HoldRequest,
     RevokeRequest,
     SessionView,
     WhoAmI,
@@ -49,6 +51,7 @@ from ..api.models import (
 from ..domain.durations import DurationFormatError, parse_duration
 from ..domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
 from ..domain.grant import Grant, GrantStatus
+from ..domain.holds import hold_message
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.links import BadLink, LinkAlreadyUsed
 from ..domain.recording import command_key, parse_command_key
@@ -362,6 +365,39 @@ def deny(grant_id: GrantId, body: Annotated[DecisionRequest | None, Body()] = No
 def cancel(grant_id: GrantId, body: Annotated[RevokeRequest | None, Body()] = None) -> GrantView:
     logger.append_keys(grant_id=grant_id)
     return shown(approvals.cancel(bootstrap.deps(), grant_id, caller(), body.reason if body else ""))
+
+
+def from_the_gateway() -> None:
+    """POST /v1/holds is the gateway's alone: signed by its own role (an assumed-role session of it)."""
+    arn = app.current_event.request_context.identity.user_arn
+    role = bootstrap.deps().gateway_role
+    try:
+        if arn and role and normalise_principal(arn, {registry_key(role): role}) == role:
+            return
+    except NotAPrincipal:
+        pass
+    raise Forbidden("only eks-jit's gateway may hold a command", code="not_the_gateway")
+
+
+@app.post("/v1/holds", include_in_schema=False)
+def hold(body: Annotated[HoldRequest, Body()]) -> Response[HoldAnswerView]:
+    """The gateway holds a request a guardrail holds: the answer is the pending approval to ask for, or
+    (``pass``) the approved one it just used (logic/holds.py re-derives everything the gateway says)."""
+    from_the_gateway()
+    logger.append_keys(grant_id=body.grant_id, principal=body.principal)
+    from ..logic import holds  # the policy set (cedarpy) loads with the first hold, not at cold start
+
+    ask = holds.HoldAsk(**body.model_dump())
+    answer = holds.hold(bootstrap.deps(), ask)
+    command = answer.grant.command
+    assert command is not None
+    message = (
+        f"approved by eks-jit grant {answer.grant.id}: passes once"
+        if answer.outcome == "pass"
+        else hold_message(answer.grant.id, command.describe, command.guardrails, answer.grant.decision.approvers)
+    )
+    view = HoldAnswerView(outcome=answer.outcome, grant=shown(answer.grant), message=message)
+    return _json(201 if answer.outcome == "held" else 200, view)
 
 
 @app.get(

@@ -37,6 +37,7 @@ from ..domain.catalog import Catalog
 from ..domain.eks_token import TokenRefused
 from ..domain.errors import TransientAwsError
 from ..domain.grant import Grant, GrantStatus
+from ..domain.holds import HoldRefused
 from ..domain.impersonation import is_caller_impersonation
 from ..domain.kube_request import KubeRequest, KubeRequestError, NonResourceRequest, parse_request
 from ..domain.kube_rules import Caller
@@ -76,6 +77,8 @@ class GatewayDeps:
     own 15-minute cap, so it ends cleanly and kubectl re-opens the watch); None: no limit."""
     policies: PolicySet | None = None
     """The policy set whose guardrails (action ``kube``) judge each covered request; None: no guardrails."""
+    holds: logic.HoldDesk | None = None
+    """Where a held request is taken for its approval (the eks-jit API); None: a held request is refused."""
 
 
 def kube_status(code: int, message: str, *, warn: bool = False, **kw: Any) -> JSONResponse:
@@ -104,6 +107,8 @@ class Exchange:
     body: bytes = b""
     recorded_body: bytes = b""
     """What the record keeps of the body: masked like an answer (a Secret's create carries its values)."""
+    approval: str = ""
+    """A held request that passes: the held command's grant that approved it (recorded as ``approved``)."""
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -202,7 +207,28 @@ class Gateway:
         if verdict.grant is None:
             return await refuse(403, verdict.decision.reason)
         guard = logic.guardrails(deps.policies, caller, name, ex.call, verdict.grant)
-        if guard is not None and guard.outcome != "pass":
+        if guard is not None and guard.outcome == "hold" and deps.holds is not None:
+            assert isinstance(ex.call, KubeRequest)
+            ask = logic.hold_ask(
+                ex.call,
+                method=ex.method,
+                grant=verdict.grant,
+                caller=caller,
+                cluster=name,
+                query=ex.query,
+                body=ex.body,
+            )
+            try:
+                on_hold = await anyio.to_thread.run_sync(deps.holds.hold, ask)
+            except HoldRefused as refused:
+                return await refuse(403, f"eks-jit cannot hold {ex.call.describe()}: {refused.message}")
+            except TransientAwsError as error:
+                return kube_status(503, f"the held request cannot be put to its approvers now: {error.message}")
+            if on_hold.outcome != "pass":
+                await self.record(recorded_under, ex, CommandOutcome.HELD, 403, reason=on_hold.message)
+                return kube_status(403, on_hold.message)
+            ex.approval = on_hold.grant_id
+        elif guard is not None and guard.outcome != "pass":
             outcome = CommandOutcome.BLOCKED if guard.outcome == "block" else CommandOutcome.HELD
             message = logic.guard_message(guard, ex.call, name)
             await self.record(recorded_under, ex, outcome, 403, reason=message)
@@ -302,6 +328,9 @@ class Gateway:
         holds it) and does not change the answer: the request already happened (docs/decisions.md)."""
         if ex.caller is None or not grants:
             return
+        if ex.approval and outcome is CommandOutcome.ALLOWED:
+            outcome = CommandOutcome.APPROVED
+            reason = reason or f"held command approved: eks-jit grant {ex.approval} (used)"
         commands = [
             logic.command(
                 g,
@@ -526,8 +555,28 @@ def from_environment(environ: dict[str, str]) -> Gateway:
             session_log=DynamoSessionLog(ddb, env.table_name),
             policies=load_policies(env.config_path, catalog),
             stream_limit_seconds=env.gateway_stream_limit_seconds,
+            holds=_api_holds(env.api_url, env.region),
         )
     )
+
+
+def _api_holds(api_url: str, region: str) -> logic.HoldDesk | None:
+    """The eks-jit API, asked with the function role's own credentials (refreshed as they rotate)."""
+    if not api_url:
+        return None
+    import boto3
+
+    from ..adapters.holds_api import ApiHolds
+
+    session = boto3.session.Session()
+
+    def credentials() -> Any:
+        found = session.get_credentials()
+        if found is None:
+            raise TransientAwsError("the gateway has no AWS credentials to sign its call to the eks-jit API")
+        return found
+
+    return ApiHolds(api_url, region, credentials)
 
 
 _app: Gateway | None = None

@@ -15,6 +15,7 @@ from ..domain.catalog import DNS_LABEL, Level
 from ..domain.durations import format_duration
 from ..domain.errors import InvalidRequest
 from ..domain.grant import Decision, RequestContext, why_reason_is_short
+from ..domain.holds import HeldCommand
 from ..domain.question import AccessQuestion
 from .ports import Deps
 
@@ -29,6 +30,7 @@ class AccessRequest:
     reason: str
     context: RequestContext | None = None  # shown to approvers, kept for the audit; policy does not read it
     session: str | None = None  # the STS role session the grant is bound to (gateway clusters only)
+    command: HeldCommand | None = None  # a held command's grant (logic/holds.py): the one request it covers
 
 
 def namespaces_for(deps: Deps, cluster_name: str, namespace: str | None, scope_name: str) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from typing import Protocol
 from ..domain.catalog import Catalog
 from ..domain.eks_token import StsCaller, TokenRefused, parse_token
 from ..domain.grant import Grant
+from ..domain.holds import HoldAsk, HoldVerdict, body_sha256
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.impersonation import Impersonation, impersonation_for
 from ..domain.kube_request import KubeRequest, NonResourceRequest
@@ -40,6 +41,12 @@ from ..domain.recording import MAX_REASON_CHARS, Command, CommandOutcome, bounde
 from .ports import GrantStore
 
 KubeCall = KubeRequest | NonResourceRequest
+
+
+class HoldDesk(Protocol):
+    def hold(self, ask: HoldAsk) -> HoldVerdict:
+        """The API's answer to a held request (adapters/holds_api.py): HoldRefused (4xx) or
+        TransientAwsError (unreachable)."""
 
 
 class TokenVerifier(Protocol):
@@ -94,7 +101,9 @@ class CachedVerifier:
 
 
 def held_grants(store: GrantStore, caller: Caller, cluster: str) -> list[HeldGrant]:
-    return [HeldGrant(g, g.session) for g in store.active_for(caller.principal, cluster)]
+    """The caller's grants on the cluster. A held command's grant (domain/holds.py) is not among them: it
+    covers nothing by itself, only the one request the API lets through once (logic/holds.py)."""
+    return [HeldGrant(g, g.session) for g in store.active_for(caller.principal, cluster) if g.command is None]
 
 
 def grants_in_force(held: list[HeldGrant], caller: Caller, cluster: str, now: datetime) -> list[Grant]:
@@ -191,8 +200,24 @@ def guard_message(guard: Guard, request: KubeCall, cluster: str) -> str:
         return f"eks-jit guardrail {', '.join(guard.policy_ids)} blocks {what} on cluster {cluster}: {guard.reason}"
     return (
         f"eks-jit guardrail {guard.policy_ids[0]} holds {what} on cluster {cluster}: it needs "
-        f"{guard.approvals_required} approval(s) of {', '.join(guard.approvers)}; approving one held command "
-        "is not built in this version, so it is refused"
+        f"{guard.approvals_required} approval(s) of {', '.join(guard.approvers)}, and this gateway cannot ask "
+        "for one (it is run without the eks-jit API's URL, EKS_JIT_API_URL), so it is refused"
+    )
+
+
+def hold_ask(
+    request: KubeRequest, *, method: str, grant: Grant, caller: Caller, cluster: str, query: str, body: bytes
+) -> HoldAsk:
+    """What the gateway tells the API it holds: the request as it would forward it."""
+    return HoldAsk(
+        grant_id=grant.id,
+        principal=caller.principal,
+        session=caller.session,
+        cluster=cluster,
+        method=method.upper(),
+        path=request.wire_path,
+        query=query,
+        body_sha256=body_sha256(body),
     )
 
 

@@ -19,6 +19,10 @@ from .ports import Deps
 
 def why_not_justified(deps: Deps, grant: Grant) -> str:
     """'' when the grant may be activated now; otherwise the reason it may not."""
+    if grant.command is not None:  # a held command: its guardrail, its covering grant (logic/holds.py)
+        from .holds import why_not_justified as why_not_held  # holds requests through lifecycle, which imports this
+
+        return why_not_held(deps, grant)
     if deps.policies is None:
         return "this function was built without the policies, so it cannot check the grant"
     duration = grant.duration

@@ -278,3 +278,4 @@ class Deps:
     public_url: str = ""  # base URL approval links point at
     idempotency: Idempotency | None = None  # only the api function uses it (POST /v1/grants, .../extend)
     session_log: SessionLog | None = None  # the gateway records into it; the api reads it (.../session, audit)
+    gateway_role: str = ""  # the gateway function's role: the one caller of POST /v1/holds ("": no gateway)

@@ -126,6 +126,7 @@ def _submit(
         extends=extends,
         context=req.context,
         session=req.session,
+        command=req.command,
     )
     keyed = record_as is not None
     policy_actor = "policy:" + ",".join(decision.policy_ids or ("default-deny",))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,23 +26,29 @@ import pytest
 from botocore.credentials import Credentials
 
 from eks_jit.emulation.kube_api import KubeApiServer
+from eks_jit.emulation.lambda_dispatch import Context
 from eks_jit.local import kube_gateway
+from eks_jit.local.gateway import Gateway
 from eks_jit.local.kube_gateway import LocalKubeGateway
 from eks_jit.local.sessions import session_credentials
 from eks_jit.local.sigv4 import Identity
+from eks_jit.local.stack import GATEWAY_ROLE
+from eks_jit.server.adapters.holds_api import ApiHolds
 from eks_jit.server.adapters.session_log import DynamoSessionLog
 from eks_jit.server.config import load_catalog
 from eks_jit.server.domain.grant import GrantStatus
 from eks_jit.server.domain.recording import CommandOutcome
+from eks_jit.server.handlers import api
 from eks_jit.token import token_for
 from tests.conftest import emulated_aws
 from tests.integration.test_approval_workflow import notified
 from tests.integration.test_gateway_mode import EDIT, RESTART, Gw, write_config
 from tests.kube_stub import kubectl
-from tests.support import ADMIN, ONCALL, ONCALL_SESSION, FakeClock, wait_until
+from tests.support import ADMIN, ALICE, ONCALL, ONCALL_SESSION, REGION, FakeClock, wait_until
 
 BOB = "arn:aws:iam::111122223333:user/bob"
 KEY = Identity("agent-oncall", "AKIALOCALONCALL00001", "local-secret-oncall", ONCALL)
+GATEWAY_KEY = Identity("eks-jit-gateway", "AKIALOCALGATEWAY0001", "local-secret-gateway", GATEWAY_ROLE)
 CLUSTER = "prod-gw"
 
 
@@ -126,8 +133,14 @@ def running(tmp_path: Path, configs: dict[str, Path], stream_limit: float | None
             scheduler=boto3.client("scheduler"),
         )
         world.configs, world.resources = configs, resources
-        world.switch("gateway")
+        world.switch("gateway", EKS_JIT_GATEWAY_ROLE_ARN=GATEWAY_KEY.principal_arn)
         log = DynamoSessionLog(world.ddb, resources.table)
+        # the HTTP API over SigV4, for the one call the gateway makes to it (POST /v1/holds)
+        api_gateway = Gateway(
+            0, api.handler, {GATEWAY_KEY.access_key_id: GATEWAY_KEY}, lambda: Context("eks-jit-api"), region=REGION
+        )
+        api_gateway.start()
+        signing = Credentials(GATEWAY_KEY.access_key_id, GATEWAY_KEY.secret_access_key)
         gateway = kube_gateway.start(
             catalog,
             world.deps.store,
@@ -138,11 +151,13 @@ def running(tmp_path: Path, configs: dict[str, Path], stream_limit: float | None
             stream_check_seconds=0.2,
             stream_limit_seconds=stream_limit,
             kube_clock=world.clock.now,
+            holds=ApiHolds(api_gateway.url, REGION, lambda: signing),
         )
         try:
             yield Through(world, gateway, log, tmp_path)
         finally:
             gateway.stop()
+            api_gateway.stop()
 
 
 @pytest.fixture
@@ -454,11 +469,47 @@ def test_kubectl_exec_is_blocked_by_the_guardrail_under_edit(through: Through) -
     assert blocked and blocked[0].path.endswith(f"/pods/{pod}/exec")
 
 
-def test_deleting_the_deployment_is_held_not_passed(through: Through) -> None:
+HOLD_ID = re.compile(r"approval required: eks-jit approve ([0-9a-f-]{36})")
+
+
+def held_id(stderr: str) -> str:
+    found = HOLD_ID.search(stderr)
+    assert found, stderr
+    return found.group(1)
+
+
+def test_deleting_the_deployment_is_held_then_approved_passes_once(through: Through) -> None:
     grant = edit_grant(through)
     held = through.kubectl("-n", "payments", "delete", "deployment", "payments-api")
     assert held.returncode == 1 and "holds delete apps/deployments payments-api" in held.stderr, held.stderr
+    hold = held_id(held.stderr)
     assert deployment(through)["metadata"]["name"] == "payments-api"
     assert not any(s.method == "DELETE" for s in through.api.cluster.seen)
-    recorded = [c for c in through.log.commands(grant["id"])[0] if c.outcome is CommandOutcome.HELD]
-    assert recorded and recorded[0].verb == "delete"
+    # asked again before anyone decided: the same approval, not a second one
+    again = through.kubectl("-n", "payments", "delete", "deployment", "payments-api")
+    assert held_id(again.stderr) == hold
+    _, shown = through.world.call("GET", f"/v1/grants/{hold}", caller=ALICE)
+    assert (shown["scope"], shown["status"], shown["command"]["grant"]) == ("command", "pending_approval", grant["id"])
+    assert shown["command"]["path"] == "/apis/apps/v1/namespaces/payments/deployments/payments-api"
+    assert shown["decision"]["approvers"] == ["group:payments-approvers"]
+    # nobody approves their own held command
+    status, refused = through.world.call("POST", f"/v1/grants/{hold}/approve", body={}, caller=ONCALL_SESSION)
+    assert status == 403, refused
+    notified(through.world, hold)
+    status, approved = through.world.call("POST", f"/v1/grants/{hold}/approve", body={}, caller=BOB)
+    assert status == 200, approved
+    wait_until(lambda: through.world.deps.store.get(hold).status is GrantStatus.ACTIVE)
+    # the held grant gives nothing else: another delete is held on its own
+    other = through.kubectl("-n", "payments", "delete", "deployment", "payments-worker")
+    assert other.returncode == 1 and held_id(other.stderr) != hold
+    passed = through.kubectl("-n", "payments", "delete", "deployment", "payments-api", "--wait=false")
+    assert passed.returncode == 0, passed.stderr
+    assert 'deployment.apps "payments-api" deleted' in passed.stdout
+    assert [s.method for s in through.api.cluster.seen].count("DELETE") == 1
+    used = through.world.deps.store.get(hold)
+    assert used.status is GrantStatus.EXPIRED and "used once" in used.status_reason
+    # once: the same request again needs a new approval
+    twice = through.kubectl("-n", "payments", "delete", "deployment", "payments-api", "--wait=false")
+    assert twice.returncode == 1 and held_id(twice.stderr) not in (hold,), twice.stderr
+    outcomes = [c.outcome for c in through.log.commands(grant["id"])[0] if c.verb == "delete"]
+    assert CommandOutcome.APPROVED in outcomes and outcomes.count(CommandOutcome.HELD) >= 3
