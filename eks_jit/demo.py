@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from eks_jit.cli import aws_cli_line
 from eks_jit.local.authenticator import seen_by_authenticator
 
 BIN = Path(sys.executable).parent / "eks-jit"
+KUBECTL_DIR = Path("/usr/lib/google-cloud-sdk/bin")  # google-cloud-cli's kubectl builds (kubectl.1.27 ...)
 AGENT = "arn:aws:iam::123456789012:role/agents/oncall-agent"
 BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
 if not sys.stdout.isatty():
@@ -151,6 +154,7 @@ class Demo:
         try:
             self.act_one()
             self.act_two()
+            self.act_three()
             self.epilogue()
         finally:
             plane.send_signal(signal.SIGINT)
@@ -278,6 +282,69 @@ class Demo:
         ok(f"the authenticator let go {(unmapped_at - revoked_at).total_seconds():.1f}s later (EKS propagation)")
         self.events(grant["id"])
 
+    def kubectl(self, config: Path, *args: str, expect: int = 0) -> str:
+        """Real kubectl with the grant's kubeconfig (its exec runs ``eks-jit token``: on PATH, as after
+        ``pip install eks-jit``); what it printed (stdout, or stderr when it is expected to fail)."""
+        print(f"  {DIM}$ KUBECONFIG={config.name} kubectl {shlex.join(args)}{RESET}", flush=True)
+        env = {**os.environ, "PATH": f"{BIN.parent}:{os.environ.get('PATH', '')}"}
+        cache = self.state_dir / "kube-cache"
+        argv = [kubectl_binary(), "--kubeconfig", str(config), "--cache-dir", str(cache), *args]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=env)
+        printed = (done.stdout if done.returncode == 0 else done.stderr).strip()
+        if done.returncode != expect:
+            raise StoryBroken(f"kubectl {args[0]} exited {done.returncode}, expected {expect}: {printed}")
+        for line in printed.splitlines()[:6]:
+            print(f"    {line}")
+        return printed
+
+    def act_three(self) -> None:
+        say("Act 3 - cluster demo-gateway: every request goes through eks-jit's gateway")
+        grant = self.cli(
+            "request", "--cluster", "demo-gateway", "--namespace", "payments", "--scope", "edit",
+            "--duration", "3m", "--reason", "payments-api: check the DB secret and the logs", who="agent-oncall",
+        )  # fmt: skip
+        check(grant["status"] == "pending_approval", "edit needs a human here too")
+        self.cli("approve", grant["id"], "--comment", "look, do not touch", who="approver-alice")
+        active = self.cli("wait", grant["id"], "--timeout", "60", who="agent-oncall")
+        check(active["status"] == "active", "Alice approved it: active at once, no access entry to wait for")
+        config = self.state_dir / "gateway.kubeconfig"
+        self.cli("kubeconfig", grant["id"], "--out", str(config), who="agent-oncall")
+        secret = json.loads(self.kubectl(config, "-n", "payments", "get", "secret", "payments-db", "-o", "json"))
+        check(
+            "password" in secret["data"] and set(secret["data"].values()) == {"****"},
+            "the Secret's keys are shown, its values masked (****) before they leave the gateway",
+        )
+        logs = self.kubectl(config, "-n", "payments", "logs", "deployment/payments-api")
+        check("AKIA" not in logs and "****" in logs, "the log line carrying an AWS access key id is masked")
+        refused = self.kubectl(config, "-n", "payments", "exec", "deployment/payments-api", "--", "sh", expect=1)
+        check("agents may not exec" in refused, "exec is refused by the guardrail agents-never-exec")
+        held = self.kubectl(config, "-n", "payments", "delete", "deployment", "payments-api", expect=1)
+        found = re.search(r"approval required: eks-jit approve ([0-9a-f-]{36})", held)
+        check(found is not None, "deleting the Deployment is held: kubectl prints the approval to ask for")
+        assert found is not None
+        hold = found.group(1)
+        self.cli("approve", hold, "--comment", "ok, recreate it from the pipeline", who="approver-alice")
+        check(self.cli("wait", hold, "--timeout", "60", who="agent-oncall")["status"] == "active",
+              "Alice approved that one command")  # fmt: skip
+        deleted = self.kubectl(config, "-n", "payments", "delete", "deployment", "payments-api")
+        check("deleted" in deleted, "the same command passes, once")
+        used = self.cli("status", hold, who="agent-oncall")
+        check(used["status"] == "expired", "its approval is used up: a second delete would need a new one")
+        self.cli("revoke", grant["id"], "--reason", "done", who="agent-oncall")
+        after = self.kubectl(config, "-n", "payments", "get", "pods", expect=1)
+        check("no grant" in after, "after the revoke every request is refused")
+        print("  What the gateway recorded, for the auditor:")
+        line, argv = command(("session", grant["id"]), "auditor-dave", self.state_dir)
+        print(f"  {DIM}$ {line}{RESET}")
+        shown = subprocess.run(argv[:-2], capture_output=True, text=True, timeout=60, check=False)
+        if shown.returncode != 0:
+            raise StoryBroken(f"`eks-jit session` exited {shown.returncode}: {shown.stderr.strip()}")
+        for row in shown.stdout.splitlines():
+            print(f"    {row}")
+        outcomes = " ".join(shown.stdout.split())
+        check(all(o in outcomes for o in ("blocked", "held", "approved")),
+              "the transcript shows the blocked exec, the held delete and its approved pass")  # fmt: skip
+
     def epilogue(self) -> None:
         say("Epilogue - what is refused")
         self.cli("request", "--cluster", "demo", "--namespace", "payments", "--scope", "view", "--duration", "1m",
@@ -286,6 +353,15 @@ class Demo:
         self.cli("request", "--cluster", "demo", "--scope", "cluster-view", "--duration", "1m", "--reason", "look",
                  who="agent-oncall", expect=1)  # fmt: skip
         ok("no agent gets a cluster-wide scope")
+
+
+def kubectl_binary() -> str:
+    """$EKS_JIT_KUBECTL, PATH's kubectl, or the newest google-cloud-cli build."""
+    builds = sorted(KUBECTL_DIR.glob("kubectl.1.*"), key=lambda p: int(p.name.rsplit(".", 1)[-1]))
+    found = os.environ.get("EKS_JIT_KUBECTL") or shutil.which("kubectl") or (str(builds[-1]) if builds else None)
+    if not found:
+        raise StoryBroken("act 3 drives real kubectl: install it, or set EKS_JIT_KUBECTL to one")
+    return found
 
 
 def main() -> int:

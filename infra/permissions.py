@@ -598,6 +598,12 @@ def gateway_statements(table_arn: str, catalog: Catalog) -> list[iam.PolicyState
     ]
 
 
+def hold_statements(hold_route_arn: str) -> list[iam.PolicyStatement]:
+    """The gateway's one call to the eks-jit API: ``POST /v1/holds`` on this stage, nothing else (it
+    cannot request, approve or revoke a grant; the API refuses that route to every other caller)."""
+    return [iam.PolicyStatement(sid="AskForHeldCommands", actions=["execute-api:Invoke"], resources=[hold_route_arn])]
+
+
 def audit_log_group_arn(name: str, cluster: Cluster, partition: str) -> str:
     """The cluster's control-plane log group as IAM authorises FilterLogEvents on it: with the
     trailing ``:*`` (botocore's logs model, LogGroup.arn); without it every read is AccessDenied."""

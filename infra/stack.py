@@ -59,6 +59,12 @@ class EksJitStack(Stack):
                 **(gateway.api_environment if gateway else {}),
             },
         )
+        if gateway:
+            # One held command (POST /v1/holds): the gateway calls the API at its stage URL with its own
+            # role, and the API takes that route from that role only.
+            gateway.function.add_environment(env_var("api_url"), api.public_url)
+            api.handler.function.add_environment(env_var("gateway_role_arn"), gateway.handler.role.role_arn)
+            permissions.grant(gateway.handler.role, permissions.hold_statements(api.invoke_arn("POST", "/v1/holds")))
         # Approval links point at the API (or the operator's custom domain in front of it).
         approvals.notify.function.add_environment(env_var("public_url"), settings.public_url or api.public_url)
 

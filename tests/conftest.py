@@ -78,13 +78,25 @@ def emulated_aws(catalog: Any) -> Iterator[Resources]:
             quiesce(resources)
 
 
+def stop(sfn: Any, arn: str, attempts: int = 200) -> None:
+    """Stop an execution; one moto has only just started has no environment yet to stop
+    (AttributeError in its worker) until its interpreter thread makes one: try again."""
+    for _ in range(attempts):
+        try:
+            sfn.stop_execution(executionArn=arn, cause="test teardown")
+            return
+        except AttributeError:
+            time.sleep(0.01)
+    sfn.stop_execution(executionArn=arn, cause="test teardown")
+
+
 def quiesce(resources: Resources, timeout: float = 30.0) -> None:
     sfn = boto3.client("stepfunctions", region_name=REGION)
     for page in sfn.get_paginator("list_executions").paginate(
         stateMachineArn=resources.state_machine_arn, statusFilter="RUNNING"
     ):
         for execution in page["executions"]:
-            sfn.stop_execution(executionArn=execution["executionArn"], cause="test teardown")
+            stop(sfn, execution["executionArn"])
     deadline = time.monotonic() + timeout
     while lambda_dispatch.in_flight():
         if time.monotonic() > deadline:

@@ -101,7 +101,16 @@ class Kind:
 READ = ("get", "list", "watch")
 KINDS = (
     Kind("", "v1", "namespaces", "Namespace", False, READ, ("ns",)),
-    Kind("", "v1", "pods", "Pod", True, READ, ("po",), (("log", ("get",)),)),
+    Kind(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        True,
+        READ,
+        ("po",),
+        (("log", ("get",)), ("exec", ("create", "get")), ("attach", ("create", "get"))),
+    ),
     Kind("", "v1", "secrets", "Secret", True, READ),
     Kind("", "v1", "configmaps", "ConfigMap", True, READ, ("cm",)),
     Kind("apps", "v1", "deployments", "Deployment", True, (*READ, "patch", "delete"), ("deploy",)),
@@ -654,24 +663,25 @@ def create_app(cluster: Cluster, token: str | None = None) -> Any:
     ``Authorization: Bearer <token>`` is answered 401 (recorded all the same), as EKS answers a
     caller it cannot authenticate: so only the holder (the gateway) can reach it, and impersonate."""
     from starlette.applications import Starlette
-    from starlette.requests import Request
+    from starlette.requests import HTTPConnection, Request
     from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-    from starlette.routing import Route
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
 
     def answer(payload: Any, code: int = 200, media_type: str = "application/json") -> Response:
         return Response(json.dumps(payload), code, media_type=media_type)
 
-    async def handle(request: Request) -> Response:
-        body = await request.body()
-        headers = request.headers
+    def witnessed(connection: HTTPConnection, method: str, body: bytes) -> bool:
+        """Record the request as it arrived; whether it presented the server's token."""
+        headers = connection.headers
         authorization = headers.get("authorization", "")
         presented = authorization[7:] if authorization.lower().startswith("bearer ") else None
         authenticated = token is None or (presented is not None and hmac.compare_digest(presented, token))
         cluster.record(
             Seen(
-                method=request.method,
-                path=request.url.path,
-                query=request.url.query,
+                method=method,
+                path=connection.url.path,
+                query=connection.url.query,
                 user=headers.get("impersonate-user"),
                 groups=tuple(headers.getlist("impersonate-group")),
                 extra={
@@ -687,6 +697,33 @@ def create_app(cluster: Cluster, token: str | None = None) -> Any:
                 body=body,
             )
         )
+        return authenticated
+
+    async def upgraded(ws: WebSocket) -> None:
+        """exec or attach into a pod over a websocket (emulation/kube_exec.py)."""
+        from . import kube_exec
+
+        if not witnessed(ws, "GET", b""):
+            await ws.send_denial_response(JSONResponse(status(401, "Unauthorized", reason="Unauthorized"), 401))
+            return
+        try:
+            target = parse_path(ws.url.path)
+            if target.kind.plural != "pods" or target.name is None or target.subresource not in ("exec", "attach"):
+                raise ApiError(400, "the emulated API server upgrades only pods/exec and pods/attach")
+            pod = cluster.get(target.kind, target.namespace, target.name)
+            protocol = kube_exec.chosen_protocol(list(ws.scope.get("subprotocols") or []))
+        except ApiError as exc:
+            await ws.send_denial_response(JSONResponse(exc.status, exc.status["code"]))
+            return
+        except kube_exec.Refused as refused:
+            await ws.send_denial_response(JSONResponse(status(refused.code, refused.message), refused.code))
+            return
+        command = ws.query_params.getlist("command")
+        await kube_exec.session(ws, pod, target.subresource, command, protocol)
+
+    async def handle(request: Request) -> Response:
+        body = await request.body()
+        authenticated = witnessed(request, request.method, body)
         if not authenticated:
             return JSONResponse(status(401, "Unauthorized", reason="Unauthorized"), 401)
         try:
@@ -821,7 +858,8 @@ def create_app(cluster: Cluster, token: str | None = None) -> Any:
         return StreamingResponse(followed(), media_type="text/plain")
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    return _uncached(Starlette(routes=[Route("/{path:path}", handle, methods=methods)]))
+    routes = [WebSocketRoute("/{path:path}", upgraded), Route("/{path:path}", handle, methods=methods)]
+    return _uncached(Starlette(routes=routes))
 
 
 def _uncached(app: Any) -> Any:

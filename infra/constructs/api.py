@@ -29,6 +29,7 @@ from constructs import Construct
 
 from infra.functions import FunctionFactory, Made
 from infra.nag import acknowledge
+from infra.permissions import gateway_clusters
 from infra.settings import Deployment
 
 STAGE = "prod"  # the version lives in the path (/v1/...), the stage names the deployment
@@ -41,6 +42,7 @@ class Route:
     body: bool = False  # a JSON object body is required
     signed: bool = True  # False: no SigV4; the handler verifies an approval link's HMAC or Slack's signature
     slack: bool = False  # only deployed when Slack approvals are enabled
+    gateway: bool = False  # only deployed with a gateway cluster (its only caller is the gateway's role)
 
 
 ROUTES = (
@@ -61,6 +63,7 @@ ROUTES = (
     Route("GET", "/v1/approval-links/{token}", signed=False),  # shows a confirm page, decides nothing
     Route("POST", "/v1/approval-links/{token}", signed=False),  # the page's form (urlencoded) decides
     Route("POST", "/v1/slack/interactions", signed=False, slack=True),  # Slack's signed, urlencoded payload
+    Route("POST", "/v1/holds", body=True, gateway=True),  # the gateway asks for one held command's approval
 )
 SELF_VERIFYING = (
     "This method carries no AWS identity by design: its caller is an approver's browser following the "
@@ -72,7 +75,8 @@ SELF_VERIFYING = (
 
 
 def routes_for(deployment: Deployment) -> tuple[Route, ...]:
-    return tuple(r for r in ROUTES if deployment.catalog.slack.enabled or not r.slack)
+    gateway = bool(gateway_clusters(deployment.catalog))
+    return tuple(r for r in ROUTES if (deployment.catalog.slack.enabled or not r.slack) and (gateway or not r.gateway))
 
 
 def invoke_resource(route: Route) -> str:
@@ -273,6 +277,10 @@ class Api(Construct):
         else:
             acknowledge(method, "AwsSolutions-APIG4", SELF_VERIFYING)
             acknowledge(method, "AwsSolutions-COG4", SELF_VERIFYING)
+
+    def invoke_arn(self, method: str, path: str) -> str:
+        """One method of the stage, as an identity policy names it for ``execute-api:Invoke``."""
+        return self.rest_api.arn_for_execute_api(method, path, STAGE)
 
     @property
     def public_url(self) -> str:

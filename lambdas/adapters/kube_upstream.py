@@ -23,6 +23,7 @@ import httpx2
 
 STREAM_TIMEOUT = httpx2.Timeout(connect=5.0, read=None, write=30.0, pool=10.0)
 TOKEN_REUSE_SECONDS = 10 * 60  # STS honours a presigned GetCallerIdentity for 15 minutes
+MAX_FRAME_BYTES = 16 * 1024 * 1024  # one websocket frame; kubectl and the pod write far smaller ones
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Upstream:
     client: httpx2.AsyncClient
     authorization: Callable[[], Awaitable[str]]
     """The gateway's own ``Authorization`` header value (``Bearer <token>``), made fresh when needed."""
+    tls: ssl.SSLContext
+    """What ``client`` verifies the API server with (a websocket to it is opened with the same)."""
 
 
 class Upstreams(Protocol):
@@ -70,7 +73,8 @@ class StaticUpstreams:
             async def authorization() -> str:
                 return f"Bearer {target.bearer}"
 
-            self._made[cluster] = Upstream(target.url.rstrip("/"), _client(ssl_context(target.ca_pem)), authorization)
+            tls = ssl_context(target.ca_pem)
+            self._made[cluster] = Upstream(target.url.rstrip("/"), _client(tls), authorization, tls)
         return self._made[cluster]
 
 
@@ -98,7 +102,8 @@ class EksUpstreams:
                 async def authorization() -> str:
                     return f"Bearer {await self._token(cluster)}"
 
-                self._made[cluster] = Upstream(endpoint.rstrip("/"), _client(ssl_context(ca_pem)), authorization)
+                tls = ssl_context(ca_pem)
+                self._made[cluster] = Upstream(endpoint.rstrip("/"), _client(tls), authorization, tls)
         return self._made[cluster]
 
     async def _token(self, cluster: str) -> str:
@@ -137,3 +142,40 @@ def own_token_signer(
         return encode_token(presigned_url(credentials.get_frozen_credentials(), cluster, region, endpoint, now))
 
     return sign
+
+
+class UpgradeRefused(Exception):
+    """The API server answered a websocket handshake with something other than ``101``."""
+
+    def __init__(self, status: int, content_type: str, body: bytes) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status, self.content_type, self.body = status, content_type, body
+
+
+async def open_websocket(upstream: Upstream, url: str, headers: list[tuple[str, str]], subprotocols: list[str]) -> Any:
+    """A websocket to the API server (``url`` is ``https://…``, as ``upstream.url``), offering the
+    client's subprotocols (``v5.channel.k8s.io``, …): a ``websockets`` client connection whose
+    ``subprotocol`` is the one the server chose. UpgradeRefused for a non-101 answer (its Status);
+    OSError or a websockets error when it cannot be reached."""
+    from websockets.asyncio.client import connect
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.typing import Subprotocol
+
+    try:
+        return await connect(
+            "wss://" + url.removeprefix("https://"),
+            additional_headers=Headers(headers),
+            subprotocols=[Subprotocol(p) for p in subprotocols],
+            ssl=upstream.tls,
+            proxy=None,  # never the environment's proxy: the gateway speaks to the API server only
+            compression=None,
+            open_timeout=STREAM_TIMEOUT.connect,
+            max_size=MAX_FRAME_BYTES,
+            user_agent_header=None,
+            ping_interval=None,  # the API server pings; the gateway passes frames, it does not add its own
+        )
+    except InvalidStatus as refused:
+        answer = refused.response
+        content_type = answer.headers.get("content-type", "")
+        raise UpgradeRefused(answer.status_code, content_type, bytes(answer.body or b"")) from None

@@ -381,7 +381,7 @@ class HoldAnswerView(BaseModel):
     outcome: Literal["held", "pass"] = Field(
         description="held: it waits for the approval of `grant`; pass: `grant` approved it and is now used"
     )
-    grant: GrantView
+    grant: GrantView = Field(description="the command grant that holds (or held) this one request")
     message: str = Field(description="what the gateway tells kubectl")
 
 
@@ -465,8 +465,10 @@ class CommandView(BaseModel):
     )
     path: str = Field(description="the path as forwarded, below the cluster (e.g. /apis/apps/v1/namespaces/...)")
     query: str = Field(default="", description="the query string, without '?'")
-    outcome: Literal["allowed", "refused"] = Field(
-        description="allowed: forwarded, `status` is the API server's; refused: the gateway answered 403"
+    outcome: Literal["allowed", "refused", "blocked", "held", "approved"] = Field(
+        description="allowed: forwarded, `status` is the API server's; refused: no grant covered it, the "
+        "gateway answered 403; blocked: a guardrail forbids it (403); held: a guardrail holds it for its own "
+        "approval (403, `reason` names the approval); approved: a held command passed on its approval"
     )
     status: int = Field(description="the HTTP status the caller got")
     reason: str = Field(default="", description="why it was refused (what kubectl printed); empty when allowed")

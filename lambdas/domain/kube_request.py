@@ -64,6 +64,10 @@ class AmbiguousRequest(KubeRequestError):
     code = "ambiguous_request"
 
 
+UPGRADED = ("exec", "attach", "portforward")
+"""The pod subresources the API server serves over an upgraded connection."""
+
+
 @dataclass(frozen=True)
 class KubeRequest:
     """A verb on a resource, as RequestInfo describes it (``namespace`` is ``""`` when cluster-wide)."""
@@ -122,6 +126,12 @@ class KubeRequest:
             or (self.resource, self.subresource) == ("pods", "log")
             or self.subresource == "proxy"
         )
+
+    @property
+    def upgrades(self) -> bool:
+        """exec, attach or port-forward into a pod: a connection upgraded to a stream of frames both
+        ways (websocket; SPDY before kubectl 1.30), whatever the method (a GET is an exec too)."""
+        return self.resource == "pods" and self.subresource in UPGRADED and bool(self.name)
 
     @property
     def name_from_selector(self) -> bool:

@@ -45,11 +45,11 @@ from .catalog import (
 )
 from .errors import DomainError
 from .grant import Grant
-from .kube_request import KubeRequest, NonResourceRequest
+from .kube_request import UPGRADED, KubeRequest, NonResourceRequest
 
 FieldPath = tuple[str, ...]
 
-WEBSOCKET_CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+WEBSOCKET_CONNECT_SUBRESOURCES = frozenset(UPGRADED)
 
 
 class UnsupportedAccessPolicy(DomainError):

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,9 +29,10 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import httpx2
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from ..adapters.kube_upstream import Upstreams
 from ..domain.catalog import Catalog
@@ -47,10 +49,12 @@ from ..domain.policy import PolicySet
 from ..domain.recording import CommandOutcome, summarize
 from ..logic import gateway as logic
 from ..logic.ports import Clock, GrantStore, SessionLog
+from .upgrades import NOT_UPGRADED, Bridge
 
 log = logging.getLogger("eks_jit.gateway")
 
 PREFIX = "/clusters/"
+NO_IMPERSONATION = "requests through eks-jit's gateway may not impersonate: only the gateway does"
 MAX_REQUEST_BYTES = 3 * 1024 * 1024  # the API server's own limit on a request body
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a buffered (non-stream) answer; kubectl pages lists at 500 items
 FORWARDED_REQUEST_HEADERS = ("accept", "content-type", "user-agent", "kubectl-command", "kubectl-session")
@@ -109,6 +113,9 @@ class Exchange:
     """What the record keeps of the body: masked like an answer (a Secret's create carries its values)."""
     approval: str = ""
     """A held request that passes: the held command's grant that approved it (recorded as ``approved``)."""
+    cluster: str = ""
+    recorded_under: list[Grant] = field(default_factory=list)
+    """The caller's grants in force when the request arrived: a refusal is recorded under each."""
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -120,22 +127,59 @@ class Gateway:
         self.masking = deps.masking or Masking.of(deps.catalog.settings.mask_patterns.items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan, websocket (exec/attach/port-forward: Guardrails decides them)
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] == "websocket":  # exec, attach, port-forward (kubectl 1.30 and newer)
+            await self.handle_websocket(WebSocket(scope, receive, send))
+            return
+        if scope["type"] != "http":  # lifespan
             return
         request = Request(scope, receive)
         response = await self.handle(request)
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        checked = await self.check(request, request.method, lambda: _read_body(request, MAX_REQUEST_BYTES))
+        if isinstance(checked, Response):
+            return checked
+        ex, grant = checked
+        if isinstance(ex.call, KubeRequest) and ex.call.upgrades:
+            # allowed, but an upgrade only a websocket carries (SPDY, or a runtime that drops upgrades)
+            return await self.refuse(ex, 400, NOT_UPGRADED)
+        return await self._forward(request, ex.cluster, grant, ex)
+
+    async def handle_websocket(self, ws: WebSocket) -> None:
+        """An upgrade is checked as the same request over HTTP would be (a GET on ``pods/exec`` is an
+        exec); refused, the handshake is answered with the Status (kubectl prints it); allowed, the
+        frames are passed both ways, recorded, and cut when the grant ends (:class:`Bridge`)."""
+        await ws.receive()  # websocket.connect
+        checked = await self.check(ws, "GET", _no_body)
+        if not isinstance(checked, Response):
+            ex, grant = checked
+            if isinstance(ex.call, KubeRequest) and ex.call.upgrades:
+                await Bridge(self, grant, ex, ws).run()
+                return
+            checked = await self.refuse(ex, 400, "eks-jit upgrades only exec, attach and port-forward into a pod")
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            await ws.send_denial_response(checked)
+        else:
+            await ws.close(1008)
+
+    async def refuse(self, ex: Exchange, code: int, message: str, **kw: Any) -> Response:
+        await self.record(ex.recorded_under, ex, CommandOutcome.REFUSED, code, reason=message)
+        return kube_status(code, message, warn=not isinstance(ex.call, KubeRequest), **kw)
+
+    async def check(
+        self, request: HTTPConnection, method: str, read_body: Callable[[], Awaitable[bytes]]
+    ) -> tuple[Exchange, Grant] | Response:
+        """Everything a request must pass before it is forwarded: the caller's token, a grant in force
+        that covers it (its body judged once whole), the guardrails (a held request asks for, or uses,
+        its own approval). The answer to send instead, or the request and its covering grant."""
         deps = self.deps
         raw_path = (request.scope.get("raw_path") or request.scope["path"].encode()).decode("latin-1")
         raw_path = raw_path.split("?", 1)[0]
         ex = Exchange(
             request_id=uuid.uuid4().hex,
             at=deps.clock.now(),
-            method=request.method,
+            method=method,
             path=raw_path,
             query=request.scope.get("query_string", b"").decode("latin-1"),
         )
@@ -145,6 +189,7 @@ class Gateway:
         cluster = deps.catalog.clusters.get(name)
         if cluster is None or not cluster.gateway:
             return kube_status(404, f"cluster {name!r} is not behind this gateway")
+        ex.cluster = name
         token = _bearer(request.headers.get("authorization", ""))
         if not token:
             return kube_status(401, "Unauthorized: send the EKS token (eks-jit token --cluster ...)", warn=True)
@@ -160,25 +205,21 @@ class Gateway:
             held = await anyio.to_thread.run_sync(logic.held_grants, deps.store, caller, name)
         except TransientAwsError as error:
             return kube_status(503, f"the caller's grants cannot be read now: {error.message}")
-        recorded_under = logic.grants_in_force(held, caller, name, ex.at)
-
-        async def refuse(code: int, message: str, **kw: Any) -> Response:
-            await self.record(recorded_under, ex, CommandOutcome.REFUSED, code, reason=message)
-            return kube_status(code, message, warn=not isinstance(ex.call, KubeRequest), **kw)
+        ex.recorded_under = logic.grants_in_force(held, caller, name, ex.at)
 
         if len(request.headers.getlist("content-type")) > 1:  # which one the API server reads is not ours to guess
-            return await refuse(400, "eks-jit refuses a request with more than one Content-Type")
+            return await self.refuse(ex, 400, "eks-jit refuses a request with more than one Content-Type")
         if any(is_caller_impersonation(h) for h in request.headers):
-            return await refuse(403, "requests through eks-jit's gateway may not impersonate: only the gateway does")
+            return await self.refuse(ex, 403, NO_IMPERSONATION)
         try:
-            ex.call = parse_request(request.method, "/" + rest, ex.query)
+            ex.call = parse_request(method, "/" + rest, ex.query)
         except KubeRequestError as error:
-            return await refuse(400, f"eks-jit refuses the request: {error.message}")
+            return await self.refuse(ex, 400, f"eks-jit refuses the request: {error.message}")
         try:
-            ex.body = await _read_body(request, MAX_REQUEST_BYTES)
+            ex.body = await read_body()
             ex.recorded_body = self.mask_body(ex.body)
         except _TooLarge:
-            return await refuse(413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
+            return await self.refuse(ex, 413, f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
         except ClientDisconnect:
             return Response(status_code=499)
         # A body sent slowly must not carry the request past its grant's end or a revoke: the decision
@@ -205,7 +246,7 @@ class Gateway:
             stored=stored,
         )
         if verdict.grant is None:
-            return await refuse(403, verdict.decision.reason)
+            return await self.refuse(ex, 403, verdict.decision.reason)
         guard = logic.guardrails(deps.policies, caller, name, ex.call, verdict.grant)
         if guard is not None and guard.outcome == "hold" and deps.holds is not None:
             assert isinstance(ex.call, KubeRequest)
@@ -221,19 +262,19 @@ class Gateway:
             try:
                 on_hold = await anyio.to_thread.run_sync(deps.holds.hold, ask)
             except HoldRefused as refused:
-                return await refuse(403, f"eks-jit cannot hold {ex.call.describe()}: {refused.message}")
+                return await self.refuse(ex, 403, f"eks-jit cannot hold {ex.call.describe()}: {refused.message}")
             except TransientAwsError as error:
                 return kube_status(503, f"the held request cannot be put to its approvers now: {error.message}")
             if on_hold.outcome != "pass":
-                await self.record(recorded_under, ex, CommandOutcome.HELD, 403, reason=on_hold.message)
+                await self.record(ex.recorded_under, ex, CommandOutcome.HELD, 403, reason=on_hold.message)
                 return kube_status(403, on_hold.message)
             ex.approval = on_hold.grant_id
         elif guard is not None and guard.outcome != "pass":
             outcome = CommandOutcome.BLOCKED if guard.outcome == "block" else CommandOutcome.HELD
             message = logic.guard_message(guard, ex.call, name)
-            await self.record(recorded_under, ex, outcome, 403, reason=message)
+            await self.record(ex.recorded_under, ex, outcome, 403, reason=message)
             return kube_status(403, message)
-        return await self._forward(request, name, verdict.grant, ex)
+        return ex, verdict.grant
 
     async def _forward(self, request: Request, cluster: str, grant: Grant, ex: Exchange) -> Response:
         deps = self.deps
@@ -475,6 +516,10 @@ class GuardedStream(Response):
 
 class _TooLarge(Exception):
     pass
+
+
+async def _no_body() -> bytes:
+    return b""
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

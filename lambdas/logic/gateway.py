@@ -249,7 +249,9 @@ def command(
 ) -> Command:
     """The record of one request under ``grant``: a write's body (bounded), never a read's."""
     verb = request.verb if request is not None else method.lower()
-    recorded, truncated = bounded_body(body) if body and method not in ("GET", "HEAD") else (None, False)
+    # a write's body; of an exec, attach or port-forward, what its session carried (its "body")
+    kept = method not in ("GET", "HEAD") or (isinstance(request, KubeRequest) and request.upgrades)
+    recorded, truncated = bounded_body(body) if body and kept else (None, False)
     shown_path = request.path if isinstance(request, KubeRequest) else path
     return Command(
         grant_id=grant.id,

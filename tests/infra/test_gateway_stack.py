@@ -71,7 +71,7 @@ def test_the_gateway_streams_through_its_function_url_behind_the_web_adapter(syn
         "AWS_LWA_READINESS_CHECK_PROTOCOL": "tcp",
         "EKS_JIT_GATEWAY_STREAM_LIMIT_SECONDS": "870",  # ends a watch before the invocation is cut off
     }
-    assert set(env) - set(env_var(f) for f in ("table_name", "config_path")) == {
+    assert set(env) - set(env_var(f) for f in ("table_name", "config_path", "api_url")) == {
         *(k for k in env if k.startswith(("AWS_", "EKS_JIT_GATEWAY"))),
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
@@ -105,7 +105,13 @@ def test_the_gateway_role_reads_grants_records_commands_and_describes_its_cluste
         "ReadActiveGrants": ["dynamodb:BatchGetItem", "dynamodb:GetItem"],
         "RecordCommands": ["dynamodb:PutItem"],
         "DescribeGatewayClusters": ["eks:DescribeCluster"],
+        "AskForHeldCommands": ["execute-api:Invoke"],
     }
+    api = synth.logical("ApiRestApi", "AWS::ApiGateway::RestApi")
+    # one method of one stage: it cannot request, approve, revoke or read a grant through the API
+    assert [resolve(r) for r in listed(statements["AskForHeldCommands"]["Resource"])] == [
+        f"arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{api}>/prod/POST/v1/holds"
+    ]
     table = f"<{synth.logical('StorageGrants', 'AWS::DynamoDB::Table')}.Arn>"
     assert statements["ReadActiveGrants"]["Condition"] == {
         # the grants, and the active-grant index items of the gateway clusters only
@@ -162,6 +168,16 @@ def test_the_api_function_points_agents_at_the_gateway_and_the_stack_says_where_
     assert gateway_alarms == {"Errors", "Throttles"}
 
 
+def test_the_gateway_and_the_api_know_each_other_for_held_commands(synth: Synth) -> None:
+    api = synth.functions()["api"]["Environment"]["Variables"]
+    gateway = synth.functions()["gateway"]["Environment"]["Variables"]
+    assert api[env_var("gateway_role_arn")] == {"Fn::GetAtt": [role_of(synth), "Arn"]}  # its only caller
+    rest_api = synth.logical("ApiRestApi", "AWS::ApiGateway::RestApi")
+    assert resolve(gateway[env_var("api_url")]) == (
+        f"https://<{rest_api}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/prod"
+    )
+
+
 def role_of(synth: Synth) -> str:
     return str(synth.functions()["gateway"]["Role"]["Fn::GetAtt"][0])
 
@@ -175,6 +191,9 @@ def test_a_catalog_without_a_gateway_cluster_gets_none_of_it(synth_with_account_
     assert len(synth.resources(STACK, "AWS::Lambda::LayerVersion")) == 1
     env = synth.functions()["api"]["Environment"]["Variables"]
     assert env_var("gateway_endpoint") not in env and env_var("gateway_ca") not in env
+    assert env_var("gateway_role_arn") not in env  # POST /v1/holds refuses every caller (403)
+    holds = [m for m in synth.resources(STACK, "AWS::ApiGateway::Method").values() if "holds" in str(m)]
+    assert holds == []  # nor is the route deployed
     assert not [o for o in synth.template(STACK)["Outputs"] if o.startswith("Gateway")]
 
 

@@ -80,6 +80,7 @@ def test_routes_are_signed_except_the_three_that_verify_their_own_credential(syn
     assert set(methods) == {(r.method, r.path) for r in ROUTES}  # Slack is enabled in this synth
     assert {(m, p) for m, p in methods if m == "POST" and methods[(m, p)].get("RequestModels")} == {
         ("POST", "/v1/grants"),
+        ("POST", "/v1/holds"),
         ("POST", "/v1/grants/{grant_id}/extend"),
     }
     assert {route for route, m in methods.items() if m["AuthorizationType"] == "NONE"} == SELF_VERIFYING
@@ -153,7 +154,7 @@ def test_functions_run_the_handlers_with_the_environment_each_reads(synth: Synth
     topics = {env_var("approvals_topic_arn"), env_var("outcomes_topic_arn")}  # both, or no notifier
     link, slack = env_var("link_key_secret"), env_var("slack_secret")
     machine, public = env_var("state_machine_arn"), env_var("public_url")
-    gateway = {env_var("gateway_endpoint"), env_var("gateway_ca")}  # this synth has a gateway cluster
+    gateway = {env_var("gateway_endpoint"), env_var("gateway_ca"), env_var("gateway_role_arn")}  # a gateway cluster
     own = {
         "api": scheduling | topics | {machine, link, slack} | gateway,
         "revoke": scheduling | topics,

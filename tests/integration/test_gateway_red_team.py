@@ -263,6 +263,31 @@ PATCHES_REFUSED: list[tuple[str, str, bytes]] = [
     ("plain JSON", "application/json", RESTARTED),
     ("gzip body judged as plain", SMP, gzip.compress(EVIL)),
     ("huge number elsewhere", SMP, b'{"spec":{"replicas":1' + b"0" * 400 + b"}}"),
+    # a secret mounted into the pod template, alongside the one change the scope allows: the pods the
+    # rollout starts would carry the secret's values where the agent's image can read them
+    (
+        "a secret volume mounted with the restart",
+        SMP,
+        json.dumps(
+            {
+                "spec": {
+                    "template": {
+                        "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}},
+                        "spec": {
+                            "volumes": [{"name": "db", "secret": {"secretName": "payments-db"}}],
+                            "containers": [{"name": "app", "volumeMounts": [{"name": "db", "mountPath": "/db"}]}],
+                        },
+                    }
+                }
+            }
+        ).encode(),
+    ),
+    (
+        "a secret as environment, JSON patch",
+        "application/json-patch+json",
+        b'[{"op":"add","path":"/spec/template/spec/containers/0/envFrom",'
+        b'"value":[{"secretRef":{"name":"payments-db"}}]}]',
+    ),
 ]
 
 

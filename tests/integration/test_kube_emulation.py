@@ -191,6 +191,15 @@ def test_a_merge_patch_replaces_lists_and_deletes_with_null(kubectl: Kubectl, ap
     assert seen.content_type == "application/merge-patch+json"
 
 
+def test_a_deleted_deployment_is_gone(kubectl: Kubectl, api: KubeApiServer) -> None:
+    printed = kubectl("-n", "payments", "delete", "deployment", "payments-api", "--wait=false")
+    assert "deleted" in printed
+    with pytest.raises(kube_api.ApiError, match="not found"):
+        deployment(api)
+    answer = call(api, "DELETE", "/apis/apps/v1/namespaces/payments/deployments/payments-api")
+    assert answer[0] == 404 and answer[2]["reason"] == "NotFound"
+
+
 def test_the_secret_is_served_as_json(kubectl: Kubectl) -> None:
     secret = json.loads(kubectl("-n", "payments", "get", "secret", "payments-db", "-o", "json"))
     assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "payments-db"
@@ -334,7 +343,8 @@ def test_legacy_discovery_for_a_client_without_aggregated_discovery(api: KubeApi
     assert (code, content_type, groups["kind"]) == (200, "application/json", "APIGroupList")
     assert [g["name"] for g in groups["groups"]] == ["apps"]
     resources = call(api, "GET", "/api/v1")[2]
-    assert {r["name"] for r in resources["resources"]} == {"namespaces", "pods", "pods/log", "secrets", "configmaps"}
+    names = {r["name"] for r in resources["resources"]}
+    assert names == {"namespaces", "pods", "pods/log", "pods/exec", "pods/attach", "secrets", "configmaps"}
     apps = call(api, "GET", "/apis/apps/v1")[2]
     (deployments,) = [r for r in apps["resources"] if r["name"] == "deployments"]
     assert "patch" in deployments["verbs"] and deployments["shortNames"] == ["deploy"]
@@ -392,7 +402,7 @@ def test_a_patch_that_cannot_apply_is_refused_and_changes_nothing(
         ("GET", "/apis/batch/v1/namespaces/payments/jobs", 404),
         ("GET", "/api/v1/namespaces/payments/pods/nope/log", 404),
         ("GET", "/api/v1/namespaces/payments/pods/x/exec", 404),
-        ("DELETE", "/apis/apps/v1/namespaces/payments/deployments/payments-api", 405),
+        ("DELETE", "/api/v1/namespaces/payments/secrets/payments-db", 405),
         ("PATCH", "/api/v1/namespaces/payments/secrets/payments-db", 405),
         ("GET", "/api/v1/namespaces/payments/pods?labelSelector=app+in+oops", 400),
         ("GET", "/api/v1/namespaces/payments/pods?fieldSelector=spec.nodeName%3Dx", 400),

@@ -112,6 +112,25 @@ def test_the_session_reads_back_what_the_gateway_recorded(world, signed, recorde
     assert [Command.from_json(c) for c in answer["commands"]] == made
 
 
+def test_every_outcome_the_gateway_records_reads_back(world, signed, recorder) -> None:
+    """Guardrails' outcomes too (blocked, held, approved): `make demo` found the route answering 500
+    for a session holding a blocked exec, its model knowing only allowed and refused."""
+    _, client = signed
+    grant = active_grant(world)
+    (first, *_) = a_session(world, grant["id"])
+    forwarded = (CommandOutcome.ALLOWED, CommandOutcome.APPROVED)
+    made = [
+        Command(**{**first.to_json(), "at": first.at + timedelta(milliseconds=i)} | {  # type: ignore[arg-type]
+            "request_id": f"r-{outcome.value}", "outcome": outcome, "status": 200 if outcome in forwarded else 403,
+            "reason": "" if outcome is CommandOutcome.ALLOWED else f"eks-jit says {outcome.value}"})
+        for i, outcome in enumerate(CommandOutcome)
+    ]  # fmt: skip
+    record(recorder, made)
+    answer = client(AGENT).session(grant["id"])
+    assert [c["outcome"] for c in answer["commands"]] == [o.value for o in CommandOutcome]
+    assert [Command.from_json(c) for c in answer["commands"]] == made
+
+
 def test_pages_of_limit_add_up_to_the_log_in_order_and_the_last_has_no_next(world, signed, recorder) -> None:
     _, client = signed
     grant = active_grant(world)

@@ -50,7 +50,7 @@ def lock(path: str) -> dict[str, str]:
 
 # The data-path gateway's own files: they run in the gateway function only, whose bundle adds the
 # gateway extra (ASGI server and HTTP client) to the server extra.
-GATEWAY_ONLY = ("handlers/gateway.py", "adapters/kube_upstream.py")
+GATEWAY_ONLY = ("handlers/gateway.py", "handlers/upgrades.py", "adapters/kube_upstream.py")
 
 
 def third_party_imports(folder: Path, *, skip: tuple[str, ...] = ()) -> set[str]:
