@@ -5,7 +5,7 @@ Created only when a cluster of the configuration has ``access_mode: gateway``. O
 Adapter, reached through its function URL in ``RESPONSE_STREAM`` mode so watches and ``logs -f``
 stream (Python cannot stream from a Lambda handler natively; the adapter, an extension from an AWS
 layer, runs the web server and relays its response as it comes). Why Lambda and not Fargate:
-NOTES-cdk.md / docs/decisions.md, "The gateway's runtime".
+docs/decisions.md, "The gateway's runtime".
 
 - **The function URL has no AWS auth (``NONE``)**: kubectl cannot SigV4-sign. The gateway
   authenticates every request itself with the standard EKS token (a presigned STS

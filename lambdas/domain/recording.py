@@ -149,7 +149,8 @@ def summarize(status: int, answer: Any) -> str:
         return ""
     kind = str(answer.get("kind", ""))[:60]
     if kind == "Status":
-        return f"Status {answer.get('status', '')}: {answer.get('reason', '')}"[:MAX_SUMMARY_CHARS]
+        reason = answer.get("reason")  # a Success Status has none
+        return (f"Status {answer.get('status', '')}" + (f": {reason}" if reason else ""))[:MAX_SUMMARY_CHARS]
     if kind == "Table" or kind.endswith("List") or isinstance(answer.get("items"), list):
         rows = answer.get("rows") if kind == "Table" else answer.get("items")
         count = len(rows) if isinstance(rows, list) else 0

@@ -190,6 +190,7 @@ class Gateway:
         if cluster is None or not cluster.gateway:
             return kube_status(404, f"cluster {name!r} is not behind this gateway")
         ex.cluster = name
+        ex.path = "/" + rest  # what is recorded: below the cluster, as every record's path is
         token = _bearer(request.headers.get("authorization", ""))
         if not token:
             return kube_status(401, "Unauthorized: send the EKS token (eks-jit token --cluster ...)", warn=True)

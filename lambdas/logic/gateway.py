@@ -252,7 +252,7 @@ def command(
     # a write's body; of an exec, attach or port-forward, what its session carried (its "body")
     kept = method not in ("GET", "HEAD") or (isinstance(request, KubeRequest) and request.upgrades)
     recorded, truncated = bounded_body(body) if body and kept else (None, False)
-    shown_path = request.path if isinstance(request, KubeRequest) else path
+    shown_path = request.path if request is not None else path  # below the cluster, as authorized
     return Command(
         grant_id=grant.id,
         at=at,

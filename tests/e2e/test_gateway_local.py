@@ -128,3 +128,42 @@ def test_token_session_outside_local_mode_is_a_usage_error(tmp_path: Path) -> No
         env={**os.environ, "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"},
     )
     assert done.returncode == 2 and "--session is for local mode" in done.stderr, done.stderr
+
+
+def test_guardrails_under_an_approved_edit_grant(local: Local, tmp_path: Path) -> None:
+    """Issue 18's story with real kubectl against `eks-jit local up`. Last in the file: it deletes the
+    seeded Deployment, which the tests above use (the local fixture lives for the whole session)."""
+    done = local.cli(
+        "request", "--cluster", "demo-gateway", "--namespace", "payments", "--scope", "edit", "--duration", "10m",
+        "--reason", "check the DB secret and the logs", who="agent-oncall",
+    )  # fmt: skip
+    grant = json.loads(done.stdout)
+    assert grant["status"] == "pending_approval", done.stderr
+    assert local.cli("approve", grant["id"], who="approver-alice").returncode == 0
+    waited = local.cli("wait", grant["id"], "--timeout", "30", who="agent-oncall")
+    assert json.loads(waited.stdout)["status"] == "active", waited.stderr
+    config = kubeconfig(local, grant["id"], tmp_path)
+
+    secret = run(config, "-n", "payments", "get", "secret", "payments-db", "-o", "json", tmp=tmp_path)
+    assert secret.returncode == 0, secret.stderr
+    assert json.loads(secret.stdout)["data"] == {"password": "****", "username": "****"}
+    logs = run(config, "-n", "payments", "logs", "deployment/payments-api", tmp=tmp_path)
+    assert logs.returncode == 0 and "AKIA" not in logs.stdout and "aws_access_key_id=****" in logs.stdout
+    shell = run(config, "-n", "payments", "exec", "deployment/payments-api", "--", "sh", tmp=tmp_path)
+    assert shell.returncode == 1 and "guardrail agents-never-exec blocks" in shell.stderr, shell.stderr
+
+    held = run(config, "-n", "payments", "delete", "deployment", "payments-api", tmp=tmp_path)
+    assert held.returncode == 1, held.stdout
+    hold = held.stderr.split("approval required: eks-jit approve ", 1)[1].split()[0]
+    assert local.cli("approve", hold, who="agent-oncall").returncode != 0  # never its requester
+    assert local.cli("approve", hold, who="approver-alice").returncode == 0
+    assert json.loads(local.cli("wait", hold, "--timeout", "30", who="agent-oncall").stdout)["status"] == "active"
+    deleted = run(config, "-n", "payments", "delete", "deployment", "payments-api", tmp=tmp_path)
+    assert deleted.returncode == 0 and "deleted" in deleted.stdout, deleted.stderr
+    assert json.loads(local.cli("status", hold, who="agent-oncall").stdout)["status"] == "expired"  # used once
+
+    assert local.cli("revoke", grant["id"], "--reason", "done", who="agent-oncall").returncode == 0
+    after = run(config, "-n", "payments", "get", "secret", "payments-db", tmp=tmp_path)
+    assert after.returncode == 1 and "no grant" in after.stderr, after.stderr
+    session = json.loads(local.cli("session", grant["id"], who="agent-oncall").stdout)
+    assert {"allowed", "blocked", "held", "approved"} <= {c["outcome"] for c in session["commands"]}

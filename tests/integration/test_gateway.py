@@ -231,6 +231,10 @@ def test_every_request_of_the_grant_is_recorded_allowed_or_refused(through: Thro
     refused = next(c for c in recorded if c.path.endswith("/secrets"))
     assert (refused.outcome, refused.status, refused.verb) == (CommandOutcome.REFUSED, 403, "list")
     assert "does not allow list on secrets" in refused.reason and refused.body is None
+    # discovery and /version too, and like every record below the cluster (make demo showed them
+    # recorded as /clusters/<name>/version)
+    assert {"/api", "/apis"} <= {c.path for c in recorded}
+    assert not [c.path for c in recorded if c.path.startswith("/clusters/")]
 
 
 # -- time and revocation ------------------------------------------------------------------------------

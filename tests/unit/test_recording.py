@@ -16,6 +16,7 @@ from eks_jit.server.domain.recording import (
     CommandOutcome,
     command_key,
     parse_command_key,
+    summarize,
 )
 from tests.support import ONCALL, FakeClock
 
@@ -76,3 +77,17 @@ def test_a_key_parses_back_into_its_time_and_request_id() -> None:
     for bad in ("", "not-a-time#x", f"{START.isoformat()}#", START.replace(tzinfo=None).isoformat() + "#x"):
         with pytest.raises(ValueError):
             parse_command_key(bad)
+
+
+@pytest.mark.parametrize(
+    ("answer", "summary"),
+    [
+        ({"kind": "Status", "status": "Failure", "reason": "NotFound"}, "Status Failure: NotFound"),
+        ({"kind": "Status", "status": "Success"}, "Status Success"),  # a delete's answer: no reason
+        ({"kind": "PodList", "items": [{}, {}, {}]}, "PodList: 3 items"),
+        ({"kind": "Deployment", "metadata": {"name": "payments-api"}}, "Deployment payments-api"),
+        ("not an object", ""),
+    ],
+)
+def test_an_answer_is_summarized_by_its_kind(answer: object, summary: str) -> None:
+    assert summarize(200, answer) == summary
