@@ -67,6 +67,16 @@ def test_the_on_call_story_through_the_gateway(local: Local, tmp_path: Path) -> 
     assert secrets.returncode == 1 and "(Forbidden): eks-jit refuses list secrets" in secrets.stderr, secrets.stderr
     orders = run(config, "-n", "orders", "get", "pods", tmp=tmp_path)
     assert orders.returncode == 1 and "namespace orders is not payments" in orders.stderr, orders.stderr
+    # `eks-jit session ID` lists each of them: the restart's patch, the refused image change and reads
+    session = json.loads(local.cli("session", grant["id"], who="agent-oncall").stdout)["commands"]
+    seen = {(c["verb"], c["path"].rsplit("/", 1)[-1], c["outcome"]) for c in session}
+    assert {("patch", "payments-api", "allowed"), ("patch", "payments-api", "refused")} <= seen
+    assert {("list", "secrets", "refused"), ("list", "pods", "refused")} <= seen
+    printed = subprocess.run(
+        [str(BIN), "session", grant["id"], "--as", "agent-oncall", "--state-dir", str(local.state_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert printed.returncode == 0 and f"{len(session)} commands" in printed.stdout.splitlines()[0], printed.stderr
 
     revoked = local.cli("revoke", grant["id"], "--reason", "done", who="agent-oncall")
     assert revoked.returncode == 0, revoked.stderr
