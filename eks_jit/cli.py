@@ -308,42 +308,147 @@ def cmd_activity(args: argparse.Namespace) -> int:
 
 TRANSCRIPT_BODY_LINES = 2  # a write's body: its first lines, each cut to TRANSCRIPT_WIDTH
 TRANSCRIPT_WIDTH = 160
+OUTCOMES = ("allowed", "refused", "blocked", "held", "approved")  # the API's, in the summary's order
+# A line's first character: what the gateway did with it, for the eye and for grep ('^!' finds the blocked).
+MARKS = {"allowed": " ", "refused": "x", "blocked": "!", "held": "?", "approved": "+"}
+# The gateway's own words (lambdas/domain/holds.py, lambdas/handlers/gateway.py): a held request's
+# refusal starts with the approval to ask for; an approved one names the held-command grant it used.
+HELD_REASON = re.compile(r"^approval required: eks-jit approve ([0-9A-Za-z-]{1,64})\b")
+APPROVED_REASON = re.compile(r"^held command approved: eks-jit grant ([0-9A-Za-z-]{1,64})\b")
+FOLLOW_INTERVAL = 2.0
 
 
 def cmd_session(args: argparse.Namespace) -> int:
     if args.json:
         args.output = "json"
+    if args.follow:
+        if args.output == "json":
+            raise CliError(2, "--follow prints a transcript: drop --json (or -o json), or drop --follow")
+        if not args.interval > 0:
+            raise CliError(2, f"--interval must be more than 0 seconds, not {args.interval}")
+        return follow(client(args), args.id, interval=args.interval)
     answer = client(args).session(args.id)
     show(args, answer, transcript(answer))
     return 0
 
 
 def transcript(answer: dict[str, Any]) -> str:
-    """The session log as a transcript, one line per command: time, outcome, status, verb, path (and
-    query), summary; a refused command's reason and a write's body (its first lines) indented below.
-    Everything but the time and numbers was sent by the agent or its cluster: one line each, escaped."""
+    """The session log as a transcript: a summary line (how many commands, of each outcome), then one
+    line per command (see :func:`command_lines`)."""
     commands = answer["commands"]
-    lines = [f"grant {answer['grant_id']}: {len(commands)} command{'s' if len(commands) != 1 else ''}"]
+    head = f"grant {answer['grant_id']}: {tally(commands)}"
     if not commands:
-        return lines[0] + " (none recorded: not used through the gateway yet, or not a gateway cluster)"
+        return head + " (none recorded: not used through the gateway yet, or not a gateway cluster)"
+    return "\n".join([head, *(line for c in commands for line in command_lines(c))])
+
+
+def tally(commands: list[dict[str, Any]]) -> str:
+    """``12 commands: 9 allowed, 1 refused, 1 blocked, 1 held, 0 approved`` (an outcome this CLI does
+    not know yet, from a newer API, is counted after them)."""
+    counts = {o: 0 for o in OUTCOMES}
     for c in commands:
-        target = c["path"] + (f"?{c['query']}" if c.get("query") else "")
-        fields = [_clock(c["at"]), c["outcome"].ljust(7), str(c["status"]), c["verb"], target, c.get("summary") or ""]
-        lines.append(_one_line("  ".join(f for f in fields if f)))
-        if c["outcome"] == "refused" and c.get("reason"):
-            lines.append("    reason: " + _cut(c["reason"]))
-        if c.get("body"):
-            body = [line for line in c["body"].splitlines() if line.strip()]
-            shown = [_cut(line) for line in body[:TRANSCRIPT_BODY_LINES]]
-            more = (
-                len(body) > TRANSCRIPT_BODY_LINES
-                or c.get("body_truncated")
-                or any(len(line) > TRANSCRIPT_WIDTH for line in body[:TRANSCRIPT_BODY_LINES])
-            )
-            lines += [f"    body: {line}" if i == 0 else f"          {line}" for i, line in enumerate(shown)]
-            if more:
-                lines.append("          ... (the whole body: eks-jit session --json)")
-    return "\n".join(lines)
+        counts[c["outcome"]] = counts.get(c["outcome"], 0) + 1
+    total = f"{len(commands)} command{'s' if len(commands) != 1 else ''}"
+    return total if not commands else f"{total}: " + ", ".join(f"{n} {_one_line(o)}" for o, n in counts.items())
+
+
+def command_lines(c: dict[str, Any]) -> list[str]:
+    """One command: its mark (:data:`MARKS`), time, outcome, status, verb, path (and query), summary;
+    below it, indented, why it was not simply allowed (the approval a held one waits for, the held
+    command grant an approved one used, the gateway's reason) and a write's body (its first lines).
+    Everything but the time and numbers was sent by the agent or its cluster: one line each, escaped."""
+    outcome = c["outcome"]
+    target = c["path"] + (f"?{c['query']}" if c.get("query") else "")
+    fields = [_clock(c["at"]), outcome.ljust(8), str(c["status"]), c["verb"], target, c.get("summary") or ""]
+    lines = [_one_line(MARKS.get(outcome, "*") + " " + "  ".join(f for f in fields if f))]
+    reason = c.get("reason") or ""
+    if outcome == "held" and (held := HELD_REASON.match(reason)):
+        lines.append(f"    approval: eks-jit approve {held.group(1)}  (an approver approves it; it then passes once)")
+    elif outcome == "approved" and (used := APPROVED_REASON.match(reason)):
+        lines.append(f"    approved by: held-command grant {used.group(1)} (eks-jit status {used.group(1)})")
+    elif outcome != "allowed" and reason:
+        lines.append("    reason: " + _cut(reason))
+    if c.get("body"):
+        body = [line for line in c["body"].splitlines() if line.strip()]
+        shown = [_cut(line) for line in body[:TRANSCRIPT_BODY_LINES]]
+        more = (
+            len(body) > TRANSCRIPT_BODY_LINES
+            or c.get("body_truncated")
+            or any(len(line) > TRANSCRIPT_WIDTH for line in body[:TRANSCRIPT_BODY_LINES])
+        )
+        lines += [f"    body: {line}" if i == 0 else f"          {line}" for i, line in enumerate(shown)]
+        if more:
+            lines.append("          ... (the whole body: eks-jit session --json)")
+    return lines
+
+
+def follow(api: Any, grant_id: str, *, interval: float, sleep: Any = time.sleep) -> int:
+    """``eks-jit session ID --follow``: the transcript so far, then each command as it is recorded,
+    every ``interval`` s, until the grant is no longer pending or in force; then one line saying how it
+    ended, exit 0 (Ctrl-C: 130). Each poll reads again from the start of the last page read (the API's
+    paging), and a command already shown (same ``at`` and ``request_id``: the record's key) is not shown
+    again; when the grant has ended the whole log is read once more, so a command recorded late (a long
+    watch or exec is recorded when it ends, under the time it began) is shown then, out of order."""
+    from eks_jit.client import ApiError
+
+    seen: set[tuple[str, str]] = set()
+
+    def read(start: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The commands from after ``start``, and the ``after`` the last page was read from."""
+        commands: list[dict[str, Any]] = []
+        last = start
+        for read_from, page in api.session_pages(grant_id, after=start):
+            last = read_from
+            commands += page["commands"]
+        return commands, last
+
+    def unseen(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        new = []
+        for c in commands:
+            if (key := (c["at"], c["request_id"])) not in seen:
+                seen.add(key)
+                new.append(c)
+        return new
+
+    try:
+        grant = api.grant(grant_id)
+        commands, tail = read(None)
+        print(transcript({"grant_id": grant_id, "commands": unseen(commands)}), flush=True)
+        while grant["status"] in FOLLOWED:
+            sleep(interval)
+            try:
+                latest = api.grant(grant_id)  # before reading: what was recorded before it ended is read
+                commands, tail = read(tail)
+                if latest["status"] not in FOLLOWED:
+                    commands += read(None)[0]
+            except ApiError as exc:
+                if not exc.transient:
+                    raise
+                print(f"eks-jit: {exc.code}: {exc.message} (trying again in {interval:g}s)", file=sys.stderr)
+                continue
+            grant = latest
+            for line in (line for c in unseen(commands) for line in command_lines(c)):
+                print(line, flush=True)
+        print(ended(grant), flush=True)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    return 0
+
+
+FOLLOWED = frozenset({"pending_approval", "approved", "active"})  # a grant that may still give access
+
+
+def ended(grant: dict[str, Any]) -> str:
+    """The last line of ``--follow``: ``-- grant G expired at 2026-06-01T10:15:00Z (reason)``."""
+    at = grant.get("ended_at") or grant.get("expires_at")
+    why = grant.get("status_reason")
+    return _one_line(
+        f"-- grant {grant['id']} {grant['status']}"
+        + (f" at {at}" if at else "")
+        + (f": {why}" if why else "")
+        + ": no more commands can be recorded under it"
+    )
 
 
 def _clock(at: str) -> str:
@@ -362,6 +467,7 @@ AUDIT_COLUMNS = (
     "grant_id", "requester", "cluster", "namespaces", "scope", "reason", "status", "created_at",
     "approved_by", "activated_at", "expires_at", "ended_at", "ended_how", "forbidden", "activity",
     "context_incident_url", "context_alert", "context_task_id", "context_commands", "session", "commands",
+    "blocked", "held",
 )  # fmt: skip  # new columns go last: consumers that read by position keep working
 
 
@@ -389,6 +495,8 @@ def audit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 **context_cells(grant.get("context") or {}),
                 "session": inert_cell(grant.get("session") or ""),  # a session name may start with = + - @
                 "commands": row.get("commands", 0),  # recorded by the gateway (its session log); an older API: 0
+                "blocked": row.get("blocked", 0),  # of those, blocked by a guardrail; an older API: 0
+                "held": row.get("held", 0),  # of those, held by a guardrail for their own approval
             }
         )
     return flat
@@ -422,7 +530,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         writer.writerows(rows)
         return 0
     short = ("grant_id", "requester", "scope", "namespaces", "status", "approved_by", "ended_how", "activity",
-             "commands")  # fmt: skip
+             "commands", "blocked", "held")  # fmt: skip
     show(args, rows, table(rows, short) if rows else "(no grants in that range)")
     return 0
 
@@ -768,6 +876,16 @@ def parser() -> argparse.ArgumentParser:
     session = add("session", cmd_session, "the Kubernetes requests sent with a grant through the gateway (transcript)")
     session.add_argument("id")
     session.add_argument("--json", action="store_true", help="the API's answer as JSON, every page (as -o json)")
+    session.add_argument(
+        "--follow", "-f", action="store_true", help="then print each new command until the grant ends (Ctrl-C stops)"
+    )
+    session.add_argument(
+        "--interval",
+        type=float,
+        default=FOLLOW_INTERVAL,
+        metavar="SECONDS",
+        help="--follow: seconds between polls (default: %(default)s)",
+    )
     audit = add("audit", cmd_audit, "every grant in a time range, for auditors (table, json or csv)")
     audit.add_argument("--since", required=True, help="ISO-8601 date or time, inclusive")
     audit.add_argument("--until", required=True, help="ISO-8601 date or time, exclusive")

@@ -43,7 +43,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -278,14 +278,27 @@ class Client:
     def session(self, grant_id: str, *, page_size: int | None = None) -> dict[str, Any]:
         """The grant's whole session log (the Kubernetes requests the gateway recorded under it), following
         the API's pages: ``{"grant_id", "commands": [...], "next": None}``, commands oldest first."""
-        query = {"limit": str(page_size)} if page_size else {}
         commands: list[dict[str, Any]] = []
-        while True:
-            page = self._call("GET", f"/v1/grants/{grant_id}/session", query=query or None)
+        for _, page in self.session_pages(grant_id, page_size=page_size):
             commands += page["commands"]
+        return {**page, "commands": commands, "next": None}
+
+    def session_pages(
+        self, grant_id: str, *, after: str | None = None, page_size: int | None = None
+    ) -> Iterator[tuple[str | None, dict[str, Any]]]:
+        """The pages of the grant's session log from after ``after`` (a ``next`` an earlier page gave;
+        None: from the first), each with the ``after`` it was read from, to the last page (whose
+        ``next`` is null). To read on later, read again from the last page's ``after``: its commands
+        come again, then any recorded since (``eks-jit session --follow`` drops those it has shown)."""
+        query = {"limit": str(page_size)} if page_size else {}
+        while True:
+            page = self._call(
+                "GET", f"/v1/grants/{grant_id}/session", query=query | ({"after": after} if after else {})
+            )
+            yield after, page
             if not page.get("next"):
-                return {**page, "commands": commands, "next": None}
-            query = query | {"after": page["next"]}
+                return
+            after = page["next"]
 
     def whoami(self) -> dict[str, Any]:
         return self._call("GET", "/v1/whoami")

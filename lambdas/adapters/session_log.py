@@ -11,19 +11,22 @@ Size: :class:`Command` bounds every text field (``domain/recording.py``, ``MAX_R
 an item is at most about 64 KB of UTF-8, far under DynamoDB's 400 KB; :func:`command_to_item`
 checks it anyway, so a future field without a bound fails here, loudly, not in DynamoDB.
 
-Counting (the audit's ``commands`` column) is a Query with ``Select=COUNT``: DynamoDB still reads
-the items (read units by their size), but sends none back. It is read eventually consistent, at
-half the read units: an auditor's count of a grant that is still active moves anyway.
+Counting (``count``) is a Query with ``Select=COUNT``: DynamoDB still reads the items (read units by
+their size), but sends none back. The audit's ``commands``, ``blocked`` and ``held`` columns come from
+``outcomes``: the same Query projecting only ``outcome`` (the same read units; a few bytes per item
+sent back). Both read eventually consistent, at half the read units: an auditor's count of a grant
+that is still active moves anyway.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..domain.errors import Conflict
-from ..domain.recording import Command
+from ..domain.recording import Command, CommandOutcome
 from .aws import error_code, transient_errors
 from .dynamodb import _dump, _load, _plain
 from .table import COMMAND_PREFIX, PK, SK
@@ -115,3 +118,17 @@ class DynamoSessionLog:
             for page in pages:
                 total += int(page["Count"])
         return total
+
+    def outcomes(self, grant_id: str) -> dict[CommandOutcome, int]:
+        tally: Counter[CommandOutcome] = Counter()
+        with transient_errors(f"count commands of grant {grant_id}"):
+            pages = self._ddb.get_paginator("query").paginate(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=_dump({":pk": f"{COMMAND_PREFIX}{grant_id}"}),
+                ProjectionExpression="#o",
+                ExpressionAttributeNames={"#o": "outcome"},
+            )
+            for page in pages:
+                tally.update(CommandOutcome(item["outcome"]["S"]) for item in page["Items"])
+        return dict(tally)

@@ -496,6 +496,8 @@ class AuditRow(BaseModel):
     commands: int = Field(
         default=0, description="how many Kubernetes requests the gateway recorded under it (its session log)"
     )
+    blocked: int = Field(default=0, description="how many of those a guardrail blocked (outcome blocked)")
+    held: int = Field(default=0, description="how many of those a guardrail held for their own approval (outcome held)")
 
 
 class AuditList(BaseModel):

@@ -48,13 +48,14 @@ from ..api.models import (
     SessionView,
     WhoAmI,
 )
+from ..domain.activity import ActivityReport
 from ..domain.durations import DurationFormatError, parse_duration
 from ..domain.errors import DomainError, Forbidden, InvalidRequest, InvalidTransition
 from ..domain.grant import Grant, GrantStatus
 from ..domain.holds import hold_message
 from ..domain.identity import NotAPrincipal, normalise_principal, registry_key
 from ..domain.links import BadLink, LinkAlreadyUsed
-from ..domain.recording import command_key, parse_command_key
+from ..domain.recording import CommandOutcome, command_key, parse_command_key
 from ..logic import activity, approvals, offers, sessions
 from ..logic.access_control import is_admin, is_auditor
 from ..logic.deciding import namespaces_for
@@ -546,16 +547,19 @@ def audit_grants(
     after = paging.decode(next_token) if next_token else None
     page = activity.audit(bootstrap.deps(), caller(), _aware(since), _aware(until), limit=limit, after=after)
     return AuditList(
-        rows=[
-            AuditRow(
-                grant=shown(grant),
-                activity=report.one_line() if report else "no report yet",
-                forbidden=len(report.forbidden) if report else 0,
-                commands=page.commands.get(grant.id, 0),
-            )
-            for grant, report in page.rows
-        ],
+        rows=[_audit_row(grant, report, page.commands.get(grant.id, {})) for grant, report in page.rows],
         next=paging.encode(page.next) if page.next else None,
+    )
+
+
+def _audit_row(grant: Grant, report: ActivityReport | None, outcomes: dict[CommandOutcome, int]) -> AuditRow:
+    return AuditRow(
+        grant=shown(grant),
+        activity=report.one_line() if report else "no report yet",
+        forbidden=len(report.forbidden) if report else 0,
+        commands=sum(outcomes.values()),
+        blocked=outcomes.get(CommandOutcome.BLOCKED, 0),
+        held=outcomes.get(CommandOutcome.HELD, 0),
     )
 
 

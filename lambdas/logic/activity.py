@@ -11,6 +11,7 @@ from typing import Any
 from ..domain.activity import ActivityReport, summarise
 from ..domain.errors import InvalidRequest
 from ..domain.grant import Grant, GrantStatus
+from ..domain.recording import CommandOutcome
 from .access_control import ensure_auditor, ensure_may_see
 from .ports import Deps
 from .sessions import command_counts
@@ -114,7 +115,8 @@ AUDIT_PAGE_MAX = 1000
 class AuditPage:
     rows: list[tuple[Grant, ActivityReport | None]]
     next: Cursor | None  # where the next page starts; None on the last page
-    commands: dict[str, int] = field(default_factory=dict)  # grant id -> commands the gateway recorded
+    # grant id -> how many commands of each outcome the gateway recorded under it
+    commands: dict[str, dict[CommandOutcome, int]] = field(default_factory=dict)
 
 
 def _position(grant: Grant) -> Cursor:

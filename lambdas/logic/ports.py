@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..domain.access import Entry, Left, PolicyScope
 from ..domain.catalog import Catalog
 from ..domain.grant import Grant, GrantEvent, GrantStatus
-from ..domain.recording import Command
+from ..domain.recording import Command, CommandOutcome
 
 if TYPE_CHECKING:
     from ..domain.policy import PolicySet
@@ -109,6 +109,10 @@ class SessionLog(Protocol):
     def count(self, grant_id: str) -> int:
         """How many commands the grant has (DynamoDB: read eventually consistent, so a command recorded
         a moment ago may not be counted yet; ``commands`` reads strongly consistent)."""
+
+    def outcomes(self, grant_id: str) -> dict[CommandOutcome, int]:
+        """How many commands of each outcome the grant has (outcomes it has none of are left out), read
+        as ``count`` reads: the audit's ``commands``, ``blocked`` and ``held``."""
 
 
 class ClusterAccessEntries(Protocol):

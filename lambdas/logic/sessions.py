@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..domain.errors import InvalidRequest
 from ..domain.grant import Grant
-from ..domain.recording import Command
+from ..domain.recording import Command, CommandOutcome
 from .access_control import ensure_may_see
 from .ports import Deps
 
@@ -37,11 +37,11 @@ def session(
     return SessionPage(grant, commands, last)
 
 
-def command_counts(deps: Deps, grants: list[Grant]) -> dict[str, int]:
-    """How many commands each grant has, for the audit. One count (a Query with Select=COUNT) per
-    grant that was ever active; a grant that never gave access has none to count (the gateway
-    records only under a grant in force)."""
+def command_counts(deps: Deps, grants: list[Grant]) -> dict[str, dict[CommandOutcome, int]]:
+    """How many commands of each outcome each grant has, for the audit (``commands`` is their sum).
+    One Query per grant that was ever active; a grant that never gave access has none to count (the
+    gateway records only under a grant in force)."""
     if deps.session_log is None:
         return {}
     log = deps.session_log
-    return {g.id: log.count(g.id) if g.activated_at is not None else 0 for g in grants}
+    return {g.id: log.outcomes(g.id) if g.activated_at is not None else {} for g in grants}

@@ -314,4 +314,4 @@ def test_the_audit_csv_has_the_session_and_a_formula_stays_text(gw: Gw) -> None:
     writer.writeheader()
     writer.writerows(audit_rows([r for r in audit["rows"] if r["grant"]["id"] == grant["id"]]))
     (cells,) = csv.DictReader(io.StringIO(out.getvalue()))
-    assert cells["session"] == "'=1+1" and AUDIT_COLUMNS[-2:] == ("session", "commands")
+    assert cells["session"] == "'=1+1" and AUDIT_COLUMNS[-4:] == ("session", "commands", "blocked", "held")

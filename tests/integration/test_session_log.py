@@ -247,14 +247,14 @@ def test_eks_jit_session_prints_a_transcript_one_line_per_command(world, recorde
     code, out, err = run_cli("session", grant["id"])
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == f"grant {grant['id']}: 4 commands"
+    assert lines[0] == f"grant {grant['id']}: 4 commands: 3 allowed, 1 refused, 0 blocked, 0 held, 0 approved"
     clock = made[0].at.strftime("%Y-%m-%dT%H:%M:%S.")
-    assert lines[1] == f"{clock}001Z  allowed  200  get  {DEPLOYMENT}  Deployment payments-api"
+    assert lines[1] == f"  {clock}001Z  allowed   200  get  {DEPLOYMENT}  Deployment payments-api"
     assert lines[2] == (
-        f"{clock}002Z  allowed  200  patch  {DEPLOYMENT}?fieldManager=kubectl-rollout  Deployment payments-api"
+        f"  {clock}002Z  allowed   200  patch  {DEPLOYMENT}?fieldManager=kubectl-rollout  Deployment payments-api"
     )
     assert lines[3] == f"    body: {made[1].body}"
-    assert lines[4] == f"{clock}003Z  refused  403  list  /api/v1/namespaces/payments/secrets"
+    assert lines[4] == f"x {clock}003Z  refused   403  list  /api/v1/namespaces/payments/secrets"
     assert lines[5] == "    reason: secrets is forbidden: no grant of this session covers list secrets in payments"
     assert "\x1b" not in out and "\r" not in out and "\\x1b[2J" in lines[6] and "FAKE" in lines[6]
     assert len(lines) == 7
@@ -315,5 +315,58 @@ def test_the_audit_counts_each_grant_s_commands_in_a_last_csv_column(world, reco
     code, out, _ = run_cli("audit", "--since", since, "--until", until, "-o", "csv", who=AUDITOR)
     assert code == 0
     header, *rows = list(csv.reader(io.StringIO(out)))
-    assert header[-2:] == ["session", "commands"] and tuple(header) == cli.AUDIT_COLUMNS
-    assert {r[0]: r[-1] for r in rows} == {used["id"]: "5", unused["id"]: "0", pending["id"]: "0"}
+    assert header[-4:] == ["session", "commands", "blocked", "held"] and tuple(header) == cli.AUDIT_COLUMNS
+    assert {r[0]: r[-3:] for r in rows} == {used["id"]: ["5", "0", "0"], unused["id"]: ["0", "0", "0"],
+                                            pending["id"]: ["0", "0", "0"]}  # fmt: skip
+
+
+def guarded_session(world, grant_id: str) -> list[Command]:
+    """What issue 18's guardrails leave: an exec blocked, a delete held, then passed on its approval."""
+    first = a_session(world, grant_id)[0]
+    exec_path = "/api/v1/namespaces/payments/pods/payments-api-1/exec"
+    base = first.to_json()
+
+    def one(ms: int, **fields: Any) -> Command:
+        return Command(**{**base, "at": first.at + timedelta(milliseconds=ms)} | fields)  # type: ignore[arg-type]
+
+    return [
+        first,
+        one(5, request_id="r-exec", verb="create", path=exec_path, query="command=sh", outcome=CommandOutcome.BLOCKED,
+            status=403, summary="", reason="eks-jit guardrail agents-never-exec blocks create pods/exec ..."),
+        one(6, request_id="r-held", verb="delete", path=DEPLOYMENT, outcome=CommandOutcome.HELD, status=403,
+            summary="", reason=f"approval required: eks-jit approve {HOLD} (eks-jit guardrail ... holds it)"),
+        one(7, request_id="r-pass", verb="delete", path=DEPLOYMENT, outcome=CommandOutcome.APPROVED, status=200,
+            summary="Status Success", reason=f"held command approved: eks-jit grant {HOLD} (used)"),
+    ]  # fmt: skip
+
+
+HOLD = "30c7166e-9148-48f7-ba55-58943889eebc"
+
+
+def test_the_transcript_marks_blocked_held_and_approved_commands(world, recorder, run_cli) -> None:
+    grant = active_grant(world)
+    record(recorder, guarded_session(world, grant["id"]))
+    code, out, err = run_cli("session", grant["id"])
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == f"grant {grant['id']}: 4 commands: 1 allowed, 0 refused, 1 blocked, 1 held, 1 approved"
+    marks = [(line[0], line[2:].split()[1]) for line in lines[1:] if not line.startswith("    ")]
+    assert marks == [(" ", "allowed"), ("!", "blocked"), ("?", "held"), ("+", "approved")]
+    assert lines[3] == "    reason: eks-jit guardrail agents-never-exec blocks create pods/exec ..."
+    assert lines[5] == f"    approval: eks-jit approve {HOLD}  (an approver approves it; it then passes once)"
+    assert lines[7] == f"    approved by: held-command grant {HOLD} (eks-jit status {HOLD})"
+    assert len(lines) == 8
+
+
+def test_the_audit_counts_blocked_and_held_commands(world, recorder, run_cli) -> None:
+    grant = active_grant(world)
+    record(recorder, guarded_session(world, grant["id"]))
+    since = (world.clock.start - timedelta(hours=1)).isoformat()
+    until = (world.clock.now() + timedelta(hours=1)).isoformat()
+    _, audit = world.call("GET", "/v1/audit", query={"since": since, "until": until}, caller=ADMIN)
+    (row,) = [r for r in audit["rows"] if r["grant"]["id"] == grant["id"]]
+    assert (row["commands"], row["blocked"], row["held"]) == (4, 1, 1)
+    code, out, _ = run_cli("audit", "--since", since, "--until", until, "-o", "csv", who=AUDITOR)
+    header, *rows = list(csv.reader(io.StringIO(out)))
+    (mine,) = [dict(zip(header, r, strict=True)) for r in rows if r[0] == grant["id"]]
+    assert (code, mine["commands"], mine["blocked"], mine["held"]) == (0, "4", "1", "1")

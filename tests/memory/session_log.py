@@ -6,12 +6,13 @@ order; a record with a key that exists is a :class:`Conflict` and changes nothin
 from __future__ import annotations
 
 from bisect import bisect_right, insort
+from collections import Counter
 from typing import Any
 
 from eks_jit.server.adapters.session_log import command_from_item, command_to_item
 from eks_jit.server.adapters.table import COMMAND_PREFIX
 from eks_jit.server.domain.errors import Conflict
-from eks_jit.server.domain.recording import Command
+from eks_jit.server.domain.recording import Command, CommandOutcome
 
 
 class MemorySessionLog:
@@ -43,6 +44,10 @@ class MemorySessionLog:
 
     def count(self, grant_id: str) -> int:
         return len(self._keys.get(f"{COMMAND_PREFIX}{grant_id}", []))
+
+    def outcomes(self, grant_id: str) -> dict[CommandOutcome, int]:
+        partition = self.items.get(f"{COMMAND_PREFIX}{grant_id}", {})
+        return dict(Counter(CommandOutcome(item["outcome"]["S"]) for item in partition.values()))
 
     def reset(self) -> None:
         self.items.clear()

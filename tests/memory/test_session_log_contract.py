@@ -142,6 +142,30 @@ def test_each_grant_has_its_own_log(log: SessionLog) -> None:
 def test_a_grant_with_no_command_has_an_empty_log(log: SessionLog) -> None:
     assert log.commands(G1) == ([], None)
     assert log.count(G1) == 0
+    assert log.outcomes(G1) == {}
+
+
+def test_outcomes_count_each_outcome_of_the_grant_s_commands_only(log: SessionLog) -> None:
+    """The audit's ``blocked`` and ``held`` columns: per outcome, this grant's, those it has none of left out."""
+    made = [
+        command(0),
+        command(1, outcome=CommandOutcome.BLOCKED, status=403, reason="eks-jit guardrail no-exec blocks it"),
+        command(2, outcome=CommandOutcome.HELD, status=403, reason="approval required: eks-jit approve x"),
+        command(3, outcome=CommandOutcome.HELD, status=403, reason="approval required: eks-jit approve x"),
+        command(4, outcome=CommandOutcome.APPROVED, reason="held command approved: eks-jit grant x (used)"),
+        command(5),
+        command(6, grant_id=G2, outcome=CommandOutcome.BLOCKED, status=403),
+    ]
+    for one in made:
+        log.record(one)
+    assert log.outcomes(G1) == {
+        CommandOutcome.ALLOWED: 2,
+        CommandOutcome.BLOCKED: 1,
+        CommandOutcome.HELD: 2,
+        CommandOutcome.APPROVED: 1,
+    }
+    assert log.outcomes(G2) == {CommandOutcome.BLOCKED: 1}
+    assert sum(log.outcomes(G1).values()) == log.count(G1) == 6
 
 
 def test_the_largest_command_fits_one_item_and_a_log_larger_than_a_query_page_reads_whole(log: SessionLog) -> None:
@@ -157,4 +181,5 @@ def test_the_largest_command_fits_one_item_and_a_log_larger_than_a_query_page_re
         log.record(one)
     assert everything(log) == (biggest, 1)
     assert log.count(G1) == 80
+    assert log.outcomes(G1) == {CommandOutcome.ALLOWED: 80}
     assert biggest[0].body is not None and len(biggest[0].body) == MAX_BODY_CHARS and not biggest[0].truncated
