@@ -54,6 +54,7 @@ class Bridge:
         self.ended_by = ""
         self.capture: list[str] = []
         self.captured = 0
+        self.partial: dict[str, str] = {}  # each channel's line so far: a terminal sends one keystroke a frame
         self.remote_command = isinstance(ex.call, KubeRequest) and ex.call.subresource in ("exec", "attach")
 
     async def run(self) -> None:
@@ -140,6 +141,7 @@ class Bridge:
                 await self.ws.send_bytes(b"\x03" + json.dumps(failure).encode())
         with contextlib.suppress(Exception):
             await pod.close()
+        self._flush()
         self.ex.recorded_body = self.gateway.masking.text("".join(self.capture))[0].encode()
         kind = self.ex.call.subresource if isinstance(self.ex.call, KubeRequest) else "stream"
         summary = f"{kind}: {self.sent:,} bytes in, {self.received:,} bytes out, ended by {self.ended_by}"
@@ -149,19 +151,33 @@ class Bridge:
             await self.ws.close(code)
 
     def _keep(self, payload: bytes | str, *, towards_pod: bool) -> None:
-        """What the session carried, as text a person reads: one line per frame and channel, bounded."""
+        """What the session carried, as text a person reads: one line per line of each channel, however
+        the frames cut it (a key typed one keystroke per frame is masked whole), bounded."""
         if self.captured >= MAX_BODY_CHARS:
             return
         data = payload.encode() if isinstance(payload, str) else payload
         if not data or (self.remote_command and data[0] in (4, 255)):  # resize, close a stream: nothing said
             return
         names = CHANNELS if self.remote_command else {}
-        channel = names.get(data[0], f"channel {data[0]}")
-        text = data[1:].decode("utf-8", errors="replace")
-        line = f"{channel}{' >' if towards_pod else ':'} {text}"
-        line = line if line.endswith("\n") else line + "\n"
+        label = f"{names.get(data[0], f'channel {data[0]}')}{' >' if towards_pod else ':'}"
+        *done, rest = (self.partial.get(label, "") + data[1:].decode("utf-8", errors="replace")).split("\n")
+        for line in done:
+            self._line(label, line)
+        self.partial[label] = rest
+        if len(rest) >= MAX_BODY_CHARS:  # no newline for that long: keep what there is
+            self._line(label, self.partial.pop(label))
+
+    def _line(self, label: str, text: str) -> None:
+        line = f"{label} {text}\n"
         self.capture.append(line)
         self.captured += len(line)
+
+    def _flush(self) -> None:
+        """The lines each channel left unfinished when the session ended."""
+        for label, rest in self.partial.items():
+            if rest:
+                self._line(label, rest)
+        self.partial.clear()
 
     async def _deny(self, answer: Response) -> None:
         if "websocket.http.response" in self.ws.scope.get("extensions", {}):

@@ -207,3 +207,37 @@ def test_an_ended_grant_opens_no_new_session(open_exec: Through) -> None:
     wait_until(lambda: open_exec.world.deps.store.get(grant["id"]).status is GrantStatus.REVOKED)
     status, _ = handshake(open_exec, EXEC + "?command=sh", token=token)
     assert status == 403
+
+
+def session(t: Through, path: str, frames: list[bytes]) -> list[bytes]:
+    """An exec as an interactive terminal sends it: each frame as given (one keystroke each), then what
+    the pod answered until it closes."""
+    context = ssl.create_default_context(cadata=t.gateway.server.ca_pem)
+    url = "wss://" + t.server.removeprefix("https://") + path
+
+    async def go() -> list[bytes]:
+        async with connect(
+            url,
+            ssl=context,
+            proxy=None,
+            subprotocols=["v5.channel.k8s.io"],  # type: ignore[list-item]
+            additional_headers={"authorization": f"Bearer {t.token()}"},
+        ) as ws:
+            for frame in frames:
+                await ws.send(frame)
+            await ws.send(b"\xff\x00")  # v5: close stdin
+            return [m if isinstance(m, bytes) else m.encode() async for m in ws]
+
+    return asyncio.run(go())
+
+
+def test_a_key_typed_one_keystroke_per_frame_is_still_masked_in_the_record(open_exec: Through) -> None:
+    """Red team: a terminal sends each keystroke as its own frame, and a pod may answer a line in pieces;
+    a mask that looks at one frame at a time never sees the whole key."""
+    grant = edit_grant(open_exec)
+    typed = "export KEY=AKIAIOSFODNN7EXAMPLE\n"
+    answered = session(open_exec, EXEC + "?command=cat&stdin=true&stdout=true", [b"\x00" + c.encode() for c in typed])
+    assert b"AKIAIOSFODNN7EXAMPLE" in b"".join(a[1:] for a in answered if a[:1] == b"\x01")  # cat echoed it, unmasked
+    (record,) = exec_records(open_exec, grant["id"])
+    assert "AKIA" not in (record.body or "") and "AKIAIOSF" not in (record.body or "")
+    assert "stdin > export KEY=****" in (record.body or ""), record.body
