@@ -141,3 +141,37 @@ def test_ctrl_c_exits_130_without_a_traceback(capsys: pytest.CaptureFixture[str]
 def test_follow_with_json_or_no_interval_is_a_usage_error(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["session", GRANT, "--follow", *extra, "--endpoint", "https://example.invalid/prod"]
     assert cli.main(argv) == 2
+
+
+# -- the transcript's marks ------------------------------------------------------------------------
+
+
+def test_an_outcome_this_cli_does_not_know_is_marked_and_counted_last() -> None:
+    lines = cli.command_lines(command(1, "quarantined", reason="a newer gateway's word"))
+    assert lines[0].startswith("* ") and lines[1] == "    reason: a newer gateway's word"
+    assert cli.tally([command(1), command(2, "quarantined")]).endswith("0 approved, 1 quarantined")
+
+
+def test_only_the_gateway_s_own_words_give_an_approval_id() -> None:
+    """A held line's approval id comes from the start of the gateway's reason; a reason that merely
+    contains the words (text the agent's request put there) is shown as a reason, not as an id."""
+    held = cli.command_lines(command(1, "held", reason="approval required: eks-jit approve abc-123 (holds it)"))
+    assert held[1] == "    approval: eks-jit approve abc-123  (an approver approves it; it then passes once)"
+    spoofed = cli.command_lines(command(1, "held", reason="x approval required: eks-jit approve evil"))
+    assert spoofed[1] == "    reason: x approval required: eks-jit approve evil"
+    assert len(held) == len(spoofed) == 2
+
+
+def test_the_marks_keep_the_lines_aligned() -> None:
+    outcomes = ["allowed", "refused", "blocked", "held", "approved"]
+    firsts = [cli.command_lines(command(i, o))[0] for i, o in enumerate(outcomes)]
+    assert [line[0] for line in firsts] == [" ", "x", "!", "?", "+"]
+    assert (
+        len(
+            {
+                line.index(" 200 " if o in ("allowed", "approved") else " 403 ")
+                for line, o in zip(firsts, outcomes, strict=True)
+            }
+        )
+        == 1
+    )
