@@ -107,28 +107,20 @@ class DynamoSessionLog:
         return commands, (commands[-1].key if len(found) > limit else None)
 
     def count(self, grant_id: str) -> int:
-        total = 0
-        with transient_errors(f"count commands of grant {grant_id}"):
-            pages = self._ddb.get_paginator("query").paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=_dump({":pk": f"{COMMAND_PREFIX}{grant_id}"}),
-                Select="COUNT",
-            )
-            for page in pages:
-                total += int(page["Count"])
-        return total
+        return sum(int(page["Count"]) for page in self._partition(grant_id, Select="COUNT"))
 
     def outcomes(self, grant_id: str) -> dict[CommandOutcome, int]:
-        tally: Counter[CommandOutcome] = Counter()
+        pages = self._partition(grant_id, ProjectionExpression="#o", ExpressionAttributeNames={"#o": "outcome"})
+        return dict(Counter(CommandOutcome(item["outcome"]["S"]) for page in pages for item in page["Items"]))
+
+    def _partition(self, grant_id: str, **read: Any) -> list[dict[str, Any]]:
+        """Every page of one Query of the grant's partition, read eventually consistent (module doc)."""
         with transient_errors(f"count commands of grant {grant_id}"):
-            pages = self._ddb.get_paginator("query").paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues=_dump({":pk": f"{COMMAND_PREFIX}{grant_id}"}),
-                ProjectionExpression="#o",
-                ExpressionAttributeNames={"#o": "outcome"},
+            return list(
+                self._ddb.get_paginator("query").paginate(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues=_dump({":pk": f"{COMMAND_PREFIX}{grant_id}"}),
+                    **read,
+                )
             )
-            for page in pages:
-                tally.update(CommandOutcome(item["outcome"]["S"]) for item in page["Items"])
-        return dict(tally)

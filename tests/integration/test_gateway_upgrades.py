@@ -57,20 +57,23 @@ def exec_records(t: Through, grant_id: str) -> list[Any]:
     return [c for c in t.log.commands(grant_id)[0] if c.path.endswith("/exec")]
 
 
+def websocket(t: Through, path: str, token: str | None = None) -> Any:
+    """A websocket to the gateway as kubectl opens one (its CA, the v5 channel protocol, a bearer token)."""
+    return connect(
+        "wss://" + t.server.removeprefix("https://") + path,
+        ssl=ssl.create_default_context(cadata=t.gateway.server.ca_pem),
+        proxy=None,
+        subprotocols=["v5.channel.k8s.io"],  # type: ignore[list-item]
+        additional_headers={"authorization": f"Bearer {token or t.token()}"},
+    )
+
+
 def handshake(t: Through, path: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
     """A websocket handshake to the gateway as kubectl opens it: the status, and the Status body of a refusal."""
-    context = ssl.create_default_context(cadata=t.gateway.server.ca_pem)
-    url = "wss://" + t.server.removeprefix("https://") + path
 
     async def go() -> tuple[int, dict[str, Any]]:
         try:
-            async with connect(
-                url,
-                ssl=context,
-                proxy=None,
-                subprotocols=["v5.channel.k8s.io"],  # type: ignore[list-item]
-                additional_headers={"authorization": f"Bearer {token or t.token()}"},
-            ) as ws:
+            async with websocket(t, path, token) as ws:
                 await ws.close()
                 return 101, {}
         except InvalidStatus as refused:
@@ -212,17 +215,9 @@ def test_an_ended_grant_opens_no_new_session(open_exec: Through) -> None:
 def session(t: Through, path: str, frames: list[bytes]) -> list[bytes]:
     """An exec as an interactive terminal sends it: each frame as given (one keystroke each), then what
     the pod answered until it closes."""
-    context = ssl.create_default_context(cadata=t.gateway.server.ca_pem)
-    url = "wss://" + t.server.removeprefix("https://") + path
 
     async def go() -> list[bytes]:
-        async with connect(
-            url,
-            ssl=context,
-            proxy=None,
-            subprotocols=["v5.channel.k8s.io"],  # type: ignore[list-item]
-            additional_headers={"authorization": f"Bearer {t.token()}"},
-        ) as ws:
+        async with websocket(t, path) as ws:
             for frame in frames:
                 await ws.send(frame)
             await ws.send(b"\xff\x00")  # v5: close stdin

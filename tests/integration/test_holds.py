@@ -145,12 +145,18 @@ def test_the_requester_cannot_approve_their_own_held_command(held: Gw) -> None:
     assert held.deps.store.get(answer["grant"]["id"]).status is GrantStatus.PENDING_APPROVAL
 
 
+def approved_hold(gw: Gw, grant_id: str) -> str:
+    """The held command of the default request under ``grant_id``, approved and active: its id."""
+    _, answer = ask(gw, grant_id)
+    hold = str(answer["grant"]["id"])
+    approve(gw, hold)
+    wait_until(lambda: gw.deps.store.get(hold).status is GrantStatus.ACTIVE)
+    return hold
+
+
 def test_approved_it_passes_once_for_exactly_that_request(held: Gw) -> None:
     grant = edit_grant(held)
-    _, answer = ask(held, grant["id"])
-    hold = answer["grant"]["id"]
-    approve(held, hold)
-    wait_until(lambda: held.deps.store.get(hold).status is GrantStatus.ACTIVE)
+    hold = approved_hold(held, grant["id"])
     # another body, another session, another principal: not the request it was approved for
     for other in ({"body_sha256": "0" * 64}, {"session": "incident-9999"}, {"query": "dryRun=All"}):
         status, elsewhere = ask(held, grant["id"], **other)
@@ -166,10 +172,7 @@ def test_approved_it_passes_once_for_exactly_that_request(held: Gw) -> None:
 
 def test_two_tries_at_once_pass_once(held: Gw) -> None:
     grant = edit_grant(held)
-    _, answer = ask(held, grant["id"])
-    hold = answer["grant"]["id"]
-    approve(held, hold)
-    wait_until(lambda: held.deps.store.get(hold).status is GrantStatus.ACTIVE)
+    approved_hold(held, grant["id"])
     answers: list[str] = []
     start = threading.Barrier(4)
 
@@ -202,10 +205,7 @@ def test_revoking_the_covering_grant_before_the_vote_keeps_the_command_from_acti
 
 def test_an_approved_command_does_not_pass_after_its_covering_grant_ends(held: Gw) -> None:
     grant = edit_grant(held)
-    _, answer = ask(held, grant["id"])
-    hold = answer["grant"]["id"]
-    approve(held, hold)
-    wait_until(lambda: held.deps.store.get(hold).status is GrantStatus.ACTIVE)
+    approved_hold(held, grant["id"])
     held.call("POST", f"/v1/grants/{grant['id']}/revoke", body={}, caller=ONCALL_SESSION)
     status, answer = ask(held, grant["id"])
     assert status == 409, answer
