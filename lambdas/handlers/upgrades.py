@@ -27,7 +27,7 @@ from ..adapters.kube_upstream import UpgradeRefused, open_websocket
 from ..domain.grant import Grant
 from ..domain.kube_request import KubeRequest
 from ..domain.kube_status import status
-from ..domain.recording import MAX_BODY_CHARS, CommandOutcome
+from ..domain.recording import MAX_BODY_CHARS, CommandOutcome, summarize
 from ..logic import gateway as logic
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def gateway_status(code: int, message: str) -> Response:
 
 
 def _status_of(refused: UpgradeRefused) -> str:
-    with contextlib.suppress(ValueError, AttributeError):
-        answer = json.loads(refused.body)
-        return f"Status {answer.get('status', '')}: {answer.get('reason', '')}"[:120]
+    """The API server's refusal of the upgrade, summarized as every record's answer is."""
+    with contextlib.suppress(ValueError):
+        return summarize(refused.status, json.loads(refused.body)) or f"HTTP {refused.status}"
     return f"HTTP {refused.status}"
